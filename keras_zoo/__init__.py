@@ -1,0 +1,39 @@
+"""keras_zoo: five Ascend ModelZoo networks as Keras 3 models that run on TensorFlow, JAX and PyTorch.
+
+The factories are loaded on first use, so ``import keras_zoo`` stays light and the CLI can choose the Keras
+backend before Keras is imported::
+
+    from keras_zoo import unet
+    model = unet(input_shape=(256, 256, 1))
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "unet": "keras_zoo.models.unet",
+    "genesis": "keras_zoo.models.genesis",
+    "cascadenet": "keras_zoo.models.cascadenet",
+    "deeplabv3plus": "keras_zoo.models.deeplab",
+    "amoebanet": "keras_zoo.models.amoebanet",
+    "get_model": "keras_zoo.registry",
+    "list_models": "keras_zoo.registry",
+    "KerasZooError": "keras_zoo.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

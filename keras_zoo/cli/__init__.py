@@ -1,0 +1,1 @@
+"""Command-line interface: ``keras-zoo`` (list, info, train, benchmark, ...) and the ``train.py`` shim."""
