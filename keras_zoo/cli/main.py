@@ -1,0 +1,77 @@
+"""``keras-zoo``: one command for training, listing, inspecting, benchmarking and preparing data.
+
+Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``benchmark``, ``prepare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from keras_zoo.cli import train as train_cli
+
+SUBCOMMANDS = ("train", "list", "info", "benchmark", "prepare")
+
+
+def cmd_list(argv: list[str]) -> int:
+    """Prints every registered model with its presets and parameter counts."""
+    parser = argparse.ArgumentParser(prog="keras-zoo list", description="List models, presets and parameter counts.")
+    parser.add_argument("--count", action="store_true", help="build each default model to count its parameters")
+    args = parser.parse_args(argv)
+    from keras_zoo.registry import get_entry, get_model, list_models
+
+    for name in list_models():
+        entry = get_entry(name)
+        line = f"{name:14s} {entry.description}"
+        if entry.reference_params:
+            line += f" | reference params {entry.reference_params:,}"
+        if args.count:
+            line += f" | built {get_model(name).count_params():,}"
+        line += f" | presets: {', '.join(sorted(entry.presets))}"
+        print(line)
+    return 0
+
+
+def cmd_info(argv: list[str]) -> int:
+    """Prints backend, devices, dtype policy and versions as JSON."""
+    argparse.ArgumentParser(prog="keras-zoo info", description="Show backend, devices and versions.").parse_args(argv)
+    from keras_zoo.runtime import describe
+
+    print(json.dumps(describe(), indent=2))
+    return 0
+
+
+def cmd_benchmark(argv: list[str]) -> int:
+    from keras_zoo.cli.benchmark import main as benchmark_main
+
+    return benchmark_main(argv)
+
+
+def cmd_prepare(argv: list[str]) -> int:
+    from keras_zoo.cli.prepare import main as prepare_main
+
+    return prepare_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        print("usage: keras-zoo {" + ",".join(SUBCOMMANDS) + "} [options]  (keras-zoo SUBCOMMAND --help)")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    from keras_zoo.errors import KerasZooError
+
+    try:
+        if command == "train":
+            return train_cli.main(rest)
+        return {"list": cmd_list, "info": cmd_info, "benchmark": cmd_benchmark, "prepare": cmd_prepare}[command](rest)
+    except KerasZooError as exc:
+        if "--debug" in rest:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

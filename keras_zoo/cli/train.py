@@ -1,0 +1,285 @@
+"""``python train.py --model NAME`` / ``keras-zoo train``: train a registered network.
+
+Everything common to the five networks lives here: argument parsing (flags over ``-c config.yaml`` over
+the reference defaults of the model's :class:`~keras_zoo.cli.tasks.base.Task`), runtime set-up,
+checkpoints and ``--resume``, step timing, logs, ``summary.json``, plots, and turning user errors into a
+one-line message with exit status 2. Keras is imported only after ``--backend`` is applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+log = logging.getLogger("keras_zoo.train")
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+
+
+def _pre_parse(argv: list[str]) -> argparse.Namespace:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model")
+    pre.add_argument("-c", "--config")
+    pre.add_argument("--backend")
+    pre.add_argument("--debug", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    return known
+
+
+def _load_config(path: str | None) -> dict:
+    if path is None:
+        return {}
+    import yaml
+
+    from keras_zoo.errors import ConfigError, require_file
+
+    require_file(path, "config file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of option: value, got {type(config).__name__}")
+    return {key.replace("-", "_"): value for key, value in config.items()}
+
+
+def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
+    """The common flags of every model (the model's own flags are added by its Task)."""
+    parser = argparse.ArgumentParser(
+        prog="train.py", description="Train a keras_zoo network on its embedded default data or on --data."
+    )
+    g = parser.add_argument_group("run")
+    g.add_argument("--model", choices=task_names, help="network to train")
+    g.add_argument("-c", "--config", help="YAML file of option: value defaults (flags override it)")
+    g.add_argument("--data", help="dataset path in the model's real format; omitted: embedded synthetic data")
+    g.add_argument("--output", default="output", help="output folder (default: output)")
+    g.add_argument("--weights", help="initial weights (.h5 / .weights.h5 / .keras) for transfer learning")
+    g.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last.h5")
+    g.add_argument("--eval-only", action="store_true", help="evaluate --weights (or the last checkpoint) only")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
+    g.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    h = parser.add_argument_group("training")
+    h.add_argument("--epochs", type=int)
+    h.add_argument("--steps-per-epoch", type=int)
+    h.add_argument("--validation-steps", type=int)
+    h.add_argument("--batch-size", type=int)
+    h.add_argument("--lr", type=float, help="learning rate")
+    h.add_argument("--input-size", type=int, nargs="+", metavar="N", help="spatial input size (H W [D])")
+    h.add_argument("--filters", type=int, help="base filter count")
+    h.add_argument("--keep-best", type=int, default=3, help="best-epoch checkpoints to keep")
+    h.add_argument("--warmup-steps", type=int, default=5, help="steps excluded from timing figures")
+    r = parser.add_argument_group("runtime")
+    r.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend (sets KERAS_BACKEND)")
+    r.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "npu"))
+    r.add_argument("--precision", default="fp32", choices=("fp32", "mixed", "bf16"))
+    r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
+    r.add_argument("--steps-per-execution", type=int, default=1)
+    r.add_argument("--deterministic", action="store_true", help="deterministic ops (bitwise repeatable on CPU)")
+    return parser
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
+    """Parses ``argv`` into (args, task) with flags over config-file values over the task's defaults."""
+    from keras_zoo.cli.tasks import get_task, task_names
+    from keras_zoo.errors import ConfigError
+
+    known = _pre_parse(argv)
+    config = _load_config(known.config)
+    model = known.model or config.get("model")
+    if model is None:
+        raise ConfigError("--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names()))
+    task = get_task(model)
+    parser = build_parser(task_names())
+    task.add_arguments(parser)
+    parser.set_defaults(**task.defaults)
+    dests = {action.dest for action in parser._actions}
+    unknown = sorted(set(config) - dests)
+    if unknown:
+        raise ConfigError(f"{known.config}: unknown option(s) {', '.join(unknown)}")
+    parser.set_defaults(**config)
+    args = parser.parse_args(argv)
+    args.model = model
+    _check_args(args)
+    return args, task
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from keras_zoo.errors import ConfigError
+
+    for name in ("epochs", "batch_size", "steps_per_epoch", "validation_steps", "filters", "steps_per_execution"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.lr is not None and args.lr <= 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    if args.resume and args.weights:
+        raise ConfigError("--resume and --weights conflict: a resumed run takes its weights from the checkpoint")
+    if args.eval_only and args.resume:
+        raise ConfigError("--eval-only and --resume conflict")
+    if args.jit == "on" and args.precision == "mixed" and getattr(args, "distribute", None) == "mirrored":
+        raise ConfigError("--jit on with --precision mixed under --distribute mirrored is known to fail on TensorFlow")
+
+
+def _apply_backend(backend: str | None) -> None:
+    from keras_zoo.errors import ConfigError
+
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.config.backend() != backend:
+            raise ConfigError(
+                f"--backend {backend}: Keras is already loaded with the {keras.config.backend()} backend; "
+                f"set KERAS_BACKEND={backend} before starting Python"
+            )
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status (0 ok, 2 user error, 3 training diverged)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from keras_zoo.errors import KerasZooError
+
+    try:
+        _apply_backend(_pre_parse(argv).backend)
+        args, task = parse_args(argv)
+        return run(args, task)
+    except SystemExit as exc:  # argparse: usage errors and --help
+        return int(exc.code or 0)
+    except KerasZooError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _jit_value(args, runtime_config):
+    return {"on": True, "off": False}.get(args.jit, runtime_config.jit_compile)
+
+
+def run(args: argparse.Namespace, task) -> int:
+    """Trains (or evaluates) ``task``'s model as ``args`` say; writes everything under ``args.output``."""
+    import keras
+    import yaml
+
+    from keras_zoo import runtime
+    from keras_zoo.callbacks import HDF5Checkpoint, LossScaleMonitor, StepTimer, restore_checkpoint
+    from keras_zoo.cli import report
+    from keras_zoo.errors import ConfigError
+    from keras_zoo.io import write_text
+    from keras_zoo.weights import load_weights
+
+    started = time.time()
+    output = args.output
+    ckpt_dir = os.path.join(output, "checkpoints")
+    last = os.path.join(ckpt_dir, "last.h5")
+    if args.resume and not os.path.exists(last):
+        raise ConfigError(f"--resume: no checkpoint at {last}")
+    os.makedirs(ckpt_dir, exist_ok=True)
+
+    rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
+    write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
+
+    data = task.load_data(args)
+    log.info("data: %s", data.description)
+    model = task.build_model(args)
+    if args.weights and not getattr(task, "handles_weights", False):
+        result = load_weights(model, args.weights)
+        if result is not None:
+            log.info(result.summary())
+
+    model.compile(
+        optimizer=task.optimizer(args, len(data.train)),
+        loss=task.loss(args),
+        metrics=task.metrics(args),
+        jit_compile=_jit_value(args, rt),
+        steps_per_execution=args.steps_per_execution,
+    )
+    initial_epoch, state = 0, None
+    if args.resume:
+        state = restore_checkpoint(model, last)
+        initial_epoch = state.epoch
+        log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
+        if hasattr(data.train, "set_epoch"):
+            data.train.set_epoch(initial_epoch)
+
+    monitor = task.monitor if data.val is not None else "loss"
+    timer = StepTimer(args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss")
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        timer,
+        LossScaleMonitor(),
+        HDF5Checkpoint(ckpt_dir, monitor, task.mode, args.keep_best, initial_state=state),
+        *task.callbacks(args, data, output),
+        keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
+    ]
+    if report.tensorboard_available():
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard")))
+
+    diverged = False
+    if not args.eval_only:
+        if initial_epoch >= args.epochs:
+            log.info("checkpoint already at epoch %d of %d: nothing to train", initial_epoch, args.epochs)
+        else:
+            history = model.fit(
+                data.train,
+                validation_data=data.val,
+                epochs=args.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=args.verbose,
+            )
+            losses = history.history.get("loss", [])
+            diverged = bool(losses) and not all(map(_finite, losses))
+    if diverged:
+        print(f"error: training stopped: the loss became NaN/Inf; last good checkpoint kept in {ckpt_dir}", file=sys.stderr)
+        return EXIT_DIVERGED
+
+    metrics = task.evaluate(model, data, args)
+    summary = {
+        "model": args.model,
+        "parameters": int(model.count_params()),
+        "data": data.description,
+        "epochs": args.epochs,
+        "initial_epoch": initial_epoch,
+        "batch_size": args.batch_size,
+        "metrics": metrics,
+        "timing": timer.summary,
+        "wall_time_s": time.time() - started,
+        "runtime": {**runtime.describe(), "device": rt.device, "jit_compile": str(_jit_value(args, rt))},
+        "keras_zoo": _version(),
+    }
+    write_text(os.path.join(output, "summary.json"), json.dumps(summary, indent=2, default=float))
+    report.plot_history(os.path.join(output, "history.csv"), os.path.join(output, "curves.png"))
+    task.save_previews(model, data, os.path.join(output, "previews.png"), args)
+    log.info("final metrics: %s", json.dumps(metrics, default=float))
+    log.info("outputs written to %s", output)
+    return 0
+
+
+def _finite(value) -> bool:
+    import math
+
+    return math.isfinite(float(value))
+
+
+def _version() -> str:
+    from keras_zoo import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""``configure`` and ``describe``: the device, dtype policy and seeds of a run."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+import platform
+import sys
+
+import keras
+import numpy as np
+
+from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.npu import open_npu
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "gpu", "npu")
+PRECISIONS = ("fp32", "mixed", "bf16")
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """What :func:`configure` chose.
+
+    Attributes:
+        backend: Keras backend name.
+        device: ``"cpu"``, ``"gpu"`` or ``"npu"``.
+        precision: ``"fp32"``, ``"mixed"`` or ``"bf16"``.
+        policy: the Keras dtype policy set globally (``"float32"``, ``"mixed_float16"``, ``"mixed_bfloat16"``).
+        jit_compile: the value to pass to ``model.compile``.
+        npu_adapter: the Ascend adapter opened, if any.
+    """
+
+    backend: str
+    device: str
+    precision: str
+    policy: str
+    jit_compile: bool | str
+    npu_adapter: str | None = None
+
+
+def _gpu_count(backend: str) -> int:
+    if backend == "tensorflow":
+        tf = importlib.import_module("tensorflow")
+        return len(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        jax = importlib.import_module("jax")
+        return sum(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        torch = importlib.import_module("torch")
+        return torch.cuda.device_count()
+    return 0
+
+
+def precision_policy(precision: str, device: str) -> str:
+    """Keras dtype policy for a precision on a device.
+
+    ``mixed`` computes in float16 with dynamic loss scaling on GPU/NPU and in bfloat16 on CPU (float16 is
+    slow there); ``bf16`` computes in bfloat16 everywhere. Variables and model outputs stay float32.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return "float32"
+    if precision == "mixed" and device in ("gpu", "npu"):
+        return "mixed_float16"
+    return "mixed_bfloat16"
+
+
+def default_jit(backend: str, device: str) -> bool | str:
+    """jit_compile default: XLA on GPU; off on TF/torch CPU, where it measured slower (see docs/benchmarks.md).
+
+    JAX always compiles its steps, so ``"auto"`` is passed there.
+    """
+    if backend == "jax":
+        return "auto"
+    return device == "gpu" and backend == "tensorflow"
+
+
+def configure(
+    device: str = "auto",
+    precision: str = "fp32",
+    seed: int | None = None,
+    jit_compile: bool | str | None = None,
+    deterministic: bool = False,
+) -> RuntimeConfig:
+    """Sets device, global dtype policy and seeds for the current backend.
+
+    Args:
+        device: ``"auto"`` (GPU when one is visible, else CPU), ``"cpu"``, ``"gpu"`` or ``"npu"``.
+        precision: ``"fp32"``, ``"mixed"`` or ``"bf16"`` (see :func:`precision_policy`).
+        seed: seeds Python, NumPy and the backend when given.
+        jit_compile: override the per-backend default of :func:`default_jit`.
+        deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs).
+
+    Returns:
+        The :class:`RuntimeConfig` chosen.
+
+    Raises:
+        ConfigError: unknown value, ``"gpu"`` without a GPU, or ``"npu"`` without an Ascend adapter.
+    """
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
+    backend = keras.config.backend()
+    adapter = None
+    if device == "npu":
+        adapter = open_npu(backend, precision if precision in PRECISIONS else "fp32")
+    elif device in ("auto", "gpu"):
+        gpus = _gpu_count(backend)
+        if device == "gpu" and gpus == 0:
+            raise ConfigError(f"device='gpu' but the {backend} backend sees no GPU")
+        device = "gpu" if gpus else "cpu"
+    elif backend == "tensorflow":
+        tf = importlib.import_module("tensorflow")
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            log.warning("TensorFlow was already initialised; GPUs stay visible")
+    policy = precision_policy(precision, device)
+    keras.mixed_precision.set_global_policy(policy)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if deterministic and backend == "tensorflow":
+        importlib.import_module("tensorflow").config.experimental.enable_op_determinism()
+    jit = default_jit(backend, device) if jit_compile is None else jit_compile
+    config = RuntimeConfig(backend, device, precision, policy, jit, adapter)
+    log.info("runtime: %s", config)
+    return config
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
+    except OSError:
+        pass
+    return []
+
+
+def describe() -> dict:
+    """Backend, devices, dtype policy and versions, as a JSON-ready dict."""
+    backend = keras.config.backend()
+    info = {
+        "backend": backend,
+        "policy": keras.mixed_precision.global_policy().name,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": _cpu_flags(),
+    }
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    if module:
+        lib = importlib.import_module(module)
+        info[module] = lib.__version__
+        if backend == "tensorflow":
+            info["devices"] = [d.name for d in lib.config.list_logical_devices()]
+        elif backend == "jax":
+            info["devices"] = [str(d) for d in lib.devices()]
+        else:
+            info["devices"] = ["cpu"] + [f"cuda:{i}" for i in range(lib.cuda.device_count())]
+    return info
