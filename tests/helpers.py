@@ -1,0 +1,100 @@
+"""Common checks every model passes on a tiny configuration (after KerasHub's TestCase.run_model_test)."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from keras_zoo.weights import load_h5_weights, save_h5_weights
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _predict(model: keras.Model, inputs):
+    return [keras.ops.convert_to_numpy(y) for y in _as_list(model(inputs, training=False))]
+
+
+def _assert_same(a, b, atol=1e-5):
+    for x, y in zip(_predict(*a) if isinstance(a, tuple) else a, b):
+        np.testing.assert_allclose(x, y, atol=atol, rtol=1e-5)
+
+
+def check_model(
+    model: keras.Model,
+    inputs,
+    tmp_path,
+    expected_output_shapes: list[tuple] | None = None,
+    targets=None,
+    loss="mse",
+    fit: bool = True,
+) -> None:
+    """Runs the checks every keras_zoo model must pass.
+
+    - the outputs are finite float32 with the expected shapes;
+    - ``get_config`` / ``from_config`` rebuilds an equivalent model;
+    - ``.keras`` (safe mode), ``.weights.h5`` and legacy ``.h5`` (plain ``load_weights`` and by name)
+      save/load round trips reproduce the outputs;
+    - one ``fit`` step runs and gives a finite loss.
+
+    Args:
+        model: a model built at a tiny config.
+        inputs: a batch the model takes (array or list of arrays).
+        tmp_path: pytest's tmp_path.
+        expected_output_shapes: shapes of the outputs, in order.
+        targets: training targets for the fit step (default: zeros like the outputs).
+        loss: loss for the fit step.
+        fit: run the fit step.
+    """
+    outputs = _predict(model, inputs)
+    for y in outputs:
+        assert y.dtype == np.float32, y.dtype
+        assert np.all(np.isfinite(y))
+    if expected_output_shapes is not None:
+        assert [tuple(y.shape) for y in outputs] == [tuple(s) for s in expected_output_shapes]
+
+    rebuilt = model.__class__.from_config(model.get_config())
+    assert rebuilt.count_params() == model.count_params()
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
+
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    _assert_same(_predict(loaded, inputs), outputs)
+
+    path = os.path.join(tmp_path, "model.weights.h5")
+    model.save_weights(path)
+    fresh = model.__class__.from_config(model.get_config())
+    fresh.load_weights(path)
+    _assert_same(_predict(fresh, inputs), outputs)
+
+    path = os.path.join(tmp_path, "model.h5")
+    save_h5_weights(model, path)
+    fresh = model.__class__.from_config(model.get_config())
+    fresh.load_weights(path)
+    _assert_same(_predict(fresh, inputs), outputs)
+    fresh = model.__class__.from_config(model.get_config())
+    report = load_h5_weights(fresh, path, by_name=True)
+    assert not report.missing and not report.mismatched
+    _assert_same(_predict(fresh, inputs), outputs)
+
+    if fit:
+        if targets is None:
+            targets = [np.zeros_like(y) for y in outputs]
+            targets = targets[0] if len(targets) == 1 else targets
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+        history = model.fit(inputs, targets, epochs=1, batch_size=len(_as_list(inputs)[0]), verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+
+def mixed_precision_forward(factory, inputs, **config) -> list[np.ndarray]:
+    """Builds ``factory(**config)`` under the mixed_bfloat16 policy and returns its outputs (float32 expected)."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = factory(**config)
+        return _predict(model, inputs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
