@@ -59,4 +59,6 @@ class DropPathSchedule(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.layers:
-            logs["drop_path_keep_prob"] = float(keras.ops.convert_to_numpy(self.layers[-1].current_keep_prob()))
+            logs["drop_path_keep_prob"] = float(
+                keras.ops.convert_to_numpy(self.layers[-1].current_keep_prob())
+            )
