@@ -79,7 +79,7 @@ def restore_checkpoint(model: keras.Model, path: str) -> CheckpointState:
         The stored :class:`CheckpointState`; training continues at ``state.epoch``.
     """
     state = read_checkpoint_state(path)
-    load_h5_weights(model, path, by_name=True)
+    load_h5_weights(model, path, by_name=False)  # same architecture: layer order, immune to auto-names
     optimizer = model.optimizer
     with h5py.File(path, "r") as f:
         opt = f[STATE_GROUP].get("optimizer")

@@ -1,0 +1,78 @@
+import keras
+import pytest
+
+from keras_zoo import runtime
+from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.npu import PRECISION_MODES, npu_session_config, select_npu_adapter
+
+
+def test_precision_policies():
+    assert runtime.precision_policy("fp32", "cpu") == "float32"
+    assert runtime.precision_policy("mixed", "gpu") == "mixed_float16"
+    assert runtime.precision_policy("mixed", "npu") == "mixed_float16"
+    assert runtime.precision_policy("mixed", "cpu") == "mixed_bfloat16"
+    assert runtime.precision_policy("bf16", "gpu") == "mixed_bfloat16"
+    with pytest.raises(ConfigError, match="precision"):
+        runtime.precision_policy("fp8", "cpu")
+
+
+def test_configure_cpu_sets_policy_and_describe_reports_it():
+    config = runtime.configure(device="cpu", precision="mixed", seed=3)
+    assert config.device == "cpu" and config.policy == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    info = runtime.describe()
+    assert info["backend"] == keras.config.backend() and info["policy"] == "mixed_bfloat16"
+    assert info["keras"] == keras.__version__
+
+
+def test_configure_rejects_unknown_device_and_missing_gpu(monkeypatch):
+    with pytest.raises(ConfigError, match="device"):
+        runtime.configure(device="tpu")
+    monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 0)
+    with pytest.raises(ConfigError, match="sees no GPU"):
+        runtime.configure(device="gpu")
+
+
+@pytest.mark.parametrize(
+    "backend, installed, expected",
+    [
+        ("torch", {"torch_npu"}, "torch_npu"),
+        ("tensorflow", {"npu_device", "npu_bridge"}, "npu_device"),
+        ("tensorflow", {"npu_bridge"}, "npu_bridge"),
+    ],
+)
+def test_npu_adapter_selection(backend, installed, expected):
+    assert select_npu_adapter(backend, installed=lambda m: m in installed) == expected
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow", "jax"])
+def test_npu_without_adapter_names_what_to_install(backend):
+    with pytest.raises(ConfigError, match="torch_npu.*npu_device.*npu_bridge"):
+        select_npu_adapter(backend, installed=lambda m: False)
+
+
+def test_configure_npu_without_adapter_fails_cleanly():
+    with pytest.raises(ConfigError, match="Ascend adapter|not supported"):
+        runtime.configure(device="npu")
+
+
+@pytest.mark.parametrize("mode", PRECISION_MODES)
+def test_npu_session_config(mode):
+    pytest.importorskip("tensorflow")
+    from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
+
+    config = npu_session_config(mode, use_off_line=True, iterations_per_loop=10, mix_compile_mode=False)
+    rewrite = config.graph_options.rewrite_options
+    (op,) = rewrite.custom_optimizers
+    assert op.name == "NpuOptimizer"
+    assert op.parameter_map["use_off_line"].b is True
+    assert op.parameter_map["precision_mode"].s == mode.encode()
+    assert op.parameter_map["iterations_per_loop"].i == 10
+    assert op.parameter_map["mix_compile_mode"].b is False
+    assert rewrite.remapping == RewriterConfig.OFF
+    assert rewrite.memory_optimization == RewriterConfig.NO_MEM_OPT
+
+
+def test_npu_session_config_rejects_unknown_mode():
+    with pytest.raises(ConfigError, match="precision_mode"):
+        npu_session_config("fp64")
