@@ -11,8 +11,8 @@ from keras_zoo.io import atomic_path
 
 
 def tensorboard_available() -> bool:
-    """Keras' TensorBoard callback writes summaries through TensorFlow; true when it is importable."""
-    return importlib.util.find_spec("tensorflow") is not None
+    """Keras' TensorBoard callback writes through TensorFlow's summary API, which needs both packages."""
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorboard"))
 
 
 def read_history(path: str) -> dict[str, list[float]]:

@@ -239,6 +239,7 @@ def run(args: argparse.Namespace, task) -> int:
                 epochs=args.epochs,
                 initial_epoch=initial_epoch,
                 callbacks=callbacks,
+                shuffle=False,  # batches are already random and seeded by (seed, epoch, index): resumable
                 verbose=args.verbose,
             )
             losses = history.history.get("loss", [])

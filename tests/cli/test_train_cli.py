@@ -1,0 +1,136 @@
+"""The train CLI's common machinery, on a toy task (the per-model CLI tests live beside this file)."""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from keras_zoo.callbacks import read_checkpoint_state
+from keras_zoo.cli import train as train_cli
+from keras_zoo.cli.tasks import Data, Task
+from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.errors import DataError
+
+
+class ToyTask(Task):
+    """Linear regression on seeded random batches."""
+
+    name = "toy"
+    defaults = {"epochs": 3, "steps_per_epoch": 4, "batch_size": 4, "lr": 0.05}
+
+    def add_arguments(self, parser):
+        parser.add_argument_group("toy").add_argument("--noise", type=float, default=0.0)
+
+    def build_model(self, args):
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(1, name="dense")(inputs))
+
+    def load_data(self, args):
+        if args.data is not None:
+            raise DataError(f"{args.data}: toy data cannot be read")
+        w = np.array([[1.0], [-2.0], [0.5]], "float32")
+
+        def batch(rng, index):
+            x = rng.normal(size=(args.batch_size, 3)).astype("float32")
+            return x, x @ w + args.noise * rng.normal(size=(args.batch_size, 1)).astype("float32")
+
+        x = np.random.default_rng(99).normal(size=(8, 3)).astype("float32")
+        return Data(SeededBatches(batch, args.steps_per_epoch, args.seed), ArrayBatches(x, x @ w, 4), "toy")
+
+    def optimizer(self, args, steps_per_epoch):
+        return keras.optimizers.SGD(args.lr, momentum=0.9)
+
+    def loss(self, args):
+        return "mse"
+
+
+@pytest.fixture(autouse=True)
+def toy_task(monkeypatch):
+    monkeypatch.setitem(train_cli_tasks(), "toy", f"{__name__}:ToyTask")
+
+
+def train_cli_tasks():
+    from keras_zoo.cli import tasks
+
+    return tasks._TASKS
+
+
+def run(tmp_path, *extra, output="out"):
+    return train_cli.main(["--model", "toy", "--output", str(tmp_path / output), "--verbose", "0", *extra])
+
+
+def test_end_to_end_outputs(tmp_path, capsys):
+    assert run(tmp_path) == 0
+    out = tmp_path / "out"
+    for name in ("args.yaml", "history.csv", "summary.json", "curves.png", "checkpoints/last.h5", "checkpoints/best.h5"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "toy" and summary["epochs"] == 3 and summary["parameters"] == 4
+    assert summary["metrics"]["val_loss"] < 1.0
+    assert summary["timing"]["total_steps"] == 12
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert "step_time_ms" in rows[0] and "val_loss" in rows[0]
+    assert yaml.safe_load((out / "args.yaml").read_text())["lr"] == 0.05
+    assert "Final performance FPS : " in capsys.readouterr().out
+
+
+def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
+    assert run(tmp_path, "--epochs", "4", "--deterministic", output="straight") == 0
+    assert run(tmp_path, "--epochs", "2", "--deterministic", output="split") == 0
+    assert read_checkpoint_state(str(tmp_path / "split/checkpoints/last.h5")).epoch == 2
+    assert run(tmp_path, "--epochs", "4", "--resume", "--deterministic", output="split") == 0
+    with open(tmp_path / "split/history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2, 3]
+    a, b = ToyTask().build_model(None), ToyTask().build_model(None)
+    a.load_weights(str(tmp_path / "straight/checkpoints/last.h5"))
+    b.load_weights(str(tmp_path / "split/checkpoints/last.h5"))
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_config_file_is_overridden_by_flags(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("model: toy\nepochs: 1\nbatch_size: 2\nnoise: 0.1\n")
+    assert train_cli.main(["-c", str(config), "--batch-size", "3", "--output", str(tmp_path / "o"), "--verbose", "0"]) == 0
+    args = yaml.safe_load((tmp_path / "o/args.yaml").read_text())
+    assert (args["epochs"], args["batch_size"], args["noise"]) == (1, 3, 0.1)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--resume"], "no checkpoint"),
+        (["--data", "/nonexistent"], "/nonexistent: toy data cannot be read"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--resume", "--weights", "w.h5"], "conflict"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
+    assert run(tmp_path, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_unknown_model_and_option(tmp_path, capsys):
+    assert train_cli.main(["--model", "resnet"]) == 2
+    assert "unknown model 'resnet'" in capsys.readouterr().err
+    assert run(tmp_path, "--no-such-flag") == 2
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: toy\nlearning_rate: 1\n")
+    assert train_cli.main(["-c", str(config)]) == 2
+    assert "unknown option(s) learning_rate" in capsys.readouterr().err
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
+    assert run(tmp_path, "--epochs", "1") == 0
+    good = (tmp_path / "out/checkpoints/last.h5").read_bytes()
+    assert run(tmp_path, "--epochs", "3", "--lr", "1e6") == train_cli.EXIT_DIVERGED
+    assert "NaN" in capsys.readouterr().err
+    assert (tmp_path / "out/checkpoints/last.h5").read_bytes() == good
+    assert os.path.exists(tmp_path / "out/checkpoints/best.h5")
