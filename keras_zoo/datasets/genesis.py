@@ -1,0 +1,238 @@
+"""Models Genesis self-supervised transforms and (transformed, original) training pairs.
+
+Cubes are float arrays (rows, cols, depth) in [0, 1]. The four transforms of the reference
+(``keras/utils.py``), applied per cube in its order with its probabilities as defaults:
+
+1. flips of rows and/or columns, applied to input *and* target (depth is never flipped: the reference picks
+   an axis of (1, rows, cols, depth) among the first three, and the channel axis is a no-op);
+2. local pixel shuffling: 10,000 blocks of 1..dim//10 voxels per axis, each permuted internally, read from
+   the original and written into the copy;
+3. a non-linear intensity mapping by a cubic Bezier curve, increasing or (p=0.5) inverted;
+4. in-painting (up to 5 noise boxes) or out-painting (noise everywhere but up to 5 windows of the original).
+
+Every transform keeps the shape and the [0, 1] range. All randomness comes from a ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_zoo.datasets.base import SeededBatches
+
+Box = tuple[slice, slice, slice]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformRates:
+    """Probabilities of the transforms (reference defaults).
+
+    Attributes:
+        flip: probability of each of up to three flip draws (each flips rows, cols or nothing).
+        local: local pixel shuffling.
+        nonlinear: Bezier intensity mapping.
+        paint: painting of either kind.
+        outpaint: out-painting given painting (in-painting otherwise, 1 - 0.8 = 0.2).
+    """
+
+    flip: float = 0.4
+    local: float = 0.5
+    nonlinear: float = 0.9
+    paint: float = 0.9
+    outpaint: float = 0.8
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"TransformRates.{field.name} must be in [0, 1], got {value}")
+
+
+def _check_cube(cube: np.ndarray) -> None:
+    if cube.ndim != 3:
+        raise ValueError(f"expected a cube (rows, cols, depth), got shape {cube.shape}")
+
+
+def flip_pair(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, rate: float = 0.4):
+    """Flips input and target alike: up to 3 times, while ``random() < rate``, rows, cols or nothing.
+
+    Args:
+        x, y: cubes (rows, cols, depth).
+
+    Returns:
+        (x, y) flipped copies (views are copied).
+    """
+    for _ in range(3):
+        if rng.random() >= rate:
+            break
+        axis = int(rng.integers(0, 3)) - 1  # -1 is the reference's no-op channel axis
+        if axis >= 0:
+            x, y = np.flip(x, axis), np.flip(y, axis)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+def local_pixel_shuffling(cube: np.ndarray, rng: np.random.Generator, num_blocks: int = 10_000) -> np.ndarray:
+    """Permutes the voxels inside ``num_blocks`` random small blocks (vectorised per block size).
+
+    Block sizes are uniform in [1, dim//10] per axis and positions uniform within the cube; windows are read
+    from the original and written into the result, later blocks of a size over earlier ones.
+
+    Args:
+        cube: (rows, cols, depth) array.
+
+    Returns:
+        A new array of the same shape and dtype.
+    """
+    _check_cube(cube)
+    out = cube.copy()
+    limits = np.maximum(np.array(cube.shape) // 10, 1)
+    sizes = rng.integers(1, limits + 1, size=(num_blocks, 3))
+    corners = (rng.random((num_blocks, 3)) * (np.array(cube.shape) - sizes + 1)).astype(np.int64)
+    keys = sizes @ np.array([10_000, 100, 1])
+    for key in np.unique(keys):
+        chosen = keys == key
+        size = sizes[chosen][0]
+        starts = corners[chosen]
+        offsets = np.stack(np.meshgrid(*[np.arange(s) for s in size], indexing="ij"), -1).reshape(-1, 3)
+        index = starts[:, None, :] + offsets[None, :, :]  # (blocks, voxels, 3)
+        values = cube[index[..., 0], index[..., 1], index[..., 2]]
+        order = np.argsort(rng.random(values.shape), axis=1)
+        out[index[..., 0], index[..., 1], index[..., 2]] = np.take_along_axis(values, order, axis=1)
+    return out
+
+
+def bezier_curve(rng: np.random.Generator, num_points: int = 100_000, inverted: bool | None = None):
+    """Samples the reference's intensity mapping: a cubic Bezier through (0,0), (r1,r2), (r3,r4), (1,1).
+
+    Args:
+        rng: random generator (draws the four control values, then ``inverted`` with p=0.5 if None).
+        num_points: samples of the curve.
+        inverted: pair increasing inputs with decreasing outputs (a decreasing mapping).
+
+    Returns:
+        (xs, ys): ``xs`` increasing in [0, 1]; ``ys`` sorted increasing, or decreasing when inverted.
+    """
+    control = np.concatenate([[[0.0, 0.0]], rng.random((2, 2)), [[1.0, 1.0]]])
+    if inverted is None:
+        inverted = bool(rng.random() < 0.5)
+    t = np.linspace(0.0, 1.0, num_points)
+    basis = np.stack([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3])
+    xs, ys = np.sort(basis.T @ control[:, 0]), np.sort(basis.T @ control[:, 1])
+    return xs, (ys[::-1] if inverted else ys)
+
+
+def nonlinear_transform(
+    cube: np.ndarray, rng: np.random.Generator, inverted: bool | None = None
+) -> np.ndarray:
+    """Maps every voxel through a random Bezier curve (:func:`bezier_curve`) by linear interpolation."""
+    _check_cube(cube)
+    xs, ys = bezier_curve(rng, inverted=inverted)
+    return np.interp(cube, xs, ys).astype(cube.dtype)
+
+
+def _random_box(rng: np.random.Generator, shape: Sequence[int], sizes: Sequence[int]) -> Box:
+    """A box of ``sizes`` at least 3 voxels from every border (less in cubes too small for that)."""
+    margins = [min(3, (dim - size) // 2) for dim, size in zip(shape, sizes)]
+    starts = [int(rng.integers(m, dim - size - m + 1)) for dim, size, m in zip(shape, sizes, margins)]
+    return tuple(slice(s, s + size) for s, size in zip(starts, sizes))
+
+
+def sample_inpaint_boxes(shape: Sequence[int], rng: np.random.Generator) -> list[Box]:
+    """Up to 5 in-painting boxes (the loop goes on while ``random() < 0.95``), dim//6..dim//3 per axis."""
+    boxes = []
+    while len(boxes) < 5 and rng.random() < 0.95:
+        sizes = [int(rng.integers(dim // 6, dim // 3 + 1)) for dim in shape]
+        boxes.append(_random_box(rng, shape, sizes))
+    return boxes
+
+
+def sample_outpaint_windows(shape: Sequence[int], rng: np.random.Generator) -> list[Box]:
+    """One out-painting window plus up to 4 more while ``random() < 0.95``; size dim - U[3dim//7, 4dim//7]."""
+    windows = []
+    while not windows or (len(windows) < 5 and rng.random() < 0.95):
+        sizes = [dim - int(rng.integers(3 * dim // 7, 4 * dim // 7 + 1)) for dim in shape]
+        windows.append(_random_box(rng, shape, sizes))
+    return windows
+
+
+def in_painting(cube: np.ndarray, rng: np.random.Generator, boxes: list[Box] | None = None) -> np.ndarray:
+    """Fills boxes (sampled by :func:`sample_inpaint_boxes` unless given) with U[0, 1) noise."""
+    _check_cube(cube)
+    boxes = sample_inpaint_boxes(cube.shape, rng) if boxes is None else boxes
+    out = cube.copy()
+    for box in boxes:
+        out[box] = rng.random(out[box].shape)
+    return out
+
+
+def out_painting(cube: np.ndarray, rng: np.random.Generator, windows: list[Box] | None = None) -> np.ndarray:
+    """Replaces the cube by U[0, 1) noise except inside windows of the original (sampled unless given)."""
+    _check_cube(cube)
+    windows = sample_outpaint_windows(cube.shape, rng) if windows is None else windows
+    out = rng.random(cube.shape).astype(cube.dtype)
+    for window in windows:
+        out[window] = cube[window]
+    return out
+
+
+def make_pair(cube: np.ndarray, rng: np.random.Generator, rates: TransformRates = TransformRates()):
+    """Corrupts one cube as the reference's ``generate_pair`` does.
+
+    Args:
+        cube: (rows, cols, depth) in [0, 1].
+        rng: random generator.
+        rates: transform probabilities.
+
+    Returns:
+        (transformed, original), both (rows, cols, depth) float32.
+    """
+    _check_cube(cube)
+    x, y = flip_pair(cube.astype(np.float32), cube.astype(np.float32), rng, rates.flip)
+    if rng.random() < rates.local:
+        x = local_pixel_shuffling(x, rng)
+    if rng.random() < rates.nonlinear:
+        x = nonlinear_transform(x, rng)
+    if rng.random() < rates.paint:
+        x = out_painting(x, rng) if rng.random() < rates.outpaint else in_painting(x, rng)
+    return x.astype(np.float32), y
+
+
+def make_pair_batch(cubes: np.ndarray, rng: np.random.Generator, rates: TransformRates = TransformRates()):
+    """Pairs for a batch of cubes (n, rows, cols, depth): returns (x, y) of shape (n, rows, cols, depth, 1)."""
+    pairs = [make_pair(cube, rng, rates) for cube in cubes]
+    x = np.stack([p[0] for p in pairs])[..., None]
+    y = np.stack([p[1] for p in pairs])[..., None]
+    return x, y
+
+
+def genesis_pairs(
+    cubes: np.ndarray,
+    batch_size: int = 6,
+    steps: int | None = None,
+    seed: int = 0,
+    rates: TransformRates = TransformRates(),
+    **kwargs,
+) -> SeededBatches:
+    """Training stream of (transformed, original) batches from cubes (n, rows, cols, depth) in [0, 1].
+
+    Each batch takes ``batch_size`` distinct random cubes (with replacement across batches, as the
+    reference reshuffles per batch). ``steps`` defaults to ``n // batch_size`` (at least 1).
+    """
+    if cubes.ndim != 4 or len(cubes) == 0:
+        raise ValueError(f"cubes must be a non-empty array (n, rows, cols, depth), got shape {cubes.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    steps = max(1, len(cubes) // batch_size) if steps is None else steps
+
+    def make_batch(rng: np.random.Generator, index: int):
+        chosen = rng.choice(len(cubes), size=batch_size, replace=batch_size > len(cubes))
+        return make_pair_batch(cubes[chosen], rng, rates)
+
+    return SeededBatches(make_batch, steps, seed, **kwargs)
+
+
+def fixed_pairs(cubes: np.ndarray, seed: int = 0, rates: TransformRates = TransformRates()):
+    """Deterministic (transformed, original) arrays for validation, each (n, rows, cols, depth, 1)."""
+    return make_pair_batch(cubes, np.random.default_rng(seed), rates)

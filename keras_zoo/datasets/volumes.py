@@ -1,0 +1,368 @@
+"""3D volumes for Models Genesis: readers (NIfTI, DICOM series, MetaImage), HU windows, cube extraction,
+the reference cube files ``bat_<N>_s_64x64x32_<fold>.npy`` and a seeded synthetic CT generator.
+
+Volumes are float32 arrays indexed (x, y, z) = (rows, cols, depth), as the reference's generator
+transposes them; intensities are HU for CT. Cubes are (n, rows, cols, depth) float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from keras_zoo.errors import DataError, data_error, require_dir, require_file
+from keras_zoo.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+WINDOWS = {"ct": (-1000.0, 1000.0), "mr": (0.0, 4000.0)}
+CUBE_FILE = re.compile(r"^bat_(\d+)(_s)?_(\d+)x(\d+)x(\d+)_(\d+)\.npy$")
+
+
+# ----------------------------------------------------------------------------------------------- readers
+def read_volume(path: str | os.PathLike) -> np.ndarray:
+    """Reads a 3D volume as float32 (x, y, z): NIfTI, MetaImage (``.mhd``/``.mha``) or a DICOM folder.
+
+    NIfTI is reoriented to RAS (closest canonical) with its scaling applied; DICOM slices are sorted along
+    the slice normal and mapped to HU with RescaleSlope/RescaleIntercept.
+
+    Raises:
+        DataError: missing, unreadable or non-3D input, naming the path.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return read_dicom_series(path)
+    require_file(path, "volume")
+    lower = path.lower()
+    try:
+        if lower.endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            image = nibabel.as_closest_canonical(nibabel.load(path))
+            volume = np.asarray(image.get_fdata(dtype=np.float32))
+        elif lower.endswith((".mhd", ".mha")):
+            import SimpleITK as sitk
+
+            volume = sitk.GetArrayFromImage(sitk.ReadImage(path)).astype(np.float32).transpose(2, 1, 0)
+        else:
+            raise data_error(
+                path, "unknown volume format (expected .nii, .nii.gz, .mhd, .mha or a DICOM folder)"
+            )
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - nibabel/SimpleITK raise many types for corrupt files
+        raise data_error(path, f"cannot read volume ({type(exc).__name__}: {exc})") from None
+    if volume.ndim == 4 and volume.shape[-1] == 1:
+        volume = volume[..., 0]
+    if volume.ndim != 3:
+        raise data_error(path, f"expected a 3D volume, got shape {volume.shape}")
+    return volume
+
+
+def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
+    """Reads every DICOM file of one series in ``folder`` into HU (x, y, z), slices sorted by position."""
+    import pydicom
+
+    folder = require_dir(folder, "DICOM folder")
+    slices = []
+    for name in sorted(os.listdir(folder)):
+        file = os.path.join(folder, name)
+        if not os.path.isfile(file):
+            continue
+        try:
+            ds = pydicom.dcmread(file)
+        except pydicom.errors.InvalidDicomError:
+            continue  # not DICOM (e.g. a README beside the slices)
+        if "PixelData" in ds:
+            slices.append(ds)
+    if not slices:
+        raise data_error(folder, "no DICOM slices with pixel data")
+
+    def position(ds) -> float:
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+            normal = np.cross(orientation[:3], orientation[3:])
+            return float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float)))
+        return float(getattr(ds, "InstanceNumber", 0))
+
+    slices.sort(key=position)
+    try:
+        planes = [
+            ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1.0))
+            + float(getattr(ds, "RescaleIntercept", 0.0))
+            for ds in slices
+        ]
+        volume = np.stack(planes, axis=-1)  # (rows=y, cols=x, z)
+    except Exception as exc:  # noqa: BLE001 - pixel decoding errors come in many types
+        raise data_error(folder, f"cannot decode DICOM pixels ({type(exc).__name__}: {exc})") from None
+    return np.ascontiguousarray(volume.transpose(1, 0, 2))
+
+
+def hu_window(
+    volume: np.ndarray, modality: str = "ct", window: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Clips to a window and maps it linearly to [0, 1] (CT [-1000, 1000] HU, MR [0, 4000] by default)."""
+    if window is None:
+        if modality not in WINDOWS:
+            raise ValueError(f"modality must be one of {sorted(WINDOWS)}, got {modality!r}")
+        window = WINDOWS[modality]
+    low, high = float(window[0]), float(window[1])
+    if high <= low:
+        raise ValueError(f"window must be (low, high) with low < high, got {window}")
+    return ((np.clip(volume, low, high) - low) / (high - low)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------ cube extraction
+def lung_score(crop: np.ndarray, depth: int, threshold: float, look_ahead: int = 3) -> float:
+    """The reference's "lung_max" statistic of a crop (rows, cols, depth + look_ahead) in [0, 1] units.
+
+    For each voxel of the first ``depth`` slices, k is the first of the next ``look_ahead`` slices whose value
+    reaches ``threshold``; the voxel scores 1 - k / (look_ahead - 1), 0 when none does. Returns the mean score.
+    """
+    stack = np.stack([crop[:, :, k : k + depth] >= threshold for k in range(look_ahead)])
+    reached = stack.any(axis=0)
+    first = np.argmax(stack, axis=0)
+    score = np.where(reached, 1.0 - first / max(look_ahead - 1, 1), 0.0)
+    return float(score.mean())
+
+
+def extract_cubes(
+    volume: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+    cube_shape: Sequence[int] = (64, 64, 32),
+    border: Sequence[int] = (0, 0, 0),
+    lung_max: float | None = None,
+    hu_threshold: float = -150.0,
+    window: tuple[float, float] = WINDOWS["ct"],
+    max_tries_per_cube: int = 50,
+) -> np.ndarray:
+    """Random cubes from a volume already windowed to [0, 1] (:func:`hu_window`).
+
+    Args:
+        volume: (x, y, z) in [0, 1].
+        count: cubes wanted (the reference's "scale", 32).
+        rng: random generator for the corners.
+        cube_shape: (rows, cols, depth) of a cube.
+        border: voxels kept clear of each side per axis (reference: 100, 100, 30 for LUNA16 scans).
+        lung_max: reject crops whose :func:`lung_score` exceeds this (reference 0.15); None keeps all.
+        hu_threshold: HU of the lung rule (-150), converted with ``window``.
+        window: the HU window the volume was normalised with.
+        max_tries_per_cube: give up after ``count * max_tries_per_cube`` draws (fewer cubes are returned).
+
+    Returns:
+        (n, rows, cols, depth) float32 with n <= count (n == count unless the lung rule rejected too many).
+
+    Raises:
+        ValueError: the volume is too small for a cube within the border.
+    """
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be (x, y, z), got shape {volume.shape}")
+    look_ahead = 3 if lung_max is not None else 0
+    crop = np.array(cube_shape) + np.array([0, 0, look_ahead])
+    room = np.array(volume.shape) - crop - 2 * np.array(border)
+    if np.any(room < 0):
+        raise ValueError(
+            f"volume {volume.shape} too small for cubes {tuple(cube_shape)} (+{look_ahead} slices) "
+            f"with border {tuple(border)}"
+        )
+    threshold = (hu_threshold - window[0]) / (window[1] - window[0])
+    cubes = []
+    for _ in range(count * max_tries_per_cube):
+        corner = np.array(border) + (rng.random(3) * (room + 1)).astype(int)
+        window_slices = tuple(slice(c, c + s) for c, s in zip(corner, crop))
+        piece = volume[window_slices]
+        if lung_max is not None and lung_score(piece, cube_shape[2], threshold, look_ahead) > lung_max:
+            continue
+        cubes.append(piece[:, :, : cube_shape[2]])
+        if len(cubes) == count:
+            break
+    if len(cubes) < count:
+        log.warning("only %d of %d cubes passed the lung rule (lung_max=%s)", len(cubes), count, lung_max)
+    return np.asarray(cubes, dtype=np.float32).reshape(-1, *cube_shape)
+
+
+# ------------------------------------------------------------------------------------------ cube files
+@dataclasses.dataclass(frozen=True)
+class Folds:
+    """Fold numbers of each split (reference: LUNA16 subsets 0-4 train, 5-6 valid, 7-9 test)."""
+
+    train: tuple[int, ...] = (0, 1, 2, 3, 4)
+    valid: tuple[int, ...] = (5, 6)
+    test: tuple[int, ...] = (7, 8, 9)
+
+
+def cube_file_name(
+    scale: int, fold: int, cube_shape: Sequence[int] = (64, 64, 32), trainer_naming: bool = True
+) -> str:
+    """``bat_<scale>_s_64x64x32_<fold>.npy`` (the trainer's name) or without ``_s`` (the generator's)."""
+    dims = "x".join(str(int(d)) for d in cube_shape)
+    return f"bat_{scale}{'_s' if trainer_naming else ''}_{dims}_{fold}.npy"
+
+
+def write_cube_file(
+    cubes: np.ndarray, output_dir: str | os.PathLike, scale: int, fold: int, trainer_naming: bool = True
+) -> str:
+    """Writes cubes (n, rows, cols, depth) in [0, 1] as the reference's ``.npy`` fold file; returns its path."""
+    if cubes.ndim != 4:
+        raise ValueError(f"cubes must be (n, rows, cols, depth), got shape {cubes.shape}")
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(os.fspath(output_dir), cube_file_name(scale, fold, cubes.shape[1:], trainer_naming))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, cubes.astype(np.float32), allow_pickle=False)
+    return path
+
+
+def find_cube_files(data_dir: str | os.PathLike) -> dict[int, list[pathlib.Path]]:
+    """Fold number -> cube files in ``data_dir`` and its ``bat_*`` subfolders, both naming styles."""
+    root = pathlib.Path(require_dir(data_dir, "cube folder"))
+    files: dict[int, list[pathlib.Path]] = {}
+    for path in sorted([*root.glob("bat_*.npy"), *root.glob("bat_*/bat_*.npy")]):
+        match = CUBE_FILE.match(path.name)
+        if match:
+            files.setdefault(int(match.group(6)), []).append(path)
+    return files
+
+
+def read_cube_file(path: str | os.PathLike) -> np.ndarray:
+    """Loads one fold file (n, rows, cols, depth) as float32, checking its shape and [0, 1] range."""
+    path = require_file(path, "cube file")
+    try:
+        cubes = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise data_error(path, f"not a readable .npy array ({exc})") from None
+    if cubes.ndim != 4:
+        raise data_error(path, f"expected cubes (n, rows, cols, depth), got shape {cubes.shape}")
+    cubes = cubes.astype(np.float32, copy=False)
+    if cubes.size and (cubes.min() < -1e-6 or cubes.max() > 1 + 1e-6):
+        raise data_error(path, f"values must be in [0, 1], got [{cubes.min():.3g}, {cubes.max():.3g}]")
+    return cubes
+
+
+def read_cube_folds(data_dir: str | os.PathLike, folds: Iterable[int]) -> np.ndarray:
+    """Concatenates the cube files of ``folds`` found in ``data_dir`` (n, rows, cols, depth)."""
+    available = find_cube_files(data_dir)
+    folds = list(folds)
+    missing = [f for f in folds if f not in available]
+    if missing:
+        raise data_error(
+            data_dir, f"no bat_<N>_[s_]RxCxD_<fold>.npy file for folds {missing} (found {sorted(available)})"
+        )
+    arrays = [read_cube_file(p) for f in folds for p in available[f]]
+    shapes = {a.shape[1:] for a in arrays}
+    if len(shapes) > 1:
+        raise data_error(data_dir, f"cube files of folds {folds} have different cube shapes {sorted(shapes)}")
+    return np.concatenate(arrays)
+
+
+def prepare_genesis(
+    volumes: Sequence[str | os.PathLike] | Mapping[int, Sequence[str | os.PathLike]],
+    output_dir: str | os.PathLike,
+    scale: int = 32,
+    folds: Sequence[int] = tuple(range(10)),
+    modality: str = "ct",
+    cube_shape: Sequence[int] = (64, 64, 32),
+    border: Sequence[int] = (0, 0, 0),
+    lung_max: float | None = None,
+    seed: int = 1,
+    trainer_naming: bool = True,
+) -> list[str]:
+    """Cuts cubes from volumes into the reference's fold files (the ``keras-zoo prepare genesis`` step).
+
+    Args:
+        volumes: volume paths (NIfTI, ``.mhd``, DICOM folders) dealt to ``folds`` in turn (volume i goes to
+            ``folds[i % len(folds)]``, like one LUNA16 subset per fold), or an explicit {fold: [paths]}.
+        output_dir: folder receiving ``bat_<scale>_s_<R>x<C>x<D>_<fold>.npy``.
+        scale: cubes per volume (32 in the reference).
+        folds: fold numbers used for a sequence of volumes.
+        modality: ``"ct"`` (HU window [-1000, 1000]) or ``"mr"`` ([0, 4000]).
+        cube_shape, border, lung_max: see :func:`extract_cubes` (reference: border (100, 100, 30), lung_max
+            0.15 on LUNA16; off by default so that small volumes work).
+        seed: random seed (1 in the reference).
+        trainer_naming: write ``bat_N_s_...`` (True) or the generator's ``bat_N_...``.
+
+    Returns:
+        Paths of the files written, one per fold that received cubes.
+    """
+    if isinstance(volumes, Mapping):
+        assignment = {int(f): list(paths) for f, paths in volumes.items()}
+    else:
+        if not volumes:
+            raise DataError("prepare_genesis: no volumes given")
+        assignment = {}
+        for i, path in enumerate(volumes):
+            assignment.setdefault(folds[i % len(folds)], []).append(path)
+    rng = np.random.default_rng(seed)
+    written = []
+    for fold, paths in sorted(assignment.items()):
+        cubes = []
+        for path in paths:
+            volume = hu_window(read_volume(path), modality)
+            try:
+                cubes.append(
+                    extract_cubes(volume, scale, rng, cube_shape, border, lung_max, window=WINDOWS[modality])
+                )
+            except ValueError as exc:
+                raise data_error(path, str(exc)) from None
+        stacked = np.concatenate(cubes)
+        if len(stacked):
+            written.append(write_cube_file(stacked, output_dir, scale, fold, trainer_naming))
+            log.info("fold %d: %d cubes from %d volumes", fold, len(stacked), len(paths))
+    return written
+
+
+# ------------------------------------------------------------------------------------------ synthetic CT
+def synthetic_ct_volume(shape: Sequence[int] = (96, 96, 64), seed: int = 0) -> np.ndarray:
+    """A seeded CT-like volume in HU (x, y, z): air, an elliptic body (fat rim, soft tissue), two lungs with
+    branching vessels, a spine, and Gaussian noise. Its fine structure differs between seeds.
+
+    Returns:
+        float32 (x, y, z) in HU, about [-1000, 1000].
+    """
+    rng = np.random.default_rng(seed)
+    nx, ny, nz = shape
+    x, y, z = np.meshgrid(*(np.linspace(-1, 1, n, dtype=np.float32) for n in shape), indexing="ij")
+    hu = np.full(shape, -1000.0, np.float32)
+    a, b = rng.uniform(0.8, 0.92), rng.uniform(0.6, 0.75)
+    body = (x / a) ** 2 + (y / b) ** 2
+    hu[body < 1.0] = -100.0  # fat rim
+    hu[body < 0.8] = 40.0  # soft tissue
+    for side in (-1, 1):
+        cx, ry = side * rng.uniform(0.35, 0.45), rng.uniform(0.35, 0.45)
+        lung = ((x - cx) / 0.28) ** 2 + (y / ry) ** 2 + (z / 1.2) ** 2 < 1.0
+        hu[lung] = -850.0
+        for _ in range(6):  # vessels: random straight tubes through the lung
+            p = np.array([cx, 0.0, 0.0]) + rng.uniform(-0.15, 0.15, 3)
+            d = rng.normal(size=3)
+            d /= np.linalg.norm(d)
+            rel = np.stack([x - p[0], y - p[1], z - p[2]], -1)
+            dist = np.linalg.norm(rel - (rel @ d)[..., None] * d, axis=-1)
+            hu[lung & (dist < rng.uniform(0.015, 0.04))] = 50.0
+    spine = (x / 0.12) ** 2 + ((y - 0.75 * b) / 0.12) ** 2 < 1.0
+    hu[spine] = 700.0
+    hu += rng.normal(0.0, 20.0, shape).astype(np.float32)
+    return hu
+
+
+def synthetic_cubes(
+    count: int, seed: int = 0, cube_shape: Sequence[int] = (64, 64, 32), per_volume: int = 16
+) -> np.ndarray:
+    """``count`` cubes in [0, 1] cut from seeded synthetic CT volumes (the default data without ``--data``)."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s * 1.5) for s in cube_shape)
+    cubes = []
+    volume_seed = seed
+    while sum(len(c) for c in cubes) < count:
+        volume = hu_window(synthetic_ct_volume(shape, seed=volume_seed))
+        cubes.append(
+            extract_cubes(volume, min(per_volume, count - sum(len(c) for c in cubes)), rng, cube_shape)
+        )
+        volume_seed += 1
+    return np.concatenate(cubes)

@@ -1,0 +1,131 @@
+"""Models Genesis self-supervised transforms: each one's invariants, the pair generator, seeding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_zoo.datasets import genesis as G
+
+SHAPE = (64, 64, 32)
+
+
+@pytest.fixture
+def cube() -> np.ndarray:
+    return np.random.default_rng(0).random(SHAPE).astype(np.float32)
+
+
+def test_reference_probabilities_are_the_defaults():
+    assert G.TransformRates() == G.TransformRates(flip=0.4, local=0.5, nonlinear=0.9, paint=0.9, outpaint=0.8)
+    with pytest.raises(ValueError, match="paint"):
+        G.TransformRates(paint=1.5)
+
+
+def test_flips_touch_rows_and_cols_of_both_but_never_depth(cube):
+    allowed = [cube, cube[::-1], cube[:, ::-1], cube[::-1, ::-1]]
+    seen = set()
+    for seed in range(40):
+        x, y = G.flip_pair(cube, cube + 1, np.random.default_rng(seed), rate=0.9)
+        match = [i for i, a in enumerate(allowed) if np.array_equal(x, a)]
+        assert len(match) == 1 and np.array_equal(y, x + 1)
+        seen.add(match[0])
+    assert seen == {0, 1, 2, 3}
+
+
+def test_local_shuffling_of_one_block_permutes_inside_a_small_box(cube):
+    out = G.local_pixel_shuffling(cube, np.random.default_rng(1), num_blocks=1)
+    np.testing.assert_array_equal(np.sort(out.ravel()), np.sort(cube.ravel()))
+    changed = np.argwhere(out != cube)
+    if len(changed):
+        extent = changed.max(0) - changed.min(0) + 1
+        assert np.all(extent <= np.array(SHAPE) // 10)
+
+
+def test_local_shuffling_keeps_shape_and_only_moves_existing_values(cube):
+    out = G.local_pixel_shuffling(cube, np.random.default_rng(2))
+    assert out.shape == cube.shape and out.dtype == cube.dtype
+    assert np.isin(out, cube).all()
+    assert 0.3 < np.mean(out != cube) < 1.0  # 10,000 blocks of mean ~3.5x3.5x2 voxels cover most of the cube
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_nonlinear_mapping_is_monotone_within_unit_range(inverted):
+    ramp = np.linspace(0, 1, 64 * 64 * 32, dtype=np.float32).reshape(SHAPE)
+    out = G.nonlinear_transform(ramp, np.random.default_rng(3), inverted=inverted).ravel()
+    steps = np.diff(out)
+    assert np.all(steps <= 1e-7) if inverted else np.all(steps >= -1e-7)
+    assert out.min() >= 0 and out.max() <= 1
+    np.testing.assert_allclose([out[0], out[-1]], [1, 0] if inverted else [0, 1], atol=1e-6)
+
+
+def test_bezier_inversion_has_probability_one_half():
+    rng = np.random.default_rng(4)
+    inverted = [G.bezier_curve(rng, num_points=11)[1][0] > 0.5 for _ in range(400)]
+    assert 0.4 < np.mean(inverted) < 0.6
+
+
+def test_in_painting_changes_only_its_boxes(cube):
+    rng = np.random.default_rng(5)
+    boxes = G.sample_inpaint_boxes(SHAPE, rng)
+    out = G.in_painting(cube, rng, boxes)
+    inside = np.zeros(SHAPE, bool)
+    for box in boxes:
+        inside[box] = True
+        for s, dim in zip(box, SHAPE):
+            assert s.start >= 3 and s.stop <= dim - 3 and dim // 6 <= s.stop - s.start <= dim // 3
+    np.testing.assert_array_equal(out[~inside], cube[~inside])
+    assert np.mean(out[inside] != cube[inside]) > 0.99 and 0 <= out.min() and out.max() < 1
+
+
+def test_out_painting_keeps_only_its_windows(cube):
+    rng = np.random.default_rng(6)
+    windows = G.sample_outpaint_windows(SHAPE, rng)
+    out = G.out_painting(cube, rng, windows)
+    kept = np.zeros(SHAPE, bool)
+    for window in windows:
+        kept[window] = True
+        for s, dim in zip(window, SHAPE):
+            assert s.start >= 3 and s.stop <= dim - 3
+            assert dim - 4 * dim // 7 <= s.stop - s.start <= dim - 3 * dim // 7
+    assert 1 <= len(windows) <= 5
+    np.testing.assert_array_equal(out[kept], cube[kept])
+    assert np.mean(out[~kept] != cube[~kept]) > 0.99 and 0 <= out.min() and out.max() < 1
+
+
+def test_box_counts_follow_the_continuation_rule():
+    rng = np.random.default_rng(7)
+    inpaint = [len(G.sample_inpaint_boxes(SHAPE, rng)) for _ in range(300)]
+    outpaint = [len(G.sample_outpaint_windows(SHAPE, rng)) for _ in range(300)]
+    assert max(inpaint) == 5 and min(inpaint) >= 0 and max(outpaint) == 5 and min(outpaint) >= 1
+    assert 4.0 < np.mean(inpaint) < 5.0  # E = sum_k 0.95^k, k = 1..5 = 4.52
+
+
+def test_pairs_keep_shape_range_and_target(cube):
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        x, y = G.make_pair(cube, rng)
+        assert x.shape == y.shape == SHAPE and x.dtype == np.float32
+        assert 0 <= x.min() and x.max() <= 1
+        assert any(np.array_equal(y, a) for a in (cube, cube[::-1], cube[:, ::-1], cube[::-1, ::-1]))
+    x, y = G.make_pair(cube, rng, G.TransformRates(0, 0, 0, 0, 0))
+    np.testing.assert_array_equal(x, cube)
+    np.testing.assert_array_equal(y, cube)
+
+
+def test_small_cubes_work():
+    small = np.random.default_rng(9).random((16, 16, 8)).astype(np.float32)
+    for seed in range(10):
+        x, _ = G.make_pair(small, np.random.default_rng(seed), G.TransformRates(1, 1, 1, 1, 0.5))
+        assert x.shape == small.shape and 0 <= x.min() and x.max() <= 1
+
+
+def test_pair_stream_is_seeded_and_batched():
+    cubes = np.random.default_rng(10).random((5, 16, 16, 8)).astype(np.float32)
+    first = G.genesis_pairs(cubes, batch_size=3, steps=2, seed=1)
+    again = G.genesis_pairs(cubes, batch_size=3, steps=2, seed=1)
+    x, y = first[1]
+    assert len(first) == 2 and x.shape == y.shape == (3, 16, 16, 8, 1)
+    np.testing.assert_array_equal(x, again[1][0])
+    assert not np.array_equal(x, G.genesis_pairs(cubes, batch_size=3, steps=2, seed=2)[1][0])
+    with pytest.raises(ValueError, match="cubes"):
+        G.genesis_pairs(cubes[0], batch_size=2)
