@@ -1,0 +1,210 @@
+"""k-space tooling for CascadeNet: sampling masks, retrospective undersampling, 2-channel conversions.
+
+Conventions (those of the CascadeNet reference, ``utils/compressed_sensing.py``):
+- Complex images have shape (..., Nx, Ny). Cartesian sampling picks phase-encode lines along Nx
+  (axis -2) and samples every readout point along Ny (axis -1).
+- FFTs are orthonormal. Masks are uncentred by default (``centred=False``: ``ifftshift``-ed so that the
+  k-space centre sits at index [0, 0]), which is what the network's data-consistency layers expect.
+- Networks take 2-channel float tensors (..., Nx, Ny, 2): channel 0 real, channel 1 imaginary.
+- Images are scaled so that the magnitude's maximum is 1 before undersampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def _check_acceleration(shape: Sequence[int], acceleration: float, centre_lines: int) -> tuple[int, int]:
+    """Returns (Nx, lines to sample) after checking the mask arguments."""
+    if len(shape) < 2:
+        raise ValueError(f"mask shape must have at least 2 axes (..., Nx, Ny), got {tuple(shape)}")
+    nx = int(shape[-2])
+    if acceleration < 1:
+        raise ValueError(f"acceleration must be >= 1, got {acceleration}")
+    lines = int(nx / acceleration)
+    if not 0 <= centre_lines <= lines:
+        raise ValueError(f"centre_lines must be in [0, {lines}] for Nx={nx} at {acceleration}x, got {centre_lines}")
+    return nx, lines
+
+
+def _line_mask(
+    shape: Sequence[int],
+    acceleration: float,
+    centre_lines: int,
+    centred: bool,
+    rng: np.random.Generator,
+    pdf: np.ndarray,
+) -> np.ndarray:
+    """Draws an independent set of lines per slice from ``pdf`` and always adds the centre lines."""
+    nx, lines = _check_acceleration(shape, acceleration, centre_lines)
+    n_slices = int(np.prod(shape[:-2], dtype=np.int64))
+    centre = slice(nx // 2 - centre_lines // 2, nx // 2 + centre_lines // 2)
+    pdf = pdf.astype(np.float64).copy()
+    if centre_lines:
+        pdf[centre] = 0
+    pdf /= pdf.sum()
+    lines_mask = np.zeros((n_slices, nx), dtype=np.float32)
+    for i in range(n_slices):
+        lines_mask[i, rng.choice(nx, lines - centre_lines, replace=False, p=pdf)] = 1
+    if centre_lines:
+        lines_mask[:, centre] = 1
+    mask = np.repeat(lines_mask[:, :, None], shape[-1], axis=2).reshape(tuple(shape))
+    if not centred:
+        mask = np.fft.ifftshift(mask, axes=(-2, -1))
+    return mask
+
+
+def cartesian_mask(
+    shape: Sequence[int],
+    acceleration: float = 4.0,
+    centre_lines: int = 8,
+    centred: bool = False,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Variable-density Cartesian undersampling mask, as the reference's ``cartesian_mask``.
+
+    Each slice or frame (every index of ``shape[:-2]``) gets independent lines along Nx drawn without
+    replacement from ``exp(-s (i - Nx/2)^2) + lambda/Nx`` (``s = 0.5/(Nx/10)^2``,
+    ``lambda = Nx/(2 acceleration)``) with the ``centre_lines`` central lines always sampled, so that
+    exactly ``int(Nx/acceleration)`` of the Nx lines are sampled.
+
+    Args:
+        shape: (..., Nx, Ny).
+        acceleration: undersampling factor (4 in the paper).
+        centre_lines: fully sampled central lines (the reference's ``sample_n``; its mains use 8).
+        centred: keep the k-space centre in the middle; False (default) ``ifftshift``-s the mask.
+        rng: ``numpy.random.Generator`` or seed.
+
+    Returns:
+        float32 array ``shape`` of 0/1.
+    """
+    nx = int(shape[-2]) if len(shape) >= 2 else 0
+    positions = np.arange(nx) - nx / 2
+    pdf = np.exp(-0.5 / (nx / 10.0) ** 2 * positions**2) + 1.0 / (2.0 * acceleration)
+    return _line_mask(shape, acceleration, centre_lines, centred, np.random.default_rng(rng), pdf)
+
+
+def uniform_mask(
+    shape: Sequence[int],
+    acceleration: float = 4.0,
+    centre_lines: int = 8,
+    centred: bool = False,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Cartesian mask with lines drawn uniformly at random (plus the centre lines); same rate and layout
+    as :func:`cartesian_mask`."""
+    nx = int(shape[-2]) if len(shape) >= 2 else 0
+    return _line_mask(shape, acceleration, centre_lines, centred, np.random.default_rng(rng), np.ones(nx))
+
+
+MASKS: dict[str, Callable[..., np.ndarray]] = {"cartesian": cartesian_mask, "uniform": uniform_mask}
+
+
+def fft2(x: np.ndarray, centred: bool = False) -> np.ndarray:
+    """Orthonormal 2D FFT over the last two axes; ``centred`` puts the k-space centre in the middle."""
+    if centred:
+        return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    return np.fft.fft2(x, norm="ortho")
+
+
+def ifft2(k: np.ndarray, centred: bool = False) -> np.ndarray:
+    """Inverse of :func:`fft2`."""
+    if centred:
+        return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    return np.fft.ifft2(k, norm="ortho")
+
+
+def undersample(x: np.ndarray, mask: np.ndarray, centred: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Retrospective undersampling, as the reference's ``undersample``.
+
+    Args:
+        x: complex or real (magnitude) images (..., Nx, Ny).
+        mask: 0/1 array broadcastable to ``x``; centred or not as ``centred`` says.
+        centred: whether ``mask`` (and the returned k-space) has the k-space centre in the middle.
+
+    Returns:
+        (zero-filled image ``IFFT(mask * FFT(x))``, masked k-space ``mask * FFT(x)``), complex64.
+    """
+    kspace = fft2(np.asarray(x).astype(np.complex64), centred) * mask
+    return ifft2(kspace, centred).astype(np.complex64), kspace.astype(np.complex64)
+
+
+def complex_to_channels(x: np.ndarray) -> np.ndarray:
+    """Complex (...) -> float32 (..., 2) with real and imaginary parts as channels."""
+    x = np.asarray(x)
+    return np.stack([x.real, x.imag], axis=-1).astype(np.float32)
+
+
+def channels_to_complex(x: np.ndarray) -> np.ndarray:
+    """Float (..., 2) -> complex64 (...); the inverse of :func:`complex_to_channels`."""
+    x = np.asarray(x)
+    if x.shape[-1:] != (2,):
+        raise ValueError(f"expected a last axis of 2 channels (real, imag), got shape {x.shape}")
+    return (x[..., 0] + 1j * x[..., 1]).astype(np.complex64)
+
+
+def scale_to_unit_max(x: np.ndarray, image_axes: int = 2) -> np.ndarray:
+    """Divides each image (the last ``image_axes`` axes) by its maximum magnitude (all-zero images stay 0).
+
+    Args:
+        x: complex or real array (..., *image).
+        image_axes: trailing axes forming one image (2 for slices, 3 for (frames, Nx, Ny) sequences).
+
+    Returns:
+        complex64 array of the same shape with max |image| = 1.
+    """
+    x = np.asarray(x).astype(np.complex64)
+    axes = tuple(range(x.ndim - image_axes, x.ndim))
+    peak = np.abs(x).max(axis=axes, keepdims=True)
+    return (x / np.where(peak > 0, peak, 1)).astype(np.complex64)
+
+
+def cascadenet_example(
+    images: np.ndarray,
+    rng: np.random.Generator | int | None = None,
+    acceleration: float = 4.0,
+    centre_lines: int = 8,
+    mask_kind: str = "cartesian",
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Undersamples images with fresh masks and returns CascadeNet inputs and target.
+
+    Args:
+        images: complex or magnitude images (n, Nx, Ny) or sequences (n, frames, Nx, Ny), already scaled
+            (see :func:`scale_to_unit_max`). Every slice/frame gets its own mask.
+        rng: generator or seed for the masks.
+        acceleration: undersampling factor.
+        centre_lines: fully sampled central lines.
+        mask_kind: "cartesian" (variable density) or "uniform".
+
+    Returns:
+        (``[image, kspace, mask]``, ``target``), each float32 (n, [frames,] Nx, Ny, 2); the mask has both
+        channels equal and is uncentred.
+    """
+    if mask_kind not in MASKS:
+        raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
+    images = np.asarray(images)
+    mask = MASKS[mask_kind](images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng))
+    zero_filled, kspace = undersample(images, mask)
+    mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
+    return [complex_to_channels(zero_filled), complex_to_channels(kspace), mask2], complex_to_channels(images)
+
+
+def undersampling_batches(
+    images: np.ndarray,
+    batch_size: int,
+    acceleration: float = 4.0,
+    centre_lines: int = 8,
+    mask_kind: str = "cartesian",
+) -> Callable[[np.random.Generator, int], tuple[list[np.ndarray], np.ndarray]]:
+    """``make_batch(rng, index)`` for :class:`keras_zoo.datasets.base.SeededBatches`: random images from
+    ``images`` (n, [frames,] Nx, Ny) with fresh masks drawn from the seeded ``rng`` (new ones every epoch)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    def make_batch(rng: np.random.Generator, index: int):
+        chosen = images[rng.integers(0, len(images), size=batch_size)]
+        return cascadenet_example(chosen, rng, acceleration, centre_lines, mask_kind)
+
+    return make_batch
