@@ -167,7 +167,7 @@ def cascadenet_example(
     acceleration: float = 4.0,
     centre_lines: int = 8,
     mask_kind: str = "cartesian",
-) -> tuple[list[np.ndarray], np.ndarray]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """Undersamples images with fresh masks and returns CascadeNet inputs and target.
 
     Args:
@@ -179,8 +179,8 @@ def cascadenet_example(
         mask_kind: "cartesian" (variable density) or "uniform".
 
     Returns:
-        (``[image, kspace, mask]``, ``target``), each float32 (n, [frames,] Nx, Ny, 2); the mask has both
-        channels equal and is uncentred.
+        (``(image, kspace, mask)``, ``target``), each float32 (n, [frames,] Nx, Ny, 2); the mask has both
+        channels equal and is uncentred. The inputs are a tuple, as Keras wants for multi-input batches.
     """
     if mask_kind not in MASKS:
         raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
@@ -188,7 +188,7 @@ def cascadenet_example(
     mask = MASKS[mask_kind](images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng))
     zero_filled, kspace = undersample(images, mask)
     mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
-    return [complex_to_channels(zero_filled), complex_to_channels(kspace), mask2], complex_to_channels(images)
+    return (complex_to_channels(zero_filled), complex_to_channels(kspace), mask2), complex_to_channels(images)
 
 
 def undersampling_batches(
@@ -197,7 +197,7 @@ def undersampling_batches(
     acceleration: float = 4.0,
     centre_lines: int = 8,
     mask_kind: str = "cartesian",
-) -> Callable[[np.random.Generator, int], tuple[list[np.ndarray], np.ndarray]]:
+) -> Callable[[np.random.Generator, int], tuple[tuple[np.ndarray, ...], np.ndarray]]:
     """``make_batch(rng, index)`` for :class:`keras_zoo.datasets.base.SeededBatches`: random images from
     ``images`` (n, [frames,] Nx, Ny) with fresh masks drawn from the seeded ``rng`` (new ones every epoch)."""
     if batch_size < 1:
