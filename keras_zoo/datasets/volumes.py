@@ -188,6 +188,29 @@ def extract_cubes(
     return np.asarray(cubes, dtype=np.float32).reshape(-1, *cube_shape)
 
 
+def extract_paired_cubes(
+    volume: np.ndarray,
+    label: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+    cube_shape: Sequence[int] = (64, 64, 32),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random cubes at the same corners of a volume and its label map (both (x, y, z)).
+
+    Returns:
+        (images, labels): (count, rows, cols, depth) float32 each.
+    """
+    if volume.shape != label.shape:
+        raise ValueError(f"volume {volume.shape} and label {label.shape} differ in shape")
+    room = np.array(volume.shape) - np.array(cube_shape)
+    if np.any(room < 0):
+        raise ValueError(f"volume {volume.shape} too small for cubes {tuple(cube_shape)}")
+    corners = (rng.random((count, 3)) * (room + 1)).astype(int)
+    boxes = [tuple(slice(c, c + s) for c, s in zip(corner, cube_shape)) for corner in corners]
+    images = np.stack([volume[box] for box in boxes]).astype(np.float32)
+    return images, np.stack([label[box] for box in boxes]).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------------------ cube files
 @dataclasses.dataclass(frozen=True)
 class Folds:

@@ -3,8 +3,9 @@
 The published ``Genesis_Chest_CT.h5`` comes from a channels-first Keras 2.2 model. Conv3D kernels are stored
 as (kd, kh, kw, in, out) in both data formats and BN vectors are per channel, so the arrays load unchanged
 into the channels-last model. Its 42 blocks keep the names ``depth_{i}_conv/_bn`` and load by name; the
-1x1x1 head convolution has an auto-generated name (``conv3d_15``, say), so it is matched by shape: a model
-layer absent from the file takes the one unused file layer whose weight shapes are identical.
+1x1x1 head convolution has an auto-generated name (``conv3d_15``, say), so it is matched by shape: when the
+file has no ``head_conv``, that layer takes the one unused file layer whose weight shapes are identical.
+Target models (classifier, segmenter) load the named blocks only; their new heads stay initialised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from keras_zoo.errors import WeightsError, require_file
 from keras_zoo.weights import LoadReport, load_weights, read_h5_weights
 
 log = logging.getLogger(__name__)
+
+HEAD = "head_conv"  # the only layer matched by shape: the reference's head conv has an auto-generated name
 
 
 def _shapes(arrays) -> list[tuple[int, ...]]:
@@ -59,13 +62,14 @@ def load_genesis_weights(
         expected = _shapes(targets)
         values = file_weights.get(layer.name)
         label = layer.name
-        if values is None:
+        if values is None and layer.name == HEAD:
             same_shape = [name for name, arrays in unused.items() if _shapes(arrays) == expected]
-            if len(same_shape) != 1:
-                report.missing.append(layer.name)
-                continue
-            values = unused.pop(same_shape[0])
-            label = f"{layer.name}<-{same_shape[0]}"
+            if len(same_shape) == 1:
+                values = unused.pop(same_shape[0])
+                label = f"{layer.name}<-{same_shape[0]}"
+        if values is None:
+            report.missing.append(layer.name)
+            continue
         if _shapes(values) != expected:
             report.mismatched.append((layer.name, expected, _shapes(values)))
             continue
