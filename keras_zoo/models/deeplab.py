@@ -163,7 +163,9 @@ def apply_decoder(x, tap, filters: int = 256, projection_filters: int = 48, weig
 @register_model(
     "deeplabv3plus",
     description="DeepLabv3+ with aligned Xception-65 for PASCAL VOC semantic segmentation",
-    presets={"tiny": {"input_shape": (33, 33, 3), "backbone": "xception41", "width": 1 / 16, "classes": 21}},
+    presets={
+        "tiny": {"input_shape": (33, 33, 3), "backbone": "xception41", "width": 1 / 16, "middle_units": 1}
+    },
     reference_params=41_258_213,
 )
 def deeplabv3plus(
@@ -174,6 +176,7 @@ def deeplabv3plus(
     atrous_rates: Sequence[int] | None = None,
     weights: str | None = None,
     width: float = 1.0,
+    middle_units: int | None = None,
     weight_decay: float = 4e-5,
     dropout: float = 0.1,
     classifier_activation: str | None = None,
@@ -190,6 +193,8 @@ def deeplabv3plus(
         weights: None, a Keras weights file (``.weights.h5`` / legacy ``.h5``), or a TF1 DeepLab checkpoint
             prefix (``.../model.ckpt``) converted by name; see :mod:`keras_zoo.models.deeplab_weights`.
         width: channel multiplier for every layer (1.0 is the reference; test presets use 1/16).
+        middle_units: middle-flow repeat count; None keeps the backbone's (16 for xception65). Test presets
+            use 1 to build in seconds.
         weight_decay: reference weight decay ``wd`` (4e-5), applied as ``L2(wd / 2)``.
         dropout: dropout after the ASPP projection (0.1).
         classifier_activation: None returns logits (the reference), ``"softmax"`` probabilities.
@@ -219,7 +224,7 @@ def deeplabv3plus(
     rates = tuple(DEFAULT_ATROUS_RATES[output_stride] if atrous_rates is None else atrous_rates)
 
     inputs = keras.Input(shape=input_shape, name="image")
-    features, tap = apply_xception(inputs, backbone, output_stride, width, weight_decay)
+    features, tap = apply_xception(inputs, backbone, output_stride, width, weight_decay, middle_units)
     x = apply_aspp(features, rates, scaled(256, width), dropout, weight_decay)
     x = apply_decoder(x, tap, scaled(256, width), scaled(48, width), weight_decay)
     x = layers.Conv2D(

@@ -87,24 +87,40 @@ DECODER_TAPS = {
 FEATURES_LAYER = "exit_flow_block2_unit_1_separable_conv3_pointwise_relu"
 
 
-def unit_schedule(backbone: str, output_stride: int | None) -> list[tuple[str, int, int]]:
+def backbone_blocks(backbone: str, middle_units: int | None = None) -> tuple[BlockSpec, ...]:
+    """The blocks of ``backbone``, optionally with ``middle_units`` middle-flow modules (for small test nets)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+    if middle_units is None:
+        return BACKBONES[backbone]
+    if middle_units < 1:
+        raise ValueError(f"middle_units must be >= 1, got {middle_units}")
+    return tuple(
+        dataclasses.replace(b, units=middle_units) if b.scope.startswith("middle") else b
+        for b in BACKBONES[backbone]
+    )
+
+
+def unit_schedule(
+    backbone: str, output_stride: int | None, middle_units: int | None = None
+) -> list[tuple[str, int, int]]:
     """The (unit scope, stride, rate) of every Xception module, following the reference's atrous logic.
 
     Args:
         backbone: a key of :data:`BACKBONES`.
         output_stride: 8, 16, 32 or None (no atrous convolution). The root convolution's stride 2 is
             counted first, as the reference halves the target before stacking the blocks.
+        middle_units: override of the middle flow's repeat count (None keeps the reference's).
 
     Returns:
         One ``("entry_flow/block1/unit_1", stride, rate)`` triple per module, in build order.
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+    blocks = backbone_blocks(backbone, middle_units)
     if output_stride is not None and output_stride not in (8, 16, 32):
         raise ValueError(f"output_stride must be 8, 16, 32 or None, got {output_stride}")
     target = None if output_stride is None else output_stride // 2
     current, rate, schedule = 1, 1, []
-    for block in BACKBONES[backbone]:
+    for block in blocks:
         for unit in range(1, block.units + 1):
             scope = f"{block.scope}/unit_{unit}"
             if target is not None and current == target:
@@ -278,6 +294,7 @@ def apply_xception(
     output_stride: int | None = 16,
     width: float = 1.0,
     weight_decay: float = 0.0,
+    middle_units: int | None = None,
 ):
     """Builds the aligned Xception feature extractor on ``x``.
 
@@ -287,6 +304,7 @@ def apply_xception(
         output_stride: 8, 16, 32 or None; see :func:`unit_schedule`.
         width: channel multiplier (1.0 is the reference; small values make test-sized networks).
         weight_decay: reference weight decay ``wd`` (``L2(wd / 2)`` on conv and pointwise kernels).
+        middle_units: override of the middle flow's repeat count (None keeps the reference's 8 or 16).
 
     Returns:
         ``(features, tap)``: features (batch, ceil(height / output_stride), ..., 2048 * width) after the last
@@ -295,12 +313,12 @@ def apply_xception(
     """
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}")
-    schedule = unit_schedule(backbone, output_stride)
+    schedule = unit_schedule(backbone, output_stride, middle_units)
     x = apply_conv_bn(x, scaled(32, width), 3, 2, True, weight_decay, name="entry_flow_conv1_1")
     x = apply_conv_bn(x, scaled(64, width), 3, 1, True, weight_decay, name="entry_flow_conv1_2")
     units = iter(schedule)
     endpoints: dict = {}
-    for block in BACKBONES[backbone]:
+    for block in backbone_blocks(backbone, middle_units):
         for _ in range(block.units):
             scope, stride, rate = next(units)
             x = apply_xception_module(
