@@ -217,7 +217,10 @@ def imagenet_tfrecord_dataset(
     if training:
         dataset = dataset.shuffle(len(files), seed=seed)
     dataset = dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(8, len(files)), deterministic=not training
+        tf.data.TFRecordDataset,
+        cycle_length=min(8, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=not training,
     )
     dataset = dataset.map(parse_example)
     if offset == 0:
