@@ -1,0 +1,254 @@
+"""AmoebaNet-D recipe (tensorflow/tpu amoeba_net, Ascend port defaults).
+
+Defaults are the Ascend port's: 6 cells, 224x224, 35 epochs, batch 64, RMSProp (decay 0.9, momentum 0.9,
+epsilon 1.0), lr 2.56 with a linear warm-up over 0.35 epochs then x0.88 per epoch (floor 1e-4 x lr), label
+smoothing 0.1, weight decay 4e-5 (slim L2), dense dropout keep 0.5, drop-path off, 1001 classes.
+Note: lr 2.56 was tuned for batch 1024 (the README's fast recipe); the Ascend port keeps it at batch 64.
+``--scale-lr`` multiplies ``--lr`` by batch/1024 instead. ``--aux-head`` trains with the auxiliary head
+(loss weight 0.4), as the reference does. ``--ema 0.9999`` keeps an exponential moving average of the
+trainable weights (Keras ``use_ema``); Keras writes the averages into the model at the end of ``fit``, so
+the final evaluation and summary.json use them (the reference also averages BN statistics; Keras does not,
+and it has no warm-up of the decay, so use it only for long runs).
+
+Data (``--data``): a folder of TF-slim/TPU shards (``train-*``, ``validation-*``), or an image tree:
+``DIR/train`` and ``DIR/val`` (or ``DIR/validation``) of ``<wnid>/*.JPEG`` folders, or a single
+``<wnid>/*.JPEG`` tree used for training and, with evaluation preprocessing, for validation (a pipeline
+check). Without ``--data``, a seeded synthetic set. Metrics: top-1 and top-5 accuracy of the main logits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+
+import keras
+import numpy as np
+
+from keras_zoo.callbacks.drop_path import DropPathSchedule
+from keras_zoo.cli.tasks.base import Data, Task
+from keras_zoo.datasets import imagenet
+from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.errors import ConfigError, data_error, require_dir
+from keras_zoo.losses.classification import SmoothedSparseCrossentropy
+from keras_zoo.models.amoebanet import amoebanet
+from keras_zoo.optimizers import WarmupExponentialDecay
+
+REFERENCE_BATCH = 1024  # the batch lr 2.56 was tuned for
+AUX_LOSS_WEIGHT = 0.4
+NUM_TRAIN_IMAGES = 1_281_167
+COUNT_LIMIT_BYTES = 2 << 30  # count tfrecord records only for small sets
+
+
+class PairedTargets(keras.utils.PyDataset):
+    """Repeats the labels of a batch stream for the main and auxiliary outputs."""
+
+    def __init__(self, batches, **kwargs):
+        super().__init__(**kwargs)
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        x, y = self.batches[index]
+        return x, {"logits": y, "aux_logits": y}
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)
+
+
+class AmoebaNetTask(Task):
+    """AmoebaNet-D ImageNet classification."""
+
+    name = "amoebanet"
+    defaults = {"epochs": 35, "batch_size": 64, "lr": 2.56, "input_size": [224, 224], "filters": 256}
+    monitor = "val_top1"
+    mode = "max"
+    final_metric = "val_top5"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("amoebanet")
+        g.add_argument("--num-cells", type=int, default=6, help="normal cells (6 fast recipe, 12/18 paper)")
+        g.add_argument("--stem-filters", type=int, default=32)
+        g.add_argument("--classes", type=int, default=1001, help="1001 (background + 1000) or 1000")
+        g.add_argument("--aux-head", action="store_true", help="train with the auxiliary head (weight 0.4)")
+        g.add_argument("--drop-path-keep-prob", type=float, default=1.0, help="target drop-path keep prob")
+        g.add_argument("--dropout-keep-prob", type=float, default=0.5, help="keep prob before the final FC")
+        g.add_argument("--optimizer", choices=("rmsprop", "momentum", "sgd"), default="rmsprop")
+        g.add_argument("--lr-decay", type=float, default=0.88, help="exponential decay factor")
+        g.add_argument("--lr-decay-epochs", type=float, default=1.0, help="epochs per decay step")
+        g.add_argument("--warmup-epochs", type=float, default=0.35, help="linear warm-up from 0")
+        g.add_argument("--scale-lr", action="store_true", help="lr x batch/1024 (2.56 was tuned for 1024)")
+        g.add_argument("--label-smoothing", type=float, default=0.1)
+        g.add_argument("--weight-decay", type=float, default=4e-5, help="slim L2 factor on kernels")
+        g.add_argument(
+            "--ema", type=float, default=0.0, help="EMA momentum of the weights (0: off; ref 0.9999)"
+        )
+        g.add_argument("--no-color-distort", action="store_true", help="skip the colour distortion")
+        g.add_argument("--synthetic-samples", type=int, default=512, help="synthetic training images")
+        g.add_argument("--workers", type=int, default=1, help="image-decoding workers (folder data)")
+
+    def _image_size(self, args) -> int:
+        size = args.input_size
+        if len(size) == 1 or (len(size) == 2 and size[0] == size[1]):
+            return int(size[0])
+        raise ConfigError(f"--input-size needs one size or two equal sizes for amoebanet, got {size}")
+
+    def build_model(self, args: argparse.Namespace) -> keras.Model:
+        size = self._image_size(args)
+        try:
+            model = amoebanet(
+                input_shape=(size, size, 3),
+                classes=args.classes,
+                num_cells=args.num_cells,
+                filters=args.filters,
+                stem_filters=args.stem_filters,
+                aux_head=args.aux_head,
+                drop_path_keep_prob=args.drop_path_keep_prob,
+                dropout_keep_prob=args.dropout_keep_prob,
+                weight_decay=args.weight_decay,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return model
+
+    def learning_rate(self, args) -> float:
+        """The peak learning rate: ``--lr``, times batch/1024 with ``--scale-lr``."""
+        return args.lr * args.batch_size / REFERENCE_BATCH if args.scale_lr else args.lr
+
+    def optimizer(self, args, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        schedule = WarmupExponentialDecay(
+            self.learning_rate(args),
+            decay_steps=max(1, int(round(steps_per_epoch * args.lr_decay_epochs))),
+            decay_rate=args.lr_decay,
+            warmup_steps=int(args.warmup_epochs * steps_per_epoch),
+        )
+        ema = {"use_ema": args.ema > 0, "ema_momentum": args.ema or 0.99}
+        if args.optimizer == "rmsprop":
+            return keras.optimizers.RMSprop(schedule, rho=0.9, momentum=0.9, epsilon=1.0, **ema)
+        momentum = 0.9 if args.optimizer == "momentum" else 0.0
+        return keras.optimizers.SGD(schedule, momentum=momentum, **ema)
+
+    def loss(self, args):
+        main = SmoothedSparseCrossentropy(args.label_smoothing)
+        if not args.aux_head:
+            return main
+        return {
+            "logits": main,
+            "aux_logits": SmoothedSparseCrossentropy(args.label_smoothing, AUX_LOSS_WEIGHT),
+        }
+
+    def metrics(self, args):
+        top = [
+            keras.metrics.SparseCategoricalAccuracy(name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ]
+        if args.aux_head:
+            self.monitor, self.final_metric = "val_logits_top1", "val_logits_top5"
+            return {"logits": top, "aux_logits": []}
+        return top
+
+    def callbacks(self, args, data, output_dir):
+        if args.drop_path_keep_prob >= 1.0:
+            return []
+        return [DropPathSchedule(total_steps=args.epochs * len(data.train))]
+
+    def load_data(self, args: argparse.Namespace) -> Data:
+        if args.data is not None:
+            imagenet.check_classes(args.classes)
+        if args.data is None:
+            data = self._synthetic(args)
+        elif glob.glob(os.path.join(args.data, "train-*")):
+            data = self._tfrecords(args)
+        else:
+            data = self._folders(args)
+        if args.aux_head:
+            data.train = self._pair(data.train)
+            data.val = self._pair(data.val) if data.val is not None else None
+        return data
+
+    @staticmethod
+    def _pair(batches):
+        if isinstance(batches, keras.utils.PyDataset):
+            return PairedTargets(batches)
+        return batches.map(lambda x, y: (x, {"logits": y, "aux_logits": y}))
+
+    def _synthetic(self, args) -> Data:
+        size = self._image_size(args)
+        prototypes = imagenet.synthetic_prototypes(args.classes, args.seed)
+        steps = args.steps_per_epoch or max(1, args.synthetic_samples // args.batch_size)
+
+        def make_batch(rng: np.random.Generator, index: int):
+            return imagenet.synthetic_classification(args.batch_size, size, args.classes, rng, prototypes)
+
+        val_x, val_y = imagenet.synthetic_classification(
+            max(args.batch_size, 64), size, args.classes, np.random.default_rng([args.seed, 7]), prototypes
+        )
+        return Data(
+            train=SeededBatches(make_batch, steps, seed=args.seed),
+            val=ArrayBatches(val_x, val_y, args.batch_size),
+            description=f"synthetic {args.classes}-class images {size}x{size} (seed {args.seed}, {steps} steps)",
+        )
+
+    def _tfrecords(self, args) -> Data:
+        from keras_zoo.datasets import imagenet_tfrecord as records
+
+        size = self._image_size(args)
+        steps = args.steps_per_epoch
+        if steps is None:
+            files = records.tfrecord_files(args.data, "train")
+            if sum(os.path.getsize(f) for f in files) > COUNT_LIMIT_BYTES:
+                steps = NUM_TRAIN_IMAGES // args.batch_size
+        common = {"batch_size": args.batch_size, "image_size": size, "classes": args.classes}
+        train = records.imagenet_tfrecord_dataset(
+            args.data,
+            "train",
+            training=True,
+            seed=args.seed,
+            steps=steps,
+            color_distort=not args.no_color_distort,
+            **common,
+        )
+        val = None
+        if glob.glob(os.path.join(args.data, "validation-*")):
+            val = records.imagenet_tfrecord_dataset(args.data, "validation", training=False, **common)
+        return Data(train=train, val=val, description=f"ImageNet tfrecords at {args.data} ({size}x{size})")
+
+    def _folders(self, args) -> Data:
+        root = require_dir(args.data, "ImageNet folder")
+        size = self._image_size(args)
+        train_dir = os.path.join(root, "train")
+        val_dir = next(
+            (os.path.join(root, n) for n in ("val", "validation") if os.path.isdir(os.path.join(root, n))),
+            None,
+        )
+        if not os.path.isdir(train_dir):
+            if val_dir is not None:
+                raise data_error(root, "has a validation folder but no train/ folder")
+            train_dir = val_dir = root
+        paths, labels = imagenet.list_image_folder(train_dir, args.classes)
+        train = imagenet.ImageFolderBatches(
+            paths,
+            labels,
+            args.batch_size,
+            size,
+            seed=args.seed,
+            steps=args.steps_per_epoch,
+            color_distort=not args.no_color_distort,
+            workers=args.workers,
+        )
+        val = None
+        if val_dir is not None:
+            val_paths, val_labels = imagenet.list_image_folder(val_dir, args.classes)
+            val = imagenet.ImageFolderEvalBatches(
+                val_paths, val_labels, args.batch_size, size, workers=args.workers
+            )
+        same = " (validation = the training images, eval preprocessing)" if val_dir == train_dir else ""
+        return Data(
+            train=train, val=val, description=f"ImageNet folders at {root}: {len(paths)} images{same}"
+        )

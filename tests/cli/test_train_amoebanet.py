@@ -1,0 +1,130 @@
+import argparse
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_zoo.cli.tasks import get_task
+from keras_zoo.cli.train import main
+from keras_zoo.errors import ConfigError, DataError
+from tests.datasets.test_imagenet import write_tree
+
+TINY = ["--input-size", "32", "--filters", "8", "--num-cells", "3", "--batch-size", "2", "--verbose", "0"]
+
+
+def task_args(task, argv):
+    parser = argparse.ArgumentParser()
+    for flag in ("--data", "--steps-per-epoch", "--lr", "--filters", "--batch-size", "--epochs", "--seed"):
+        parser.add_argument(flag, type=None if flag == "--data" else float if flag == "--lr" else int)
+    parser.add_argument("--input-size", type=int, nargs="+")
+    task.add_arguments(parser)
+    parser.set_defaults(**task.defaults, seed=0)
+    return parser.parse_args(argv)
+
+
+def test_recipe_defaults():
+    task = get_task("amoebanet")
+    args = task_args(task, [])
+    assert (args.epochs, args.batch_size, args.lr, args.input_size) == (35, 64, 2.56, [224, 224])
+    assert (args.lr_decay, args.warmup_epochs, args.label_smoothing, args.weight_decay) == (
+        0.88,
+        0.35,
+        0.1,
+        4e-5,
+    )
+    optimizer = task.optimizer(args, steps_per_epoch=100)
+    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert (optimizer.rho, optimizer.momentum, optimizer.epsilon) == (0.9, 0.9, 1.0)
+    schedule = optimizer.get_config()["learning_rate"]["config"]
+    assert schedule == {
+        "initial_learning_rate": 2.56,
+        "decay_steps": 100,
+        "decay_rate": 0.88,
+        "warmup_steps": 35,
+        "min_ratio": 1e-4,
+    }
+    scaled = task_args(task, ["--scale-lr", "--optimizer", "momentum", "--ema", "0.9999"])
+    assert task.learning_rate(scaled) == pytest.approx(2.56 * 64 / 1024)
+    sgd = task.optimizer(scaled, 10)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9 and sgd.use_ema
+
+
+def test_aux_head_losses_and_targets(tmp_path):
+    task = get_task("amoebanet")
+    args = task_args(
+        task,
+        [
+            "--filters",
+            "8",
+            "--num-cells",
+            "3",
+            "--batch-size",
+            "2",
+            "--input-size",
+            "96",
+            "--aux-head",
+            "--classes",
+            "10",
+            "--synthetic-samples",
+            "4",
+        ],
+    )
+    model = task.build_model(args)
+    assert model.output_names == ["logits", "aux_logits"]
+    losses = task.loss(args)
+    assert losses["aux_logits"].weight == 0.4 and losses["logits"].weight == 1.0
+    data = task.load_data(args)
+    x, y = data.train[0]
+    assert x.shape == (2, 96, 96, 3) and set(y) == {"logits", "aux_logits"}
+    np.testing.assert_array_equal(y["logits"], y["aux_logits"])
+    assert task.monitor == "val_top1"
+    task.metrics(args)
+    assert task.monitor == "val_logits_top1"
+
+
+def test_data_errors(tmp_path):
+    task = get_task("amoebanet")
+    with pytest.raises(DataError, match="not found"):
+        task.load_data(task_args(task, ["--data", str(tmp_path / "none")]))
+    (tmp_path / "val").mkdir()
+    with pytest.raises(DataError, match="train"):
+        task.load_data(task_args(task, ["--data", str(tmp_path)]))
+    with pytest.raises(ConfigError, match="1000 or 1001"):
+        task.load_data(task_args(task, ["--data", str(tmp_path), "--classes", "10"]))
+    with pytest.raises(ConfigError, match="input-size"):
+        task.build_model(task_args(task, ["--input-size", "32", "48"]))
+
+
+@pytest.mark.large
+def test_cli_end_to_end_folder_then_eval_only(tmp_path):
+    """Trains the tiny config on an image tree, then evaluates its checkpoint (about 3 minutes on 2 cores)."""
+    write_tree(tmp_path / "images", size=(40, 40))
+    out = tmp_path / "run"
+    argv = [
+        "--model",
+        "amoebanet",
+        "--data",
+        str(tmp_path / "images"),
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        *TINY,
+    ]
+    assert main([*argv, "--output", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= summary["metrics"]["val_top1"] <= 1.0 and summary["parameters"] > 0
+    checkpoint = out / "checkpoints" / "last.h5"
+    assert checkpoint.exists()
+    assert main([*argv, "--output", str(tmp_path / "eval"), "--eval-only", "--weights", str(checkpoint)]) == 0
+    again = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert again["metrics"]["val_top1"] == pytest.approx(summary["metrics"]["val_top1"])
+
+
+def test_cli_user_error_exit_code(tmp_path, capsys):
+    code = main(
+        ["--model", "amoebanet", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), *TINY]
+    )
+    assert code == 2
+    assert "missing" in capsys.readouterr().err
