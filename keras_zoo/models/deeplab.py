@@ -243,29 +243,28 @@ def deeplabv3plus(
         x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        load_weights(model, weights)
+        report = load_weights(model, weights)
+        if report is not None:
+            logger.info("%s", report.summary())
     return model
 
 
-def load_weights(model: keras.Model, weights: str) -> None:
-    """Loads a Keras weights file or converts a TF1 DeepLab checkpoint into ``model``.
+def load_weights(model: keras.Model, weights: str | os.PathLike):
+    """Loads Keras weights (``.weights.h5``, legacy ``.h5``, ``.keras``) or converts a TF1 DeepLab checkpoint.
+
+    Returns:
+        The :class:`keras_zoo.weights.LoadReport` of a by-name load (None for ``.weights.h5``).
 
     Raises:
-        WeightsError: when ``weights`` is neither an existing Keras weights file nor a checkpoint prefix.
+        WeightsError: when ``weights`` is neither a loadable Keras file nor a checkpoint prefix.
     """
+    from keras_zoo.weights import load_weights as load_keras_weights
+
     weights = os.fspath(weights)
-    if weights.endswith(".h5"):
-        if not os.path.isfile(weights):
-            raise WeightsError(f"{weights}: weights file not found")
-        try:
-            model.load_weights(weights)
-        except (ValueError, OSError) as error:
-            raise WeightsError(f"{weights}: cannot load into {model.name}: {error}") from error
-        return
-    if os.path.isfile(weights + ".index") or os.path.isdir(weights):
+    if weights.endswith((".h5", ".hdf5", ".keras")):
+        return load_keras_weights(model, weights)
+    if os.path.isfile(weights + ".index") or os.path.isfile(os.path.join(weights, "checkpoint")):
         from keras_zoo.models.deeplab_weights import load_tf_checkpoint
 
-        report = load_tf_checkpoint(model, weights)
-        logger.info("%s", report.summary())
-        return
-    raise WeightsError(f"{weights}: not a .h5 weights file or a TF checkpoint prefix (no {weights}.index)")
+        return load_tf_checkpoint(model, weights)
+    raise WeightsError(f"{weights}: not a Keras weights file or a TF checkpoint prefix (no {weights}.index)")
