@@ -36,3 +36,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main([*TINY, "--data", str(tmp_path / "missing.nii.gz"), "--output", str(tmp_path)]) == 2
     assert "missing.nii.gz" in capsys.readouterr().err
     assert main([*TINY, "--input-size", "16", "16", "--centre-lines", "12", "--output", str(tmp_path)]) == 2
+    (tmp_path / "w.npz").write_bytes(b"not a zip")
+    assert main([*TINY, "--input-size", "16", "16", "--samples", "4", "--weights", str(tmp_path / "w.npz"),
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "w.npz" in capsys.readouterr().err

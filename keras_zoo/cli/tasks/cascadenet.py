@@ -34,7 +34,7 @@ from keras_zoo.datasets.mri import (
 )
 from keras_zoo.datasets.mri_readers import load_mr_images
 from keras_zoo.datasets.phantoms import phantom_images
-from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.errors import ConfigError, KerasZooError
 from keras_zoo.metrics.reconstruction import complex_psnr, nmse, ssim
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class CascadeNetTask(Task):
         try:
             return cascadenet((*shape, 2), weights=args.weights, flip_kernels=args.flip_kernels, **config)
         except ValueError as exc:
-            if isinstance(exc, (ConfigError, DataError)):
+            if isinstance(exc, KerasZooError):
                 raise
             raise ConfigError(f"cascadenet: {exc}") from None
 
