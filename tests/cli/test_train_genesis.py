@@ -7,6 +7,7 @@ import json
 
 import nibabel
 import numpy as np
+import pytest
 
 from keras_zoo.cli import train as train_cli
 from keras_zoo.datasets.volumes import prepare_genesis
@@ -97,6 +98,7 @@ def test_pretrain_on_prepared_cubes_then_resume_then_fine_tune(tmp_path):
     assert 0.0 <= metrics["val_dice"] <= 1.0
 
 
+@pytest.mark.large  # a fourth CLI run (~20 s of tracing on CPU); segmentation fine-tuning stays in CI
 def test_classification_fine_tuning_reports_accuracy_and_auc(tmp_path):
     assert train(tmp_path, "--task", "classify", "--epochs", "1", "--cubes", "8") == 0
     metrics = json.loads((tmp_path / "summary.json").read_text())["metrics"]

@@ -188,3 +188,10 @@ def test_gaussian_importance_peaks_in_the_centre():
     weights = gaussian_importance((9, 9, 5))
     assert weights.shape == (9, 9, 5) and weights[4, 4, 2] == 1.0 and weights.min() > 0
     assert weights[0, 4, 2] < weights[2, 4, 2] < weights[4, 4, 2]
+
+
+def test_common_model_checks(tmp_path):
+    from tests.helpers import check_model
+
+    volume = np.random.default_rng(6).random((2, 16, 16, 8, 1), dtype=np.float32)
+    check_model(genesis(**TINY), volume, tmp_path, expected_output_shapes=[(2, 16, 16, 8, 1)])
