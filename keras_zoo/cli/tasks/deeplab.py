@@ -1,0 +1,295 @@
+"""DeepLabv3+ recipe (``research/deeplab/train.py`` and ``utils/train_utils.py`` defaults).
+
+Momentum SGD 0.9 with the 'poly' schedule ``lr = base * (1 - step / total) ** 0.9`` over the run's total
+steps (epochs x steps per epoch, ending at 0), base LR 1e-4 (the reference's comment: use 0.007 on train_aug
+from ImageNet weights, 1e-4 when fine-tuning), batch 8 (the Ascend port used 7), crop 513, output stride 16,
+weight decay 4e-5 as ``L2(wd / 2)``, batch norm fine-tuned (``--freeze-bn`` turns that off). Biases get no 2x
+gradient multiplier. Loss: softmax cross-entropy over non-void pixels.
+
+Data: ``--data`` is a VOCdevkit folder (``--train-split`` / ``--val-split`` lists in ImageSets/Segmentation)
+or a folder of DeepLab tfrecords (``{split}-*.tfrecord``, from ``keras-zoo prepare voc``). Training crops
+use the reference's augmentation (scale 0.5..2.0, mean-pixel / void padding, random crop, flip). Evaluation
+runs on whole images padded to the crop, optionally at several scales (``--eval-scales 0.5 0.75 ... 1.75``)
+and with left-right flips (``--flip``), averaging softmax probabilities as the reference's
+``predict_labels_multi_scale``. Without ``--data``: seeded synthetic scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+
+import keras
+import numpy as np
+from PIL import Image
+
+from keras_zoo.cli.tasks.base import Data, Task
+from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.datasets.voc import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    SCALES,
+    VOID_LABEL,
+    augment,
+    labels_to_rgb,
+    load_voc_split,
+    pad_to,
+    synthetic_dataset,
+)
+from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy
+from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy, per_class_iou
+from keras_zoo.models.deeplab import deeplabv3plus, load_weights, preprocess_input
+
+log = logging.getLogger(__name__)
+
+
+def load_split(data: str, split: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``(names, images, labels)`` of ``split`` from a VOCdevkit folder or a folder of DeepLab tfrecords."""
+    if glob.glob(os.path.join(data, f"{split}-*.tfrecord")):
+        from keras_zoo.datasets.voc_tfrecord import load_tfrecord_split
+
+        return load_tfrecord_split(data, split)
+    return load_voc_split(data, split)
+
+
+def pad_for_eval(images, labels, crop: tuple[int, int], names) -> tuple[np.ndarray, np.ndarray]:
+    """Stacks whole images padded (bottom/right, mean pixel / void) to ``crop``; DataError if one is larger."""
+    out_images, out_labels = [], []
+    for name, image, label in zip(names, images, labels):
+        if image.shape[0] > crop[0] or image.shape[1] > crop[1]:
+            raise DataError(
+                f"{name}: image {image.shape[:2]} is larger than the evaluation crop {crop}; raise --input-size"
+            )
+        image, label = pad_to(image, label, *crop)
+        out_images.append(image)
+        out_labels.append(label)
+    return np.stack(out_images), np.stack(out_labels)
+
+
+def scale_size(size: int, scale: float) -> int:
+    """The reference's ``scale_dimension``: ``int((size - 1) * scale + 1)``."""
+    return int((size - 1) * scale + 1)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, scales, flip: bool, batch_size: int, build):
+    """Softmax probabilities at the images' size, averaged over ``scales`` and optional flips.
+
+    Args:
+        model: the trained model (its input size is the images' size).
+        images: uint8 (n, H, W, 3).
+        scales: evaluation scales, e.g. (1.0,) or (0.5, 0.75, ..., 1.75).
+        flip: also average the prediction of the left-right flipped image.
+        batch_size: inference batch size.
+        build: ``build((h, w)) -> keras.Model`` of the same architecture (for scales other than 1).
+
+    Returns:
+        float32 (n, H, W, classes).
+    """
+    height, width = images.shape[1:3]
+    total = None
+    for scale in scales:
+        size = (scale_size(height, scale), scale_size(width, scale))
+        net = model
+        if size != (height, width):
+            net = build(size)
+            net.set_weights(model.get_weights())
+        inputs = images if net is model else keras.ops.image.resize(images.astype("float32"), size)
+        inputs = preprocess_input(keras.ops.convert_to_numpy(inputs))
+        variants = [inputs, inputs[:, :, ::-1]] if flip else [inputs]
+        for k, batch in enumerate(variants):
+            logits = net.predict(batch, batch_size=batch_size, verbose=0)
+            if k == 1:
+                logits = logits[:, :, ::-1]
+            if size != (height, width):
+                logits = keras.ops.convert_to_numpy(keras.ops.image.resize(logits, (height, width)))
+            probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+            total = probs if total is None else total + probs
+    return total / (len(scales) * (2 if flip else 1))
+
+
+class DeepLabTask(Task):
+    """DeepLabv3+ / Xception-65 on PASCAL VOC (or synthetic scenes)."""
+
+    name = "deeplabv3plus"
+    handles_weights = True  # --weights may be a TF1 DeepLab checkpoint prefix
+    defaults = {
+        "epochs": 30,
+        "steps_per_epoch": 1000,
+        "batch_size": 8,
+        "lr": 1e-4,
+        "input_size": [513, 513],
+        "filters": 32,
+    }
+    monitor = "val_mean_iou"
+    mode = "max"
+    final_metric = "val_mean_iou"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("deeplabv3plus")
+        g.add_argument(
+            "--output-stride", type=int, default=16, choices=(8, 16), help="backbone output stride"
+        )
+        g.add_argument("--backbone", default="xception65", choices=("xception41", "xception65", "xception71"))
+        g.add_argument(
+            "--atrous-rates", type=int, nargs=3, help="ASPP rates (default 6 12 18 at OS16, 12 24 36 at OS8)"
+        )
+        g.add_argument("--middle-units", type=int, help="middle-flow repeats (default: the backbone's)")
+        g.add_argument("--classes", type=int, default=NUM_CLASSES)
+        g.add_argument(
+            "--weight-decay", type=float, default=4e-5, help="reference weight decay (applied as L2(wd/2))"
+        )
+        g.add_argument("--momentum", type=float, default=0.9)
+        g.add_argument("--poly-power", type=float, default=0.9)
+        g.add_argument(
+            "--freeze-bn", action="store_true", help="keep batch norm fixed (fine_tune_batch_norm=False)"
+        )
+        g.add_argument(
+            "--train-split", default="train", help="training list (train, train_aug, trainval, ...)"
+        )
+        g.add_argument("--val-split", default="val", help="evaluation list")
+        g.add_argument("--min-scale", type=float, default=0.5)
+        g.add_argument("--max-scale", type=float, default=2.0)
+        g.add_argument(
+            "--eval-scales",
+            type=float,
+            nargs="+",
+            default=[1.0],
+            help="multi-scale inference, e.g. 0.5 0.75 1 1.25 1.5 1.75",
+        )
+        g.add_argument("--flip", action="store_true", help="add left-right flipped inference")
+        g.add_argument("--synthetic-samples", type=int, default=64, help="synthetic scenes without --data")
+
+    def _config(self, args: argparse.Namespace, size) -> dict:
+        return {
+            "input_shape": (*size, 3),
+            "classes": args.classes,
+            "output_stride": args.output_stride,
+            "backbone": args.backbone,
+            "atrous_rates": args.atrous_rates,
+            "width": args.filters / 32,  # --filters is the root conv's 32
+            "middle_units": args.middle_units,
+            "weight_decay": args.weight_decay,
+        }
+
+    def _crop(self, args) -> tuple[int, int]:
+        size = list(args.input_size)
+        if len(size) == 1:
+            size = size * 2
+        if len(size) != 2 or min(size) < 8:
+            raise ConfigError(f"--input-size takes H W (>= 8) for deeplabv3plus, got {args.input_size}")
+        return int(size[0]), int(size[1])
+
+    def build_model(self, args: argparse.Namespace) -> keras.Model:
+        if args.filters < 1:
+            raise ConfigError(f"--filters must be >= 1, got {args.filters}")
+        model = deeplabv3plus(**self._config(args, self._crop(args)))
+        if args.weights:
+            report = load_weights(model, args.weights)
+            if report is not None:
+                log.info("%s", report.summary())
+        if args.freeze_bn:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        return model
+
+    def load_data(self, args: argparse.Namespace) -> Data:
+        crop = self._crop(args)
+        if args.data:
+            names, images, labels = load_split(args.data, args.train_split)
+            val_names, val_images, val_labels = load_split(args.data, args.val_split)
+            description = (
+                f"VOC {args.train_split}/{args.val_split} at {args.data} ({len(images)}/{len(val_images)})"
+            )
+        else:
+            if args.synthetic_samples < 2:
+                raise ConfigError(f"--synthetic-samples must be >= 2, got {args.synthetic_samples}")
+            n_val = max(1, args.synthetic_samples // 8)
+            images, labels = synthetic_dataset(
+                args.synthetic_samples - n_val, crop, seed=args.seed, num_classes=args.classes
+            )
+            val_images, val_labels = synthetic_dataset(
+                n_val, crop, seed=args.seed + 1_000_003, num_classes=args.classes
+            )
+            val_names = [f"synthetic_{i}" for i in range(n_val)]
+            description = f"synthetic scenes {crop[0]}x{crop[1]} ({len(images)}/{n_val})"
+        for name, label in zip(names if args.data else range(len(labels)), [*labels, *val_labels]):
+            classes = label[label != VOID_LABEL]
+            if classes.size and classes.max() >= args.classes:
+                raise DataError(f"{name}: label class {int(classes.max())} >= --classes {args.classes}")
+        scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
+
+        def make_batch(rng: np.random.Generator, index: int):
+            picks = rng.integers(0, len(images), size=args.batch_size)
+            pairs = [augment(images[i], labels[i], rng, crop, scales) for i in picks]
+            x = preprocess_input(np.stack([p[0] for p in pairs]))
+            return x, np.stack([p[1] for p in pairs])
+
+        train = SeededBatches(make_batch, args.steps_per_epoch, seed=args.seed)
+        eval_images, eval_labels = pad_for_eval(val_images, val_labels, crop, val_names)
+        val = ArrayBatches(preprocess_input(eval_images), eval_labels, args.batch_size)
+        extras = {
+            "images": eval_images,
+            "labels": eval_labels,
+            "names": list(val_names),
+            "sizes": [im.shape[:2] for im in val_images],
+        }
+        return Data(train=train, val=val, description=description, extras=extras)
+
+    def optimizer(self, args: argparse.Namespace, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        total = max(1, args.epochs * steps_per_epoch)
+        schedule = keras.optimizers.schedules.PolynomialDecay(
+            args.lr, total, end_learning_rate=0.0, power=args.poly_power
+        )
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=args.momentum)
+
+    def loss(self, args: argparse.Namespace):
+        return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL)
+
+    def metrics(self, args: argparse.Namespace) -> list:
+        return [SegmentationMeanIoU(args.classes), SegmentationPixelAccuracy(args.classes)]
+
+    def predict(self, model: keras.Model, images: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+        """Class probabilities (n, H, W, classes) with the run's ``--eval-scales`` and ``--flip``."""
+
+        def build(size):
+            return deeplabv3plus(**self._config(args, size))
+
+        return predict_probabilities(model, images, args.eval_scales, args.flip, args.batch_size, build)
+
+    def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
+        images, labels = data.extras["images"], data.extras["labels"]
+        predicted = self.predict(model, images, args).argmax(-1)
+        valid = labels != VOID_LABEL
+        confusion = np.bincount(
+            labels[valid].astype(np.int64) * args.classes + predicted[valid], minlength=args.classes**2
+        ).reshape(args.classes, args.classes)
+        ious = per_class_iou(confusion)
+        results = {
+            "val_mean_iou": float(np.nanmean(ious)),
+            "val_pixel_accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+        }
+        names = CLASS_NAMES if args.classes == NUM_CLASSES else [f"class{i}" for i in range(args.classes)]
+        for name, iou in zip(names, ious):
+            if not np.isnan(iou):
+                results[f"val_iou_{name}"] = float(iou)
+        return results
+
+    def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
+        """Rows of image | ground truth overlay | prediction overlay (VOC palette, 50 % blend)."""
+        images, labels = data.extras["images"][:4], data.extras["labels"][:4]
+        predicted = self.predict(model, images, args).argmax(-1).astype(np.uint8)
+        rows = []
+        for image, label, pred, size in zip(images, labels, predicted, data.extras["sizes"]):
+            h, w = size
+            blend = [image[:h, :w]]
+            for classes in (label, pred):
+                colours = labels_to_rgb(classes[:h, :w]).astype(np.float32)
+                blend.append((0.5 * image[:h, :w] + 0.5 * colours).astype(np.uint8))
+            rows.append(np.concatenate(blend, axis=1))
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        Image.fromarray(np.concatenate(rows, axis=0)).save(path)
