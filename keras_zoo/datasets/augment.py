@@ -70,7 +70,13 @@ class AugmentConfig:
         """Stronger ranges suited to EM slices, which have no preferred orientation: any dihedral turn,
         rotations up to 15 degrees, small shear and zoom, mirrored borders."""
         return cls(
-            rotation=15.0, shift=0.05, shear=5.0, zoom=0.1, flip_horizontal=True, flip_vertical=True, rot90=True
+            rotation=15.0,
+            shift=0.05,
+            shear=5.0,
+            zoom=0.1,
+            flip_horizontal=True,
+            flip_vertical=True,
+            rot90=True,
         )
 
 
@@ -182,7 +188,9 @@ def random_patch(
     _check_pair(image, mask)
     height, width = (int(s) for s in size[:2])
     if not (0 < height <= image.shape[0] and 0 < width <= image.shape[1]):
-        raise ValueError(f"patch size {(height, width)} must be positive and fit in the image {image.shape[:2]}")
+        raise ValueError(
+            f"patch size {(height, width)} must be positive and fit in the image {image.shape[:2]}"
+        )
     config = config or AugmentConfig()
     if center is None:
         top = int(rng.integers(image.shape[0] - height + 1))
@@ -197,7 +205,9 @@ def random_patch(
     else:
         top, left = (int(round(c - (s - 1) / 2.0)) for c, s in zip(center, (height, width)))
         if top < 0 or left < 0 or top + height > image.shape[0] or left + width > image.shape[1]:
-            raise ValueError(f"patch {(height, width)} centred at {tuple(center)} leaves the image {image.shape[:2]}")
+            raise ValueError(
+                f"patch {(height, width)} centred at {tuple(center)} leaves the image {image.shape[:2]}"
+            )
         image = image[top : top + height, left : left + width]
         mask = None if mask is None else mask[top : top + height, left : left + width]
     if mask is None:
