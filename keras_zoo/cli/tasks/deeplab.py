@@ -190,10 +190,12 @@ class DeepLabTask(Task):
             report = load_weights(model, args.weights)
             if report is not None:
                 log.info("%s", report.summary())
-        if args.freeze_bn:
-            for layer in model.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
+        if not 0.0 <= args.bn_momentum < 1.0:
+            raise ConfigError(f"--bn-momentum must be in [0, 1), got {args.bn_momentum}")
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = args.bn_momentum
+                layer.trainable = not args.freeze_bn
         return model
 
     def load_data(self, args: argparse.Namespace) -> Data:
