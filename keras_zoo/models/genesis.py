@@ -44,18 +44,21 @@ def check_genesis_shape(input_shape: Sequence[int | None], depth: int) -> tuple[
     return input_shape
 
 
-def apply_conv_bn_relu(x, filters: int, batch_norm: bool, index: int):
+def apply_conv_bn_relu(x, filters: int, batch_norm: bool, index: int, bn_momentum: float = 0.99):
     """One reference convolution block: Conv3D 3x3x3 'same' (bias, glorot) -> BN -> ReLU.
 
     Args:
         x: tensor (batch, rows, cols, depth, channels).
         filters: output channels.
         batch_norm: insert BatchNormalization (Keras-2 defaults: momentum 0.99, epsilon 1e-3).
+        bn_momentum: momentum of the BN moving statistics.
         index: block number ``i`` in the names ``depth_{i}_conv/_bn/_relu``.
     """
     x = layers.Conv3D(filters, 3, padding="same", name=f"depth_{index}_conv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, name=f"depth_{index}_bn")(x)
+        x = layers.BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(
+            x
+        )
     return layers.Activation("relu", name=f"depth_{index}_relu")(x)
 
 
@@ -82,6 +85,7 @@ def genesis(
     depth: int = 4,
     batch_norm: bool = True,
     weights: str | os.PathLike | None = None,
+    bn_momentum: float = 0.99,
     name: str = "genesis",
 ) -> keras.Model:
     """Builds the Models Genesis 3D U-Net.
@@ -95,6 +99,9 @@ def genesis(
         batch_norm: batch normalisation in every block (True in pretraining and fine-tuning).
         weights: optional weight file: the reference's Keras-2 ``.h5`` (loaded by name, the head by shape)
             or keras_zoo's ``.weights.h5`` / ``.keras`` (see :mod:`keras_zoo.models.genesis_weights`).
+        bn_momentum: momentum of the BN moving statistics (0.99, the Keras-2 default, in the reference).
+            Short runs may want 0.9: with 0.99 the inference-mode statistics lag the weights for hundreds
+            of steps, which can saturate the validation outputs early in training.
         name: model name.
 
     Returns:
@@ -107,6 +114,8 @@ def genesis(
         raise ValueError(f"genesis: filters must be >= 1, got {filters}")
     if depth < 1:
         raise ValueError(f"genesis: depth must be >= 1, got {depth}")
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"genesis: bn_momentum must be in [0, 1), got {bn_momentum}")
     input_shape = check_genesis_shape(input_shape, depth)
 
     inputs = keras.Input(shape=input_shape, name="volume")
@@ -114,8 +123,8 @@ def genesis(
     index = 0
     skips = []
     for level in range(depth):
-        x = apply_conv_bn_relu(x, filters * 2**level, batch_norm, index)
-        x = apply_conv_bn_relu(x, filters * 2**level * 2, batch_norm, index + 1)
+        x = apply_conv_bn_relu(x, filters * 2**level, batch_norm, index, bn_momentum)
+        x = apply_conv_bn_relu(x, filters * 2**level * 2, batch_norm, index + 1, bn_momentum)
         index += 2
         if level < depth - 1:
             skips.append(x)
@@ -125,8 +134,8 @@ def genesis(
         skip = skips[level]
         x = layers.UpSampling3D(2, name=f"upsample_{level}")(x)
         x = layers.Concatenate(axis=-1, name=f"concat_{level}")([x, skip])
-        x = apply_conv_bn_relu(x, skip.shape[-1], batch_norm, index)
-        x = apply_conv_bn_relu(x, skip.shape[-1], batch_norm, index + 1)
+        x = apply_conv_bn_relu(x, skip.shape[-1], batch_norm, index, bn_momentum)
+        x = apply_conv_bn_relu(x, skip.shape[-1], batch_norm, index + 1, bn_momentum)
         index += 2
 
     logits = layers.Conv3D(classes, 1, name="head_conv")(x)
@@ -159,11 +168,12 @@ def _target_backbone(
     depth: int,
     weights: str | os.PathLike | None,
     backbone: keras.Model | None,
+    bn_momentum: float,
 ) -> keras.Model:
     """The genesis network a target model is cut from: ``backbone`` itself, or a new one at ``input_shape``."""
     if backbone is not None:
         return backbone
-    return genesis(input_shape=input_shape, filters=filters, depth=depth, weights=weights)
+    return genesis(input_shape, filters=filters, depth=depth, weights=weights, bn_momentum=bn_momentum)
 
 
 def genesis_classifier(
@@ -176,6 +186,7 @@ def genesis_classifier(
     freeze_encoder: bool = False,
     freeze_batch_norm: bool = False,
     backbone: keras.Model | None = None,
+    bn_momentum: float = 0.99,
     name: str = "genesis_classifier",
 ) -> keras.Model:
     """Classifier on the (pretrained) genesis encoder: ``depth_7_relu`` -> GAP3D -> Dense 1024 relu -> Dense.
@@ -190,6 +201,7 @@ def genesis_classifier(
         freeze_encoder: make the encoder convolutions and BN layers untrainable.
         freeze_batch_norm: make every BN layer untrainable (inference-mode statistics).
         backbone: an existing genesis model to cut from instead of building one.
+        bn_momentum: BN momentum of a new backbone (see :func:`genesis`).
         name: model name.
 
     Returns:
@@ -199,7 +211,7 @@ def genesis_classifier(
         raise ValueError(f"genesis_classifier: classes must be >= 1, got {classes}")
     if dense_units < 1:
         raise ValueError(f"genesis_classifier: dense_units must be >= 1, got {dense_units}")
-    net = _target_backbone(input_shape, filters, depth, weights, backbone)
+    net = _target_backbone(input_shape, filters, depth, weights, backbone, bn_momentum)
     depth = _depth_of(net)
     _freeze(net, depth, freeze_encoder, freeze_batch_norm)
     x = net.get_layer(bottleneck_layer_name(depth)).output
@@ -220,6 +232,7 @@ def genesis_segmenter(
     freeze_encoder: bool = False,
     freeze_batch_norm: bool = False,
     backbone: keras.Model | None = None,
+    bn_momentum: float = 0.99,
     name: str = "genesis_segmenter",
 ) -> keras.Model:
     """Segmenter on the (pretrained) genesis network: ``depth_13_relu`` -> Conv3D 1x1x1 -> sigmoid/softmax.
@@ -232,7 +245,7 @@ def genesis_segmenter(
     """
     if classes < 1:
         raise ValueError(f"genesis_segmenter: classes must be >= 1, got {classes}")
-    net = _target_backbone(input_shape, filters, depth, weights, backbone)
+    net = _target_backbone(input_shape, filters, depth, weights, backbone, bn_momentum)
     depth = _depth_of(net)
     _freeze(net, depth, freeze_encoder, freeze_batch_norm)
     x = net.get_layer(last_decoder_layer_name(depth)).output

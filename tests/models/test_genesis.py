@@ -195,3 +195,9 @@ def test_common_model_checks(tmp_path):
 
     volume = np.random.default_rng(6).random((2, 16, 16, 8, 1), dtype=np.float32)
     check_model(genesis(**TINY), volume, tmp_path, expected_output_shapes=[(2, 16, 16, 8, 1)])
+
+
+def test_bn_momentum_option():
+    assert genesis(**TINY, bn_momentum=0.9).get_layer("depth_9_bn").momentum == 0.9
+    with pytest.raises(ValueError, match="bn_momentum"):
+        genesis(**TINY, bn_momentum=1.0)

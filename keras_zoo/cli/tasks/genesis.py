@@ -56,6 +56,7 @@ class GenesisTask(Task):
         )
         g.add_argument("--freeze-encoder", action="store_true", help="fine-tuning: freeze depth_0..depth_7")
         g.add_argument("--freeze-batch-norm", action="store_true", help="fine-tuning: freeze every BN layer")
+        g.add_argument("--bn-momentum", type=float, default=0.99, help="BN moving-statistics momentum")
         g.add_argument("--panel-every", type=int, default=1, help="pretraining panel interval in epochs")
 
     # ------------------------------------------------------------------------------------------ model
@@ -71,7 +72,7 @@ class GenesisTask(Task):
         shape = self._input_shape(args)
         try:
             if args.task == "pretrain":
-                model = genesis(shape, filters=args.filters)
+                model = genesis(shape, filters=args.filters, bn_momentum=args.bn_momentum)
             else:
                 build = genesis_segmenter if args.task == "segment" else genesis_classifier
                 model = build(
@@ -80,6 +81,7 @@ class GenesisTask(Task):
                     filters=args.filters,
                     freeze_encoder=args.freeze_encoder,
                     freeze_batch_norm=args.freeze_batch_norm,
+                    bn_momentum=args.bn_momentum,
                 )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
