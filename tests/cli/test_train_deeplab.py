@@ -69,13 +69,17 @@ def test_folder_and_tfrecord_sources_agree_and_eval_padding(tmp_path):
         pad_for_eval(rec_images, rec_labels, (16, 32), rec_names)
 
 
-def test_end_to_end_on_a_voc_folder(tmp_path):
+@pytest.mark.parametrize(
+    "eval_flags",
+    [["--flip"], pytest.param(["--eval-scales", "0.75", "1.0", "--flip"], marks=pytest.mark.large)],
+)
+def test_end_to_end_on_a_voc_folder(tmp_path, eval_flags):
     _write_voc(tmp_path / "voc", ["a", "b", "c"], size=(30, 26))
     out = tmp_path / "run"
     argv = [
         "--model", "deeplabv3plus", *TINY, "--data", str(tmp_path / "voc"), "--train-split", "train",
         "--val-split", "train", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
-        "--eval-scales", "0.75", "1.0", "--flip", "--output", str(out), "--verbose", "0",
+        *eval_flags, "--output", str(out), "--verbose", "0",
     ]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -147,6 +147,12 @@ class DeepLabTask(Task):
             "--freeze-bn", action="store_true", help="keep batch norm fixed (fine_tune_batch_norm=False)"
         )
         g.add_argument(
+            "--bn-momentum",
+            type=float,
+            default=0.9997,
+            help="batch-norm moving-average decay (reference 0.9997, ~3000 steps; lower it for short runs)",
+        )
+        g.add_argument(
             "--train-split", default="train", help="training list (train, train_aug, trainval, ...)"
         )
         g.add_argument("--val-split", default="val", help="evaluation list")
