@@ -1,0 +1,207 @@
+"""``keras-zoo benchmark``: training and inference throughput of a network on synthetic batches.
+
+Prints one JSON line per configuration: model, backend, device, precision, jit, batch, input shape,
+parameters, median and p90 step time, samples/s, peak host and device memory, versions. ``--sweep``
+runs every installed backend x precision x jit setting, each in a fresh process (the Keras backend is
+fixed at import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+# Reference batch sizes (reference_specs.md) used when --batch-size is not given.
+REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keras-zoo benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--preset", default="default", help="registry preset (default: the reference config)")
+    parser.add_argument("--config", default="{}", help="JSON of factory keyword arguments over the preset")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "mixed", "bf16"))
+    parser.add_argument("--jit", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
+    parser.add_argument("--mode", default="train", choices=("train", "infer", "both"))
+    parser.add_argument("--steps", type=int, default=20, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compilation)")
+    parser.add_argument("--flops", action="store_true", help="add FLOPs per step from XLA cost analysis (JAX)")
+    parser.add_argument("--sweep", action="store_true", help="all installed backends x precisions x jit")
+    return parser
+
+
+def synthetic_batch(model, batch: int, seed: int = 0):
+    """Random inputs and targets matching the model's input and output shapes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def make(shape):
+        return rng.random((batch, *shape[1:]), dtype=np.float32)
+
+    xs = [make(t.shape) for t in model.inputs]
+    ys = [make(t.shape) for t in model.outputs]
+    return (xs[0] if len(xs) == 1 else xs), (ys[0] if len(ys) == 1 else ys)
+
+
+def _device_peak_bytes(backend: str) -> int | None:
+    try:
+        if backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            return stats.get("peak_bytes_in_use")
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    except Exception:  # noqa: BLE001 - memory stats are best effort, never fail a benchmark
+        return None
+    return None
+
+
+def _time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
+    for _ in range(n_warmup):
+        step()
+    times = []
+    for _ in range(n_steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _figures(times: list[float], batch: int) -> dict:
+    import numpy as np
+
+    t = np.asarray(times)
+    return {
+        "step_time_ms": round(1000 * float(np.median(t)), 3),
+        "step_time_p90_ms": round(1000 * float(np.percentile(t, 90)), 3),
+        "samples_per_sec": round(batch * len(t) / float(t.sum()), 3),
+    }
+
+
+def _jax_step_flops(model, x, y) -> float | None:
+    """FLOPs of one compiled training step from XLA's cost analysis (JAX backend only)."""
+    try:
+        trainer_state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.optimizer.variables],
+            [v.value for v in model.metrics_variables],
+        )
+        import jax
+
+        lowered = jax.jit(model.train_step).lower(trainer_state, (x, y))
+        cost = lowered.compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost.get("flops")) if cost else None
+    except Exception:  # noqa: BLE001 - cost analysis is optional
+        return None
+
+
+def run_one(args: argparse.Namespace) -> list[dict]:
+    """Benchmarks one configuration in this process; returns the JSON records."""
+    import keras
+
+    from keras_zoo import runtime
+    from keras_zoo.registry import get_model
+
+    config = runtime.configure(args.device, args.precision, seed=0)
+    jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
+    model = get_model(args.model, preset=args.preset, **json.loads(args.config))
+    batch = args.batch_size or REFERENCE_BATCH.get(args.model, 1)
+    x, y = synthetic_batch(model, batch)
+    base = {
+        "model": args.model,
+        "preset": args.preset,
+        "backend": config.backend,
+        "device": config.device,
+        "precision": args.precision,
+        "policy": config.policy,
+        "jit": str(jit),
+        "batch": batch,
+        "input_shape": [list(t.shape[1:]) for t in model.inputs],
+        "parameters": int(model.count_params()),
+    }
+    records = []
+    modes = ["train", "infer"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        if mode == "train":
+            model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit)
+            times = _time_steps(lambda: model.train_on_batch(x, y), args.warmup, args.steps)
+        else:
+            if not model.compiled:
+                model.compile(loss="mse", jit_compile=jit)
+            times = _time_steps(lambda: model.predict_on_batch(x), args.warmup, args.steps)
+        record = {**base, "mode": mode, "steps": args.steps, "warmup": args.warmup, **_figures(times, batch)}
+        if mode == "train" and args.flops and config.backend == "jax":
+            record["flops_per_step"] = _jax_step_flops(model, x, y)
+        records.append(record)
+    peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    info = runtime.describe()
+    versions = {k: info[k] for k in ("keras", "tensorflow", "jax", "torch", "numpy") if k in info}
+    for record in records:
+        record.update(
+            peak_host_bytes=peak_host,
+            peak_device_bytes=_device_peak_bytes(config.backend),
+            versions=versions,
+            date=time.strftime("%Y-%m-%d"),
+        )
+    return records
+
+
+def _installed_backends() -> list[str]:
+    return [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+def sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    """Runs every backend x precision x jit combination in a subprocess, passing the JSON lines through."""
+    base = [a for a in argv if a != "--sweep"]
+    status = 0
+    for backend, precision, jit in itertools.product(_installed_backends(), ("fp32", "bf16"), ("off", "on")):
+        if backend == "jax" and jit == "off":
+            continue  # JAX always compiles its steps
+        cmd = [sys.executable, "-m", "keras_zoo.cli.benchmark", *base, "--precision", precision, "--jit", jit]
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        if result.returncode or not lines:
+            status = 1
+            tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            print(json.dumps({"model": args.model, "backend": backend, "precision": precision, "jit": jit, "error": tail}))
+        for line in lines:
+            print(line, flush=True)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        print("error: --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    if args.sweep:
+        return sweep(args, argv)
+    for record in run_one(args):
+        print(json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
