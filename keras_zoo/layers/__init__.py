@@ -1,7 +1,8 @@
-"""Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging."""
+"""Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging, drop-path."""
 
 from keras_zoo.layers.data_consistency import DataConsistency
+from keras_zoo.layers.drop_path import DropPath
 from keras_zoo.layers.fft import fft2_channels, ifft2_channels
 from keras_zoo.layers.kspace_averaging import KSpaceAveraging
 
-__all__ = ["DataConsistency", "KSpaceAveraging", "fft2_channels", "ifft2_channels"]
+__all__ = ["DataConsistency", "DropPath", "KSpaceAveraging", "fft2_channels", "ifft2_channels"]

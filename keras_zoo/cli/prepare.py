@@ -1,0 +1,90 @@
+"""``keras-zoo prepare {genesis,voc,imagenet}``: write the reference on-disk formats from raw data.
+
+- ``genesis``: volumes (NIfTI, MetaImage, DICOM folders) -> ``bat_<N>_s_64x64x32_<fold>.npy`` cube files.
+- ``voc``: a VOCdevkit folder -> DeepLab tfrecord shards ``{split}-{shard:05d}-of-{n:05d}.tfrecord``.
+- ``imagenet``: a class-folder tree -> slim/TPU ``train-*`` / ``validation-*`` tfrecord shards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import sys
+
+log = logging.getLogger("keras_zoo.prepare")
+
+VOLUME_PATTERNS = ("*.nii", "*.nii.gz", "*.mhd")
+
+
+def _volumes(inputs: list[str]) -> list[str]:
+    """Expands folders into the volume files (and DICOM series folders) inside them, sorted."""
+    from keras_zoo.errors import data_error
+
+    found = []
+    for path in inputs:
+        if os.path.isdir(path):
+            files = sorted(f for pattern in VOLUME_PATTERNS for f in glob.glob(os.path.join(path, pattern)))
+            found.extend(files or [path])  # a folder without volume files is taken as a DICOM series
+        elif os.path.exists(path):
+            found.append(path)
+        else:
+            raise data_error(path, "volume not found")
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keras-zoo prepare", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="dataset", required=True)
+    g = sub.add_parser("genesis", help="cut 64x64x32 cubes from CT/MR volumes into the reference fold files")
+    g.add_argument("inputs", nargs="+", help="volume files or folders")
+    g.add_argument("--output", required=True)
+    g.add_argument("--modality", choices=("ct", "mr"), default="ct")
+    g.add_argument("--scale", type=int, default=32, help="cubes per volume")
+    g.add_argument("--folds", type=int, nargs="+", default=list(range(10)))
+    g.add_argument("--border", type=int, nargs=3, default=(0, 0, 0), help="reference on LUNA16: 100 100 30")
+    g.add_argument("--lung-max", type=float, help="reference on LUNA16: 0.15")
+    g.add_argument("--seed", type=int, default=1)
+    v = sub.add_parser("voc", help="VOCdevkit -> DeepLab tfrecords")
+    v.add_argument("voc_root")
+    v.add_argument("--output", required=True)
+    v.add_argument("--splits", nargs="+", default=["train", "val"])
+    v.add_argument("--num-shards", type=int, default=4)
+    i = sub.add_parser("imagenet", help="class folders -> slim/TPU tfrecords")
+    i.add_argument("folder")
+    i.add_argument("--output", required=True)
+    i.add_argument("--num-shards", type=int, default=8)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.dataset == "genesis":
+        from keras_zoo.datasets.volumes import prepare_genesis
+
+        written = prepare_genesis(
+            _volumes(args.inputs),
+            args.output,
+            scale=args.scale,
+            folds=args.folds,
+            modality=args.modality,
+            border=args.border,
+            lung_max=args.lung_max,
+            seed=args.seed,
+        )
+    elif args.dataset == "voc":
+        from keras_zoo.datasets.voc_tfrecord import prepare_voc
+
+        written = [f for files in prepare_voc(args.voc_root, args.output, args.splits, args.num_shards).values() for f in files]
+    else:
+        from keras_zoo.datasets.imagenet_tfrecord import prepare_imagenet
+
+        written = [f for files in prepare_imagenet(args.folder, args.output, args.num_shards).values() for f in files]
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
