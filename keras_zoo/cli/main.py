@@ -18,8 +18,13 @@ def cmd_list(argv: list[str]) -> int:
     """Prints every registered model with its presets and parameter counts."""
     parser = argparse.ArgumentParser(prog="keras-zoo list", description="List models, presets and parameter counts.")
     parser.add_argument("--count", action="store_true", help="build each default model to count its parameters")
+    parser.add_argument("--markdown", action="store_true", help="print the README's model table")
     args = parser.parse_args(argv)
     from keras_zoo.registry import get_entry, get_model, list_models
+
+    if args.markdown:
+        print(model_table())
+        return 0
 
     for name in list_models():
         entry = get_entry(name)
@@ -31,6 +36,18 @@ def cmd_list(argv: list[str]) -> int:
         line += f" | presets: {', '.join(sorted(entry.presets))}"
         print(line)
     return 0
+
+
+def model_table() -> str:
+    """The README's model table, generated from the registry."""
+    from keras_zoo.registry import get_entry, list_models
+
+    rows = ["| model | network | reference parameters | presets |", "|---|---|---|---|"]
+    for name in list_models():
+        entry = get_entry(name)
+        params = f"{entry.reference_params:,}" if entry.reference_params else "-"
+        rows.append(f"| `{name}` | {entry.description} | {params} | {', '.join(sorted(entry.presets))} |")
+    return "\n".join(rows)
 
 
 def cmd_info(argv: list[str]) -> int:
