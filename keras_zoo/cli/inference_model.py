@@ -1,0 +1,123 @@
+"""Building a model for ``keras-zoo export`` / ``keras-zoo predict`` from a training output or a preset.
+
+A checkpoint written by the train CLI sits in ``OUTPUT/checkpoints/`` beside ``OUTPUT/args.yaml``; when that
+file is found the model is rebuilt by the model's :class:`~keras_zoo.cli.tasks.base.Task` with the same
+arguments, so ``--weights out/checkpoints/best.h5`` is all a user has to give. Otherwise ``--model`` with an
+optional ``--preset`` and ``--set key=value`` overrides picks the architecture from the registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--model --preset --set --weights --debug`` to ``parser``."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", help="registered model name (taken from args.yaml beside a training checkpoint)")
+    g.add_argument("--preset", help="registry preset (default, tiny, ...)")
+    g.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="factory argument override (YAML value)"
+    )
+    g.add_argument("--weights", help=".h5 / .weights.h5 / .keras weights (a train.py checkpoint works as is)")
+    g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    import yaml
+
+    from keras_zoo.errors import ConfigError
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+    return overrides
+
+
+def find_training_args(weights: str | None) -> str | None:
+    """``args.yaml`` of the training run that wrote ``weights`` (same folder or its parent), or None."""
+    if not weights:
+        return None
+    folder = os.path.dirname(os.path.abspath(weights))
+    for candidate in (folder, os.path.dirname(folder)):
+        path = os.path.join(candidate, "args.yaml")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def build_model(args: argparse.Namespace):
+    """Returns ``(model, training_args or None)`` as ``args`` say, with ``--weights`` loaded.
+
+    Raises:
+        ConfigError: no model named, an unknown model or preset, or ``--model`` contradicting args.yaml.
+        WeightsError: weights missing, unreadable or for another architecture.
+    """
+    import yaml
+
+    from keras_zoo.errors import ConfigError, KerasZooError, require_file
+    from keras_zoo.registry import get_model
+    from keras_zoo.weights import load_h5_weights, load_weights
+
+    if args.weights:
+        require_file(args.weights, "weights file")
+    train_args_path = None if (args.preset or args.set) else find_training_args(args.weights)
+    train_args = None
+    if train_args_path:
+        with open(train_args_path, encoding="utf-8") as f:
+            train_args = argparse.Namespace(**yaml.safe_load(f))
+        if args.model and args.model != train_args.model:
+            raise ConfigError(
+                f"--model {args.model} contradicts {train_args_path} (model: {train_args.model}); "
+                "drop --model or give --preset/--set to build another architecture"
+            )
+        from keras_zoo.cli.tasks import get_task
+
+        model = get_task(train_args.model).build_model(train_args)
+        log.info("rebuilt %s from %s", train_args.model, train_args_path)
+    else:
+        if not args.model:
+            raise ConfigError("--model is required (no args.yaml of a training run beside --weights)")
+        overrides = _parse_overrides(args.set)
+        try:
+            model = get_model(args.model, preset=args.preset, **overrides)
+        except KerasZooError:
+            raise
+        except (TypeError, ValueError) as exc:  # a factory argument that does not fit
+            raise ConfigError(f"--model {args.model} with {overrides or 'its preset'}: {exc}") from None
+    if args.weights:
+        if train_args is not None and args.weights.endswith(".h5") and not args.weights.endswith(".weights.h5"):
+            load_h5_weights(model, args.weights, by_name=False)  # a checkpoint of this very architecture
+        else:
+            load_weights(model, args.weights)
+    else:
+        log.warning("no --weights: using freshly initialised weights")
+    return model, train_args
+
+
+def run_cli(main_body, argv: list[str], debug: bool) -> int:
+    """Runs ``main_body()``; a KerasZooError becomes one ``error: ...`` line and exit status 2."""
+    import sys
+    import traceback
+
+    from keras_zoo.errors import KerasZooError
+
+    try:
+        return main_body()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except KerasZooError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
