@@ -158,13 +158,21 @@ def parse_example(serialized):
     return features["image/encoded"], tf.cast(features["image/class/label"], tf.int32)
 
 
-def preprocess_train_tf(jpeg, size: int, color_distort: bool = True):
-    """Inception training preprocessing in tf.image (same steps as the NumPy version)."""
+def preprocess_train_tf(jpeg, size: int, color_distort: bool = True, seed=(0, 0)):
+    """Inception training preprocessing in tf.image (same steps as the NumPy version).
+
+    Every random choice is stateless and derived from ``seed`` (an int pair, e.g. ``(run_seed, record_index)``),
+    so the pipeline gives the same crops on every run and also works with op determinism enabled.
+    """
     tf = _tf()
+    crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.stack([tf.cast(part, tf.int64) for part in seed]), num=4)
+    )
     image = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
-    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=crop_seed,
         min_object_covered=AREA_RANGE[0],
         aspect_ratio_range=ASPECT_RANGE,
         area_range=AREA_RANGE,
@@ -173,10 +181,10 @@ def preprocess_train_tf(jpeg, size: int, color_distort: bool = True):
     )
     image = tf.slice(image, begin, crop_size)
     image = tf.image.resize(image, (size, size), method="bilinear")
-    image = tf.image.random_flip_left_right(image)
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     if color_distort:
-        image = tf.image.random_brightness(image, BRIGHTNESS_DELTA)
-        image = tf.image.random_saturation(image, *SATURATION_RANGE)
+        image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA, brightness_seed)
+        image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE, seed=saturation_seed)
         image = tf.clip_by_value(image, 0.0, 1.0)
     image.set_shape((size, size, 3))
     return (image - 0.5) * 2.0
@@ -229,9 +237,12 @@ def imagenet_tfrecord_dataset(
         if steps is None:
             count = sum(1 for _ in tf.data.TFRecordDataset(files))
             steps = max(1, count // batch_size)
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed).repeat()
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed).repeat().enumerate()
         dataset = dataset.map(
-            lambda jpeg, label: (preprocess_train_tf(jpeg, image_size, color_distort), label),
+            lambda index, record: (
+                preprocess_train_tf(record[0], image_size, color_distort, seed=(seed, index)),
+                record[1],
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         dataset = dataset.batch(batch_size, drop_remainder=True).take(steps)
