@@ -62,7 +62,9 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     g.add_argument("--output", default="output", help="output folder (default: output)")
     g.add_argument("--weights", help="initial weights (.h5 / .weights.h5 / .keras) for transfer learning")
     g.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last.h5")
-    g.add_argument("--eval-only", action="store_true", help="evaluate --weights (or the last checkpoint) only")
+    g.add_argument(
+        "--eval-only", action="store_true", help="evaluate --weights (or the last checkpoint) only"
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     g.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -77,12 +79,22 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     h.add_argument("--keep-best", type=int, default=3, help="best-epoch checkpoints to keep")
     h.add_argument("--warmup-steps", type=int, default=5, help="steps excluded from timing figures")
     r = parser.add_argument_group("runtime")
-    r.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend (sets KERAS_BACKEND)")
+    r.add_argument(
+        "--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend (sets KERAS_BACKEND)"
+    )
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "npu"))
     r.add_argument("--precision", default="fp32", choices=("fp32", "mixed", "bf16"))
     r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
     r.add_argument("--steps-per-execution", type=int, default=1)
-    r.add_argument("--deterministic", action="store_true", help="deterministic ops (bitwise repeatable on CPU)")
+    r.add_argument(
+        "--deterministic", action="store_true", help="deterministic ops (bitwise repeatable on CPU)"
+    )
+    r.add_argument(
+        "--distribute",
+        default="none",
+        choices=("none", "mirrored", "multiworker", "data-parallel"),
+        help="data parallelism: mirrored/multiworker (tensorflow) or data-parallel (jax); --batch-size is global",
+    )
     return parser
 
 
@@ -95,7 +107,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
     config = _load_config(known.config)
     model = known.model or config.get("model")
     if model is None:
-        raise ConfigError("--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names()))
+        raise ConfigError(
+            "--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names())
+        )
     task = get_task(model)
     parser = build_parser(task_names())
     task.add_arguments(parser)
@@ -114,18 +128,29 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
 def _check_args(args: argparse.Namespace) -> None:
     from keras_zoo.errors import ConfigError
 
-    for name in ("epochs", "batch_size", "steps_per_epoch", "validation_steps", "filters", "steps_per_execution"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "steps_per_epoch",
+        "validation_steps",
+        "filters",
+        "steps_per_execution",
+    ):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.lr is not None and args.lr <= 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
     if args.resume and args.weights:
-        raise ConfigError("--resume and --weights conflict: a resumed run takes its weights from the checkpoint")
+        raise ConfigError(
+            "--resume and --weights conflict: a resumed run takes its weights from the checkpoint"
+        )
     if args.eval_only and args.resume:
         raise ConfigError("--eval-only and --resume conflict")
     if args.jit == "on" and args.precision == "mixed" and getattr(args, "distribute", None) == "mirrored":
-        raise ConfigError("--jit on with --precision mixed under --distribute mirrored is known to fail on TensorFlow")
+        raise ConfigError(
+            "--jit on with --precision mixed under --distribute mirrored is known to fail on TensorFlow"
+        )
 
 
 def _apply_backend(backend: str | None) -> None:
@@ -179,6 +204,7 @@ def run(args: argparse.Namespace, task) -> int:
     from keras_zoo.cli import report
     from keras_zoo.errors import ConfigError
     from keras_zoo.io import write_text
+    from keras_zoo.runtime.distribute import distribution_scope, is_chief
     from keras_zoo.weights import load_weights
 
     started = time.time()
@@ -190,43 +216,50 @@ def run(args: argparse.Namespace, task) -> int:
     os.makedirs(ckpt_dir, exist_ok=True)
 
     rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
-    write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
+    scope, replicas = distribution_scope(args.distribute)
+    if args.batch_size % replicas:
+        raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
+    chief = is_chief()
+    if chief:
+        write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
 
     data = task.load_data(args)
-    log.info("data: %s", data.description)
-    model = task.build_model(args)
-    if args.weights and not getattr(task, "handles_weights", False):
-        result = load_weights(model, args.weights)
-        if result is not None:
-            log.info(result.summary())
-
-    model.compile(
-        optimizer=task.optimizer(args, len(data.train)),
-        loss=task.loss(args),
-        metrics=task.metrics(args),
-        jit_compile=_jit_value(args, rt),
-        steps_per_execution=args.steps_per_execution,
-    )
+    log.info("data: %s; %d replica(s)", data.description, replicas)
     initial_epoch, state = 0, None
+    with scope:
+        model = task.build_model(args)
+        if args.weights and not getattr(task, "handles_weights", False):
+            result = load_weights(model, args.weights)
+            if result is not None:
+                log.info(result.summary())
+        model.compile(
+            optimizer=task.optimizer(args, len(data.train)),
+            loss=task.loss(args),
+            metrics=task.metrics(args),
+            jit_compile=_jit_value(args, rt),
+            steps_per_execution=args.steps_per_execution,
+        )
+        if args.resume:
+            state = restore_checkpoint(model, last)
+            initial_epoch = state.epoch
     if args.resume:
-        state = restore_checkpoint(model, last)
-        initial_epoch = state.epoch
         log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
         if hasattr(data.train, "set_epoch"):
             data.train.set_epoch(initial_epoch)
 
     monitor = task.monitor if data.val is not None else "loss"
-    timer = StepTimer(args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss")
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        timer,
-        LossScaleMonitor(),
-        HDF5Checkpoint(ckpt_dir, monitor, task.mode, args.keep_best, initial_state=state),
-        *task.callbacks(args, data, output),
-        keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
-    ]
-    if report.tensorboard_available():
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard")))
+    timer = StepTimer(
+        args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss"
+    )
+    callbacks = [keras.callbacks.TerminateOnNaN(), timer, LossScaleMonitor()]
+    if chief:  # only one worker writes checkpoints and logs
+        callbacks += [
+            HDF5Checkpoint(ckpt_dir, monitor, task.mode, args.keep_best, initial_state=state),
+            *task.callbacks(args, data, output),
+            keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
+        ]
+        if report.tensorboard_available():
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard")))
 
     diverged = False
     if not args.eval_only:
@@ -245,10 +278,15 @@ def run(args: argparse.Namespace, task) -> int:
             losses = history.history.get("loss", [])
             diverged = bool(losses) and not all(map(_finite, losses))
     if diverged:
-        print(f"error: training stopped: the loss became NaN/Inf; last good checkpoint kept in {ckpt_dir}", file=sys.stderr)
+        print(
+            f"error: training stopped: the loss became NaN/Inf; last good checkpoint kept in {ckpt_dir}",
+            file=sys.stderr,
+        )
         return EXIT_DIVERGED
 
     metrics = task.evaluate(model, data, args)
+    if not chief:
+        return 0
     summary = {
         "model": args.model,
         "parameters": int(model.count_params()),
@@ -256,6 +294,7 @@ def run(args: argparse.Namespace, task) -> int:
         "epochs": args.epochs,
         "initial_epoch": initial_epoch,
         "batch_size": args.batch_size,
+        "replicas": replicas,
         "metrics": metrics,
         "timing": timer.summary,
         "wall_time_s": time.time() - started,

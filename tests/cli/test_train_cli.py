@@ -66,7 +66,14 @@ def run(tmp_path, *extra, output="out"):
 def test_end_to_end_outputs(tmp_path, capsys):
     assert run(tmp_path) == 0
     out = tmp_path / "out"
-    for name in ("args.yaml", "history.csv", "summary.json", "curves.png", "checkpoints/last.h5", "checkpoints/best.h5"):
+    for name in (
+        "args.yaml",
+        "history.csv",
+        "summary.json",
+        "curves.png",
+        "checkpoints/last.h5",
+        "checkpoints/best.h5",
+    ):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "toy" and summary["epochs"] == 3 and summary["parameters"] == 4
@@ -97,7 +104,12 @@ def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
 def test_config_file_is_overridden_by_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("model: toy\nepochs: 1\nbatch_size: 2\nnoise: 0.1\n")
-    assert train_cli.main(["-c", str(config), "--batch-size", "3", "--output", str(tmp_path / "o"), "--verbose", "0"]) == 0
+    assert (
+        train_cli.main(
+            ["-c", str(config), "--batch-size", "3", "--output", str(tmp_path / "o"), "--verbose", "0"]
+        )
+        == 0
+    )
     args = yaml.safe_load((tmp_path / "o/args.yaml").read_text())
     assert (args["epochs"], args["batch_size"], args["noise"]) == (1, 3, 0.1)
 
@@ -109,6 +121,7 @@ def test_config_file_is_overridden_by_flags(tmp_path):
         (["--data", "/nonexistent"], "/nonexistent: toy data cannot be read"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--resume", "--weights", "w.h5"], "conflict"),
+        (["--distribute", "data-parallel"], "needs the jax backend"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
@@ -134,3 +147,37 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     assert "NaN" in capsys.readouterr().err
     assert (tmp_path / "out/checkpoints/last.h5").read_bytes() == good
     assert os.path.exists(tmp_path / "out/checkpoints/best.h5")
+
+
+def test_mirrored_strategy_trains_and_resumes_like_a_single_device(tmp_path):
+    assert run(tmp_path, "--epochs", "2", "--deterministic", output="plain") == 0
+    assert (
+        run(tmp_path, "--epochs", "1", "--deterministic", "--distribute", "mirrored", output="mirrored") == 0
+    )
+    assert (
+        run(
+            tmp_path,
+            "--epochs",
+            "2",
+            "--deterministic",
+            "--distribute",
+            "mirrored",
+            "--resume",
+            output="mirrored",
+        )
+        == 0
+    )
+    summary = json.loads((tmp_path / "mirrored/summary.json").read_text())
+    assert summary["replicas"] == 1 and summary["initial_epoch"] == 1
+    a, b = ToyTask().build_model(None), ToyTask().build_model(None)
+    a.load_weights(str(tmp_path / "plain/checkpoints/last.h5"))
+    b.load_weights(str(tmp_path / "mirrored/checkpoints/last.h5"))
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_only_the_chief_writes_checkpoints_and_logs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')
+    assert run(tmp_path, "--epochs", "1") == 0
+    assert not (tmp_path / "out/checkpoints/last.h5").exists()
+    assert not (tmp_path / "out/summary.json").exists()

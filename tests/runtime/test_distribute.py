@@ -1,0 +1,60 @@
+"""Data-parallel steps on 2 logical CPU devices equal the single-device step on the same global batch."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.distribute import distribution_scope, is_chief
+
+SCRIPT = pathlib.Path(__file__).with_name("distributed_step.py")
+REPO = SCRIPT.parents[2]
+
+
+def _run(tmp_path, backend, strategy, extra_env=None):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    out = tmp_path / f"{backend}-{strategy}.npz"
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), **(extra_env or {})}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), strategy, str(out)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = np.load(out, allow_pickle=False)
+    return int(data["replicas"]), [data[f"arr_{i}"] for i in range(len(data.files) - 1)]
+
+
+@pytest.mark.parametrize(
+    "backend, strategy, env",
+    [
+        ("tensorflow", "mirrored", {}),
+        ("jax", "data-parallel", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
+    ],
+)
+def test_two_device_step_equals_single_device(tmp_path, backend, strategy, env):
+    replicas, parallel = _run(tmp_path, backend, strategy, env)
+    assert replicas == 2
+    _, single = _run(tmp_path, backend, "none")
+    for a, b in zip(parallel, single):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_strategy_backend_mismatch_and_unknown():
+    import keras
+
+    other = "data-parallel" if keras.config.backend() == "tensorflow" else "mirrored"
+    with pytest.raises(ConfigError, match="needs the"):
+        distribution_scope(other)
+    with pytest.raises(ConfigError, match="must be one of"):
+        distribution_scope("horovod")
+
+
+def test_chief_from_tf_config(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')
+    assert not is_chief()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 0}}')
+    assert is_chief()
