@@ -1,6 +1,7 @@
 """``keras-zoo``: one command for training, listing, inspecting, benchmarking and preparing data.
 
-Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``benchmark``, ``prepare``.
+Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``benchmark``, ``prepare``,
+``export`` (SavedModel / ONNX) and ``predict`` (U-Net masks for image files).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import sys
 
 from keras_zoo.cli import train as train_cli
 
-SUBCOMMANDS = ("train", "list", "info", "benchmark", "prepare")
+SUBCOMMANDS = ("train", "list", "info", "benchmark", "prepare", "export", "predict")
 
 
 def cmd_list(argv: list[str]) -> int:
     """Prints every registered model with its presets and parameter counts."""
-    parser = argparse.ArgumentParser(prog="keras-zoo list", description="List models, presets and parameter counts.")
-    parser.add_argument("--count", action="store_true", help="build each default model to count its parameters")
+    parser = argparse.ArgumentParser(
+        prog="keras-zoo list", description="List models, presets and parameter counts."
+    )
+    parser.add_argument(
+        "--count", action="store_true", help="build each default model to count its parameters"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the README's model table")
     args = parser.parse_args(argv)
     from keras_zoo.registry import get_entry, get_model, list_models
@@ -52,7 +57,9 @@ def model_table() -> str:
 
 def cmd_info(argv: list[str]) -> int:
     """Prints backend, devices, dtype policy and versions as JSON."""
-    argparse.ArgumentParser(prog="keras-zoo info", description="Show backend, devices and versions.").parse_args(argv)
+    argparse.ArgumentParser(
+        prog="keras-zoo info", description="Show backend, devices and versions."
+    ).parse_args(argv)
     from keras_zoo.runtime import describe
 
     print(json.dumps(describe(), indent=2))
@@ -71,6 +78,28 @@ def cmd_prepare(argv: list[str]) -> int:
     return prepare_main(argv)
 
 
+def cmd_export(argv: list[str]) -> int:
+    from keras_zoo.cli.export import main as export_main
+
+    return export_main(argv)
+
+
+def cmd_predict(argv: list[str]) -> int:
+    from keras_zoo.cli.predict import main as predict_main
+
+    return predict_main(argv)
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "info": cmd_info,
+    "benchmark": cmd_benchmark,
+    "prepare": cmd_prepare,
+    "export": cmd_export,
+    "predict": cmd_predict,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
@@ -82,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "train":
             return train_cli.main(rest)
-        return {"list": cmd_list, "info": cmd_info, "benchmark": cmd_benchmark, "prepare": cmd_prepare}[command](rest)
+        return COMMANDS[command](rest)
     except KerasZooError as exc:
         if "--debug" in rest:
             raise
