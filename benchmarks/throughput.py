@@ -39,9 +39,25 @@ def main() -> int:
     status = 0
     for model in args.models:
         for precision in args.precisions:
-            cmd = [sys.executable, "-m", "keras_zoo.cli.benchmark", "--model", model, "--preset", args.preset,
-                   "--precision", precision, "--jit", args.jit, "--mode", args.modes,
-                   "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "keras_zoo.cli.benchmark",
+                "--model",
+                model,
+                "--preset",
+                args.preset,
+                "--precision",
+                precision,
+                "--jit",
+                args.jit,
+                "--mode",
+                args.modes,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ]
             if model in batches:
                 cmd += ["--batch-size", batches[model]]
             if args.flops:

@@ -86,7 +86,9 @@ def get_model(name: str, preset: str | None = None, **config: Any):
     kwargs: dict[str, Any] = {}
     if preset is not None:
         if preset not in entry.presets:
-            raise ConfigError(f"model {name!r} has no preset {preset!r}; choose one of {sorted(entry.presets)}")
+            raise ConfigError(
+                f"model {name!r} has no preset {preset!r}; choose one of {sorted(entry.presets)}"
+            )
         kwargs.update(entry.presets[preset])
     kwargs.update(config)
     return entry.factory(**kwargs)

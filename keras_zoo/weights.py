@@ -173,7 +173,9 @@ def load_h5_weights(
     return report
 
 
-def load_weights(model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False) -> LoadReport | None:
+def load_weights(
+    model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False
+) -> LoadReport | None:
     """Loads weights of any supported kind into ``model``.
 
     ``.weights.h5`` (Keras 3) and ``.keras`` (safe mode: weights only are taken) load by layer order;
@@ -213,5 +215,7 @@ def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadRe
             report.matched.append(layer.name)
     report.unused = list(by_name)
     if report.mismatched or not report.matched:
-        raise WeightsError(f"weights do not fit model {target.name!r}: " + report.summary().replace("\n", ";"))
+        raise WeightsError(
+            f"weights do not fit model {target.name!r}: " + report.summary().replace("\n", ";")
+        )
     return report

@@ -82,7 +82,9 @@ def write_npz(path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def corrupt(path: pathlib.Path, keep: int = 0, junk: bytes = b"this is not the format you are looking for") -> pathlib.Path:
+def corrupt(
+    path: pathlib.Path, keep: int = 0, junk: bytes = b"this is not the format you are looking for"
+) -> pathlib.Path:
     """Overwrites ``path`` with its first ``keep`` bytes followed by ``junk``."""
     data = path.read_bytes()[:keep]
     path.write_bytes(data + junk)

@@ -92,7 +92,11 @@ def row_label_shape_mismatch(tmp_path):
 
     image_dir, label_dir = _isbi_folders(tmp_path, images=1, labels=0)
     sf.write_png(label_dir / "0.png", sf.gray(8, 8))
-    return lambda: isbi.read_png_folders(image_dir, label_dir), DataError, ["0.png", "differs from image shape"]
+    return (
+        lambda: isbi.read_png_folders(image_dir, label_dir),
+        DataError,
+        ["0.png", "differs from image shape"],
+    )
 
 
 def row_corrupt_tiff(tmp_path):
@@ -306,7 +310,11 @@ def row_corrupt_tfrecord(tmp_path):
 def row_no_tfrecords(tmp_path):
     from keras_zoo.datasets import voc_tfrecord
 
-    return lambda: voc_tfrecord.load_tfrecord_split(tmp_path, "val"), DataError, [str(tmp_path), "no val-*.tfrecord"]
+    return (
+        lambda: voc_tfrecord.load_tfrecord_split(tmp_path, "val"),
+        DataError,
+        [str(tmp_path), "no val-*.tfrecord"],
+    )
 
 
 def _dense_model(units=4, name="dense"):
@@ -327,7 +335,11 @@ def row_weights_other_shape(tmp_path):
 
     path = tmp_path / "wide.h5"
     save_h5_weights(_dense_model(units=8), path)
-    return lambda: load_weights(_dense_model(units=4), path), WeightsError, ["wide.h5", "shape mismatches", "dense"]
+    return (
+        lambda: load_weights(_dense_model(units=4), path),
+        WeightsError,
+        ["wide.h5", "shape mismatches", "dense"],
+    )
 
 
 def row_weights_corrupt_h5(tmp_path):
@@ -343,7 +355,11 @@ def row_weights_plain_hdf5(tmp_path):
     from keras_zoo.weights import load_weights
 
     path = sf.write_port_h5(tmp_path / "data.h5")
-    return lambda: load_weights(_dense_model(), path), WeightsError, ["data.h5", "not a Keras .h5 weights file"]
+    return (
+        lambda: load_weights(_dense_model(), path),
+        WeightsError,
+        ["data.h5", "not a Keras .h5 weights file"],
+    )
 
 
 def row_weights_unknown_format(tmp_path):
@@ -361,14 +377,22 @@ def row_keras_with_lambda(tmp_path):
     outputs = keras.layers.Lambda(lambda t: t * 2.0)(keras.layers.Dense(4, name="dense")(inputs))
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
-    return lambda: load_weights(_dense_model(), path), WeightsError, ["lambda.keras", "cannot load .keras file safely", "Lambda"]
+    return (
+        lambda: load_weights(_dense_model(), path),
+        WeightsError,
+        ["lambda.keras", "cannot load .keras file safely", "Lambda"],
+    )
 
 
 def row_unet_stride(tmp_path):
     from keras_zoo.models.unet import unet
 
     # A factory argument is a programming error (ValueError naming the value); the CLI turns it into exit 2.
-    return lambda: unet(input_shape=(30, 30, 1), filters=2, depth=2), ValueError, ["(30, 30)", "divisible by 4"]
+    return (
+        lambda: unet(input_shape=(30, 30, 1), filters=2, depth=2),
+        ValueError,
+        ["(30, 30)", "divisible by 4"],
+    )
 
 
 def row_unknown_model(tmp_path):
@@ -431,7 +455,9 @@ KNOWN_FAILURES: dict[str, str] = {}
 
 def _params(rows, known):
     return [
-        pytest.param(row, id=row.__name__[4:], marks=pytest.mark.xfail(strict=True, reason=known[row.__name__]))
+        pytest.param(
+            row, id=row.__name__[4:], marks=pytest.mark.xfail(strict=True, reason=known[row.__name__])
+        )
         if row.__name__ in known
         else pytest.param(row, id=row.__name__[4:])
         for row in rows
@@ -556,7 +582,16 @@ def cli_missing_config(tmp_path):
 
 
 def cli_genesis_missing_cubes(tmp_path):
-    argv = ["--model", "genesis", "--data", str(tmp_path / "cubes"), "--output", str(tmp_path / "out"), "--verbose", "0"]
+    argv = [
+        "--model",
+        "genesis",
+        "--data",
+        str(tmp_path / "cubes"),
+        "--output",
+        str(tmp_path / "out"),
+        "--verbose",
+        "0",
+    ]
     return argv, ["cubes", "not found"]
 
 

@@ -57,7 +57,9 @@ def _mtime(path: pathlib.Path) -> int:
         return 0
 
 
-def _kill_at_random_moment(proc: subprocess.Popen, checkpoints: pathlib.Path, rng: random.Random, mid_checkpoint: bool) -> str:
+def _kill_at_random_moment(
+    proc: subprocess.Popen, checkpoints: pathlib.Path, rng: random.Random, mid_checkpoint: bool
+) -> str:
     """SIGKILLs ``proc`` while it is writing a checkpoint or shortly after one; returns what happened."""
     last = checkpoints / "last.h5"
     before = _mtime(last)
@@ -83,7 +85,9 @@ def _run_with_kills(recipe: list[str], output: pathlib.Path, epochs: int, kills:
         resume = (output / "checkpoints/last.h5").exists()
         proc = _start(recipe, output, epochs, resume)
         if attempt < kills:
-            events.append(_kill_at_random_moment(proc, output / "checkpoints", rng, mid_checkpoint=attempt % 2 == 1))
+            events.append(
+                _kill_at_random_moment(proc, output / "checkpoints", rng, mid_checkpoint=attempt % 2 == 1)
+            )
         else:
             _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err.decode()[-2000:]
@@ -113,7 +117,9 @@ def _assert_same_weights(a: pathlib.Path, b: pathlib.Path) -> None:
             np.testing.assert_array_equal(oa[key][()], ob[key][()], err_msg=f"optimizer {key}")
 
 
-def _check_crash_resume(recipe: list[str], tmp_path: pathlib.Path, epochs: int, kills: int, seed: int) -> list[str]:
+def _check_crash_resume(
+    recipe: list[str], tmp_path: pathlib.Path, epochs: int, kills: int, seed: int
+) -> list[str]:
     straight = _start(recipe, tmp_path / "straight", epochs, resume=False)
     events = _run_with_kills(recipe, tmp_path / "killed", epochs, kills, seed)
     _, err = straight.communicate(timeout=300)

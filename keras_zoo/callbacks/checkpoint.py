@@ -175,7 +175,9 @@ class HDF5Checkpoint(keras.callbacks.Callback):
                 if self.keep_best:
                     self._copy(self.last_path, os.path.join(self.directory, name))
         except OSError as exc:
-            raise WeightsError(f"{self.directory}: could not write checkpoint ({exc}); previous files kept") from None
+            raise WeightsError(
+                f"{self.directory}: could not write checkpoint ({exc}); previous files kept"
+            ) from None
         for _, old in dropped:
             path = os.path.join(self.directory, old)
             if os.path.exists(path):

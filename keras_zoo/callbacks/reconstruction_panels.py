@@ -62,7 +62,9 @@ class ReconstructionPanels(keras.callbacks.Callback):
         every: epoch interval (1: every epoch).
     """
 
-    def __init__(self, inputs: tuple[np.ndarray, ...], reference: np.ndarray, output_dir: str, every: int = 1):
+    def __init__(
+        self, inputs: tuple[np.ndarray, ...], reference: np.ndarray, output_dir: str, every: int = 1
+    ):
         super().__init__()
         if len(inputs) != 3 or any(np.shape(a) != np.shape(reference) for a in inputs):
             raise ValueError("inputs must be (image, kspace, mask) of the reference's shape")

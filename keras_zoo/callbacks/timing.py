@@ -34,7 +34,9 @@ class StepTimer(keras.callbacks.Callback):
         verbose: print the final lines.
     """
 
-    def __init__(self, batch_size: int, warmup_steps: int = 5, final_metric: str = "loss", verbose: bool = True):
+    def __init__(
+        self, batch_size: int, warmup_steps: int = 5, final_metric: str = "loss", verbose: bool = True
+    ):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

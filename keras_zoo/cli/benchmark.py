@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="train", choices=("train", "infer", "both"))
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compilation)")
-    parser.add_argument("--flops", action="store_true", help="add FLOPs per step from XLA cost analysis (JAX)")
+    parser.add_argument(
+        "--flops", action="store_true", help="add FLOPs per step from XLA cost analysis (JAX)"
+    )
     parser.add_argument("--sweep", action="store_true", help="all installed backends x precisions x jit")
     return parser
 
@@ -184,7 +186,17 @@ def sweep(args: argparse.Namespace, argv: list[str]) -> int:
         if result.returncode or not lines:
             status = 1
             tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-            print(json.dumps({"model": args.model, "backend": backend, "precision": precision, "jit": jit, "error": tail}))
+            print(
+                json.dumps(
+                    {
+                        "model": args.model,
+                        "backend": backend,
+                        "precision": precision,
+                        "jit": jit,
+                        "error": tail,
+                    }
+                )
+            )
         for line in lines:
             print(line, flush=True)
     return status

@@ -36,14 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", required=True, help="SavedModel folder or .onnx file to write")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output")
     g.add_argument(
-        "--input-size", type=int, nargs="+", metavar="N", help="spatial size for inputs declared with None dims"
+        "--input-size",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="spatial size for inputs declared with None dims",
     )
     g.add_argument("--no-verify", action="store_true", help="skip running the export against Keras")
     g.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted absolute difference")
     return parser
 
 
-def sample_inputs(model, input_size: list[int] | None = None, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
+def sample_inputs(
+    model, input_size: list[int] | None = None, batch: int = 2, seed: int = 0
+) -> list[np.ndarray]:
     """Seeded uniform [0, 1) float32 arrays, one per model input; None dims take ``input_size`` (or 32)."""
     from keras_zoo.errors import ConfigError
 
@@ -54,7 +60,9 @@ def sample_inputs(model, input_size: list[int] | None = None, batch: int = 2, se
         free = [i for i, d in enumerate(shape) if d is None]
         sizes = list(input_size or [32] * len(free))
         if len(sizes) < len(free):
-            raise ConfigError(f"--input-size needs {len(free)} values for input {tensor.name} {tuple(tensor.shape)}")
+            raise ConfigError(
+                f"--input-size needs {len(free)} values for input {tensor.name} {tuple(tensor.shape)}"
+            )
         for i, size in zip(free, sizes):
             shape[i] = size
         arrays.append(rng.random((batch, *shape), dtype=np.float32))
@@ -90,7 +98,9 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
         try:
             model.export(target, format=FORMATS[fmt], verbose=False)
         except ImportError as exc:
-            raise ConfigError(f"--format {fmt} needs a converter that is not installed ({exc}); {ONNX_INSTALL}") from None
+            raise ConfigError(
+                f"--format {fmt} needs a converter that is not installed ({exc}); {ONNX_INSTALL}"
+            ) from None
         if os.path.isdir(path):
             shutil.rmtree(path)
         os.replace(target, path)
@@ -129,7 +139,9 @@ def verify(model, path: str, fmt: str, inputs: list[np.ndarray]) -> float:
         got = run_savedmodel(path, inputs)
     if len(got) != len(expected):
         raise AssertionError(f"{path}: {len(got)} outputs, Keras model has {len(expected)}")
-    return max(float(np.max(np.abs(g.astype(np.float64) - e.astype(np.float64)))) for g, e in zip(got, expected))
+    return max(
+        float(np.max(np.abs(g.astype(np.float64) - e.astype(np.float64)))) for g, e in zip(got, expected)
+    )
 
 
 def _onnxruntime_available() -> bool:
@@ -158,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             result["verified"] = result["max_abs_diff"] <= args.tolerance
         print(json.dumps(result))
         if result.get("verified") is False and "max_abs_diff" in result:
-            print(f"error: {args.output} differs from the Keras model by {result['max_abs_diff']:.3g}", file=sys.stderr)
+            print(
+                f"error: {args.output} differs from the Keras model by {result['max_abs_diff']:.3g}",
+                file=sys.stderr,
+            )
             return 1
         return 0
 

@@ -18,10 +18,16 @@ log = logging.getLogger(__name__)
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds ``--model --preset --set --weights --debug`` to ``parser``."""
     g = parser.add_argument_group("model")
-    g.add_argument("--model", help="registered model name (taken from args.yaml beside a training checkpoint)")
+    g.add_argument(
+        "--model", help="registered model name (taken from args.yaml beside a training checkpoint)"
+    )
     g.add_argument("--preset", help="registry preset (default, tiny, ...)")
     g.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="factory argument override (YAML value)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="factory argument override (YAML value)",
     )
     g.add_argument("--weights", help=".h5 / .weights.h5 / .keras weights (a train.py checkpoint works as is)")
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
@@ -96,7 +102,11 @@ def build_model(args: argparse.Namespace):
         except (TypeError, ValueError) as exc:  # a factory argument that does not fit
             raise ConfigError(f"--model {args.model} with {overrides or 'its preset'}: {exc}") from None
     if args.weights:
-        if train_args is not None and args.weights.endswith(".h5") and not args.weights.endswith(".weights.h5"):
+        if (
+            train_args is not None
+            and args.weights.endswith(".h5")
+            and not args.weights.endswith(".weights.h5")
+        ):
             load_h5_weights(model, args.weights, by_name=False)  # a checkpoint of this very architecture
         else:
             load_weights(model, args.weights)

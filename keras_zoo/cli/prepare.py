@@ -76,11 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.dataset == "voc":
         from keras_zoo.datasets.voc_tfrecord import prepare_voc
 
-        written = [f for files in prepare_voc(args.voc_root, args.output, args.splits, args.num_shards).values() for f in files]
+        written = [
+            f
+            for files in prepare_voc(args.voc_root, args.output, args.splits, args.num_shards).values()
+            for f in files
+        ]
     else:
         from keras_zoo.datasets.imagenet_tfrecord import prepare_imagenet
 
-        written = [f for files in prepare_imagenet(args.folder, args.output, args.num_shards).values() for f in files]
+        written = [
+            f for files in prepare_imagenet(args.folder, args.output, args.num_shards).values() for f in files
+        ]
     for path in written:
         print(path)
     return 0

@@ -45,7 +45,14 @@ def plot_history(csv_path: str, png_path: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    timing = {"step_time_ms", "samples_per_sec", "epoch_time_s", "learning_rate", "loss_scale", "skipped_steps"}
+    timing = {
+        "step_time_ms",
+        "samples_per_sec",
+        "epoch_time_s",
+        "learning_rate",
+        "loss_scale",
+        "skipped_steps",
+    }
     names = [k for k in history if not k.startswith("val_") and k not in timing]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     x = [e + 1 for e in epochs]

@@ -25,7 +25,9 @@ class SeededBatches(keras.utils.PyDataset):
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
     """
 
-    def __init__(self, make_batch: Callable[[np.random.Generator, int], Any], steps: int, seed: int = 0, **kwargs):
+    def __init__(
+        self, make_batch: Callable[[np.random.Generator, int], Any], steps: int, seed: int = 0, **kwargs
+    ):
         super().__init__(**kwargs)
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")

@@ -25,7 +25,9 @@ def _check_acceleration(shape: Sequence[int], acceleration: float, centre_lines:
         raise ValueError(f"acceleration must be >= 1, got {acceleration}")
     lines = int(nx / acceleration)
     if not 0 <= centre_lines <= lines:
-        raise ValueError(f"centre_lines must be in [0, {lines}] for Nx={nx} at {acceleration}x, got {centre_lines}")
+        raise ValueError(
+            f"centre_lines must be in [0, {lines}] for Nx={nx} at {acceleration}x, got {centre_lines}"
+        )
     return nx, lines
 
 
@@ -185,7 +187,9 @@ def cascadenet_example(
     if mask_kind not in MASKS:
         raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
     images = np.asarray(images)
-    mask = MASKS[mask_kind](images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng))
+    mask = MASKS[mask_kind](
+        images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng)
+    )
     zero_filled, kspace = undersample(images, mask)
     mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
     return (complex_to_channels(zero_filled), complex_to_channels(kspace), mask2), complex_to_channels(images)

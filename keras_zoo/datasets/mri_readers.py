@@ -187,7 +187,9 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
     elif lower.endswith((".cfl", ".hdr")):
         array, stack_last = read_cfl(path), True
     else:
-        raise data_error(path, "unknown MR image format (expected .h5, .mat, .npy, .nii(.gz), .dcm, .cfl or a folder)")
+        raise data_error(
+            path, "unknown MR image format (expected .h5, .mat, .npy, .nii(.gz), .dcm, .cfl or a folder)"
+        )
     if not np.issubdtype(np.asarray(array).dtype, np.number):
         raise DataError(f"{path}: holds {np.asarray(array).dtype} data, not images")
     stack = _as_stack(path, np.asarray(array), dynamic, stack_last)

@@ -21,13 +21,26 @@ def shepp_logan(size: int) -> np.ndarray:
     return resize(shepp_logan_phantom(), (size, size), anti_aliasing=True).astype(np.float32)
 
 
-def _add_ellipse(image: np.ndarray, rng: np.random.Generator, scale: float = 1.0, centre=None, radii=None,
-                 angle=None, value=None) -> None:
+def _add_ellipse(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    scale: float = 1.0,
+    centre=None,
+    radii=None,
+    angle=None,
+    value=None,
+) -> None:
     size = image.shape[0]
     cy, cx = centre if centre is not None else rng.uniform(0.25, 0.75, 2) * size
     ry, rx = radii if radii is not None else rng.uniform(0.03, 0.15, 2) * size
-    rows, cols = ellipse(cy, cx, ry * scale, rx * scale, shape=image.shape,
-                         rotation=rng.uniform(0, np.pi) if angle is None else angle)
+    rows, cols = ellipse(
+        cy,
+        cx,
+        ry * scale,
+        rx * scale,
+        shape=image.shape,
+        rotation=rng.uniform(0, np.pi) if angle is None else angle,
+    )
     image[rows, cols] += rng.uniform(-0.3, 0.5) if value is None else value
 
 
@@ -38,8 +51,9 @@ def smooth_phase(size: int, rng: np.random.Generator, strength: float = np.pi / 
     return strength * (a * x + b * y + c * x * y + d) / 2
 
 
-def random_phantom(size: int, rng: np.random.Generator | int | None = None, n_ellipses: int = 6,
-                   phase: bool = True) -> np.ndarray:
+def random_phantom(
+    size: int, rng: np.random.Generator | int | None = None, n_ellipses: int = 6, phase: bool = True
+) -> np.ndarray:
     """Shepp-Logan plus ``n_ellipses`` random ellipses, randomly flipped, with an optional smooth phase.
 
     Returns:
@@ -58,8 +72,13 @@ def random_phantom(size: int, rng: np.random.Generator | int | None = None, n_el
     return scale_to_unit_max(result)
 
 
-def moving_phantom_sequence(frames: int, size: int, rng: np.random.Generator | int | None = None,
-                            n_moving: int = 3, phase: bool = True) -> np.ndarray:
+def moving_phantom_sequence(
+    frames: int,
+    size: int,
+    rng: np.random.Generator | int | None = None,
+    n_moving: int = 3,
+    phase: bool = True,
+) -> np.ndarray:
     """A cine-like sequence: a random phantom whose extra ellipses pulsate and drift periodically.
 
     Returns:
@@ -70,9 +89,14 @@ def moving_phantom_sequence(frames: int, size: int, rng: np.random.Generator | i
     rng = np.random.default_rng(rng)
     base = shepp_logan(size)
     movers = [
-        dict(centre=rng.uniform(0.3, 0.7, 2) * size, radii=rng.uniform(0.05, 0.15, 2) * size,
-             angle=rng.uniform(0, np.pi), value=rng.uniform(0.2, 0.6), drift=rng.uniform(-0.05, 0.05, 2) * size,
-             offset=rng.uniform(0, 2 * np.pi))
+        dict(
+            centre=rng.uniform(0.3, 0.7, 2) * size,
+            radii=rng.uniform(0.05, 0.15, 2) * size,
+            angle=rng.uniform(0, np.pi),
+            value=rng.uniform(0.2, 0.6),
+            drift=rng.uniform(-0.05, 0.05, 2) * size,
+            offset=rng.uniform(0, 2 * np.pi),
+        )
         for _ in range(n_moving)
     ]
     phase_map = np.exp(1j * smooth_phase(size, rng)) if phase else 1.0
@@ -81,8 +105,15 @@ def moving_phantom_sequence(frames: int, size: int, rng: np.random.Generator | i
         image = base.copy()
         for m in movers:
             cycle = np.sin(2 * np.pi * t / frames + m["offset"])
-            _add_ellipse(image, rng, scale=1 + 0.3 * cycle, centre=m["centre"] + m["drift"] * cycle,
-                         radii=m["radii"], angle=m["angle"], value=m["value"])
+            _add_ellipse(
+                image,
+                rng,
+                scale=1 + 0.3 * cycle,
+                centre=m["centre"] + m["drift"] * cycle,
+                radii=m["radii"],
+                angle=m["angle"],
+                value=m["value"],
+            )
         sequence.append(np.clip(image, 0, None) * phase_map)
     return scale_to_unit_max(np.stack(sequence), image_axes=3)
 

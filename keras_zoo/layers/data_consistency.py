@@ -62,7 +62,9 @@ class DataConsistency(keras.layers.Layer):
         if trainable_lambda and noise_lambda is None:
             raise ValueError("DataConsistency: trainable_lambda=True needs an initial noise_lambda, got None")
         if lambda_form not in LAMBDA_FORMS:
-            raise ValueError(f"DataConsistency: lambda_form must be one of {LAMBDA_FORMS}, got {lambda_form!r}")
+            raise ValueError(
+                f"DataConsistency: lambda_form must be one of {LAMBDA_FORMS}, got {lambda_form!r}"
+            )
         self.noise_lambda = None if noise_lambda is None else float(noise_lambda)
         self.trainable_lambda = bool(trainable_lambda)
         self.lambda_form = lambda_form

@@ -54,7 +54,9 @@ class KSpaceAveraging(keras.layers.Layer):
         super().__init__(**kwargs)
         frame_distances = [int(d) for d in frame_distances]
         if not frame_distances or min(frame_distances) < 0:
-            raise ValueError(f"KSpaceAveraging: frame_distances must be non-empty and >= 0, got {frame_distances}")
+            raise ValueError(
+                f"KSpaceAveraging: frame_distances must be non-empty and >= 0, got {frame_distances}"
+            )
         self.frame_distances = frame_distances
         self.divide_by_n = bool(divide_by_n)
         self.include_input = bool(include_input)

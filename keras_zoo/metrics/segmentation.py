@@ -17,7 +17,11 @@ def _labels(y_true, y_pred, threshold: float):
         pred = ops.cast(ops.squeeze(y_pred, -1) > threshold, "int32")
     else:
         pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] and y_pred.shape[-1] > 1:
+    if (
+        len(y_true.shape) == len(y_pred.shape)
+        and y_true.shape[-1] == y_pred.shape[-1]
+        and y_pred.shape[-1] > 1
+    ):
         true = ops.cast(ops.argmax(y_true, axis=-1), "int32")
     elif len(y_true.shape) == len(y_pred.shape):
         true = ops.cast(ops.round(ops.squeeze(ops.cast(y_true, "float32"), -1)), "int32")

@@ -60,14 +60,18 @@ def check_plain_cascades(model: keras.Model, path: str) -> list[keras.layers.Lay
     """Returns the conv layers, raising WeightsError if the model has parts the reference files lack."""
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            raise WeightsError(f"{path}: the reference weights have no batch norm; build with batch_norm=False")
+            raise WeightsError(
+                f"{path}: the reference weights have no batch norm; build with batch_norm=False"
+            )
     convs = conv_layers(model)
     if not convs:
         raise WeightsError(f"{path}: model {model.name!r} has no CascadeNet convolutions to load into")
     return convs
 
 
-def assign(convs: list[keras.layers.Layer], pairs: list[tuple[np.ndarray, np.ndarray]], path: str, flip: bool):
+def assign(
+    convs: list[keras.layers.Layer], pairs: list[tuple[np.ndarray, np.ndarray]], path: str, flip: bool
+):
     """Sets (kernel, bias) reference pairs into ``convs`` after checking counts and shapes."""
     if len(pairs) != len(convs):
         raise WeightsError(f"{path}: holds {len(pairs)} conv layers, the model has {len(convs)}")
@@ -100,7 +104,9 @@ def load_lasagne_npz(model: keras.Model, path: str | os.PathLike, flip_kernels: 
             names = list(data.files)
             expected = [f"arr_{i}" for i in range(len(names))]
             if sorted(names) != sorted(expected):
-                raise WeightsError(f"{path}: expected arrays arr_0..arr_{len(names) - 1}, found {names[:4]}...")
+                raise WeightsError(
+                    f"{path}: expected arrays arr_0..arr_{len(names) - 1}, found {names[:4]}..."
+                )
             arrays = [data[name] for name in expected]
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         if isinstance(err, WeightsError):
@@ -126,7 +132,9 @@ def load_torch_state_dict(model: keras.Model, path: str | os.PathLike) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, runtime) for a bad file
-        raise WeightsError(f"{path}: not a readable PyTorch state dict ({type(err).__name__}: {err})") from None
+        raise WeightsError(
+            f"{path}: not a readable PyTorch state dict ({type(err).__name__}: {err})"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     tensors: dict[tuple[int, int], dict[str, np.ndarray]] = {}
@@ -140,7 +148,9 @@ def load_torch_state_dict(model: keras.Model, path: str | os.PathLike) -> None:
     for position in sorted(tensors):
         entry = tensors[position]
         if "weight" not in entry or "bias" not in entry or entry["weight"].ndim < 4:
-            raise WeightsError(f"{path}: layer {position} is not a conv with bias (batch norm is not supported)")
+            raise WeightsError(
+                f"{path}: layer {position} is not a conv with bias (batch norm is not supported)"
+            )
         pairs.append((entry["weight"], entry["bias"]))
     assign(convs, pairs, path, flip=False)
 

@@ -95,7 +95,9 @@ def npu_session_config(precision_mode: str = "allow_fp32_to_fp16", use_off_line:
         elif isinstance(value, str):
             custom_op.parameter_map[key].s = value.encode()
         else:
-            raise ConfigError(f"NpuOptimizer parameter {key!r} must be bool, int or str, got {type(value).__name__}")
+            raise ConfigError(
+                f"NpuOptimizer parameter {key!r} must be bool, int or str, got {type(value).__name__}"
+            )
     config.graph_options.rewrite_options.remapping = RewriterConfig.OFF
     config.graph_options.rewrite_options.memory_optimization = RewriterConfig.NO_MEM_OPT
     return config

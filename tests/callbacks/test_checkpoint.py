@@ -11,7 +11,9 @@ from keras_zoo.io import atomic_path
 
 
 def _model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     return model
 
@@ -58,7 +60,15 @@ def test_resume_restores_optimizer_state_and_epoch(tmp_path):
 
     keras.utils.set_random_seed(0)
     first = _model()
-    first.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[HDF5Checkpoint(str(tmp_path), "loss")])
+    first.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
+        callbacks=[HDF5Checkpoint(str(tmp_path), "loss")],
+    )
     resumed = _model()
     state = restore_checkpoint(resumed, str(tmp_path / "last.h5"))
     assert state.epoch == 2

@@ -26,7 +26,9 @@ def _onnx_param(name):
     if name in NO_ONNX:
         return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NO_ONNX[name]))
     if name in ONNX_DIFFERS:
-        return pytest.param(name, marks=[pytest.mark.large, pytest.mark.xfail(strict=True, reason=ONNX_DIFFERS[name])])
+        return pytest.param(
+            name, marks=[pytest.mark.large, pytest.mark.xfail(strict=True, reason=ONNX_DIFFERS[name])]
+        )
     return name
 
 
@@ -64,10 +66,19 @@ def test_savedmodel_round_trip(tmp_path, capsys, name):
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["--model", "unet", "--preset", "huge", "--format", "onnx", "--output", "x.onnx"], "no preset 'huge'"),
+        (
+            ["--model", "unet", "--preset", "huge", "--format", "onnx", "--output", "x.onnx"],
+            "no preset 'huge'",
+        ),
         (["--model", "nope", "--format", "onnx", "--output", "x.onnx"], "unknown model 'nope'"),
-        (["--model", "unet", "--weights", "missing.h5", "--format", "onnx", "--output", "x.onnx"], "missing.h5"),
-        (["--model", "unet", "--set", "filters", "--format", "onnx", "--output", "x.onnx"], "expected KEY=VALUE"),
+        (
+            ["--model", "unet", "--weights", "missing.h5", "--format", "onnx", "--output", "x.onnx"],
+            "missing.h5",
+        ),
+        (
+            ["--model", "unet", "--set", "filters", "--format", "onnx", "--output", "x.onnx"],
+            "expected KEY=VALUE",
+        ),
         (["--format", "onnx", "--output", "x.onnx"], "--model is required"),
     ],
 )
@@ -80,6 +91,15 @@ def test_user_errors_exit_2(tmp_path, capsys, monkeypatch, argv, needle):
 
 def test_existing_output_needs_overwrite(tmp_path, capsys):
     (tmp_path / "saved").mkdir()
-    argv = ["--model", "unet", "--preset", "tiny", "--format", "savedmodel", "--output", str(tmp_path / "saved")]
+    argv = [
+        "--model",
+        "unet",
+        "--preset",
+        "tiny",
+        "--format",
+        "savedmodel",
+        "--output",
+        str(tmp_path / "saved"),
+    ]
     assert export.main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err

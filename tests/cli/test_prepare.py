@@ -13,7 +13,10 @@ def test_prepare_genesis_from_a_folder_of_nifti(tmp_path, capsys):
         volume = rng.integers(-1000, 1000, size=(80, 72, 40)).astype(np.int16)
         nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / f"ct{i}.nii.gz"))
     out = tmp_path / "cubes"
-    assert main(["prepare", "genesis", str(tmp_path), "--output", str(out), "--scale", "3", "--folds", "0", "5"]) == 0
+    assert (
+        main(["prepare", "genesis", str(tmp_path), "--output", str(out), "--scale", "3", "--folds", "0", "5"])
+        == 0
+    )
     files = sorted(os.listdir(out))
     assert files == ["bat_3_s_64x64x32_0.npy", "bat_3_s_64x64x32_5.npy"]
     cubes = np.load(out / files[0], allow_pickle=False)
@@ -29,5 +32,20 @@ def test_prepare_missing_volume_is_a_one_line_error(tmp_path, capsys):
 def test_prepare_voc_round_trip_on_real_samples(tmp_path, shared_data):
     pytest.importorskip("tensorflow")
     out = tmp_path / "tfrecord"
-    assert main(["prepare", "voc", str(shared_data / "voc2012_samples"), "--output", str(out), "--splits", "val", "--num-shards", "2"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "voc",
+                str(shared_data / "voc2012_samples"),
+                "--output",
+                str(out),
+                "--splits",
+                "val",
+                "--num-shards",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert sorted(os.listdir(out)) == ["val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord"]

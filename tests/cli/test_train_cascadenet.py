@@ -7,16 +7,41 @@ import pytest
 
 from keras_zoo.cli.train import main
 
-TINY = ["--model", "cascadenet", "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "2", "--filters", "4",
-        "--cascades", "2", "--convs", "3", "--centre-lines", "4", "--verbose", "0"]
+TINY = [
+    "--model",
+    "cascadenet",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "2",
+    "--filters",
+    "4",
+    "--cascades",
+    "2",
+    "--convs",
+    "3",
+    "--centre-lines",
+    "4",
+    "--verbose",
+    "0",
+]
 
 
 def test_phantoms_2d_run_writes_metrics_and_panels(tmp_path):
     assert main([*TINY, "--input-size", "32", "32", "--samples", "6", "--output", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "summary.json").read_text())["metrics"]
-    for key in ("val_psnr_zero_filled", "val_psnr_reconstruction", "val_ssim_zero_filled", "val_ssim_reconstruction"):
+    for key in (
+        "val_psnr_zero_filled",
+        "val_psnr_reconstruction",
+        "val_ssim_zero_filled",
+        "val_ssim_reconstruction",
+    ):
         assert np.isfinite(metrics[key])
-    assert metrics["val_psnr_gain"] == pytest.approx(metrics["val_psnr_reconstruction"] - metrics["val_psnr_zero_filled"])
+    assert metrics["val_psnr_gain"] == pytest.approx(
+        metrics["val_psnr_reconstruction"] - metrics["val_psnr_zero_filled"]
+    )
     assert sorted(p.name for p in (tmp_path / "panels").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
     assert (tmp_path / "previews.png").stat().st_size > 0 and (tmp_path / "checkpoints" / "last.h5").exists()
 
@@ -25,11 +50,24 @@ def test_dynamic_run_on_a_written_npy_sequence_file(tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "cine.npy", rng.random((3, 4, 20, 20)).astype(np.float32))  # (n, frames, Nx, Ny)
     out = tmp_path / "out"
-    args = [*TINY, "--dynamic", "--data", str(tmp_path / "cine.npy"), "--input-size", "16", "16",
-            "--val-fraction", "0.34", "--output", str(out)]
+    args = [
+        *TINY,
+        "--dynamic",
+        "--data",
+        str(tmp_path / "cine.npy"),
+        "--input-size",
+        "16",
+        "16",
+        "--val-fraction",
+        "0.34",
+        "--output",
+        str(out),
+    ]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert "3 MR sequences 16x16" in summary["data"] and np.isfinite(summary["metrics"]["val_psnr_reconstruction"])
+    assert "3 MR sequences 16x16" in summary["data"] and np.isfinite(
+        summary["metrics"]["val_psnr_reconstruction"]
+    )
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
@@ -37,6 +75,21 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "missing.nii.gz" in capsys.readouterr().err
     assert main([*TINY, "--input-size", "16", "16", "--centre-lines", "12", "--output", str(tmp_path)]) == 2
     (tmp_path / "w.npz").write_bytes(b"not a zip")
-    assert main([*TINY, "--input-size", "16", "16", "--samples", "4", "--weights", str(tmp_path / "w.npz"),
-                 "--output", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                *TINY,
+                "--input-size",
+                "16",
+                "16",
+                "--samples",
+                "4",
+                "--weights",
+                str(tmp_path / "w.npz"),
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "w.npz" in capsys.readouterr().err

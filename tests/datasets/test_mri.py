@@ -33,7 +33,9 @@ def test_masks_sample_whole_lines_at_the_exact_rate_with_centre_lines(make_mask,
     assert mask.mean() == pytest.approx(lines / nx)
     centred = np.fft.fftshift(mask, axes=(-2, -1))  # default masks are uncentred (ifftshift-ed)
     assert np.all(centred[:, nx // 2 - 4 : nx // 2 + 4] == 1)
-    assert np.all(make_mask((2, nx, 4), acceleration, 8, centred=True, rng=0)[:, nx // 2 - 4 : nx // 2 + 4] == 1)
+    assert np.all(
+        make_mask((2, nx, 4), acceleration, 8, centred=True, rng=0)[:, nx // 2 - 4 : nx // 2 + 4] == 1
+    )
 
 
 def test_masks_are_independent_per_slice_seeded_and_variable_density():
@@ -90,8 +92,9 @@ def test_examples_and_seeded_batches_draw_fresh_masks_every_epoch():
     np.testing.assert_array_equal(first[0][2], batches[0][0][2])  # same (seed, epoch, index)
     batches.on_epoch_end()
     assert not np.array_equal(first[0][2], batches[0][0][2])
-    (sequence_inputs, sequence_target) = cascadenet_example(phantom_images(1, 32, dynamic=True, frames=4), rng=0,
-                                                           centre_lines=4)
+    (sequence_inputs, sequence_target) = cascadenet_example(
+        phantom_images(1, 32, dynamic=True, frames=4), rng=0, centre_lines=4
+    )
     assert sequence_target.shape == (1, 4, 32, 32, 2)
     masks = sequence_inputs[2][0, :, :, 0, 0]
     assert len({m.tobytes() for m in masks}) > 1  # independent masks per frame
@@ -124,7 +127,11 @@ def test_port_h5_mat_npy_nifti_readers(tmp_path):
         f["label"], f["mask"] = label, np.ones((3, 8, 8), np.uint8)
     images, mask = read_port_h5(tmp_path / "chest.hdf5")
     np.testing.assert_array_equal(images, label) and np.testing.assert_array_equal(mask, 1)
-    np.testing.assert_allclose(np.abs(load_mr_images(tmp_path / "chest.hdf5")), label / label.max(axis=(1, 2), keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(load_mr_images(tmp_path / "chest.hdf5")),
+        label / label.max(axis=(1, 2), keepdims=True),
+        atol=1e-6,
+    )
 
     seq = rng.normal(size=(8, 6, 5)) + 1j * rng.normal(size=(8, 6, 5))  # (nx, ny, nt) as cardiac.mat
     scipy.io.savemat(tmp_path / "cine.mat", {"seq": seq, "other": 1.0})
@@ -136,7 +143,9 @@ def test_port_h5_mat_npy_nifti_readers(tmp_path):
     assert sequences.shape == (1, 5, 8, 6)
     np.testing.assert_allclose(sequences[0, 2], seq[:, :, 2] / np.abs(seq).max(), atol=1e-6)
 
-    with h5py.File(tmp_path / "v73.mat", "w") as f:  # MATLAB v7.3 stores arrays transposed, complex as compound
+    with h5py.File(
+        tmp_path / "v73.mat", "w"
+    ) as f:  # MATLAB v7.3 stores arrays transposed, complex as compound
         compound = np.empty(seq.T.shape, dtype=[("real", "<f8"), ("imag", "<f8")])
         compound["real"], compound["imag"] = seq.T.real, seq.T.imag
         f["seq"] = compound
@@ -144,7 +153,9 @@ def test_port_h5_mat_npy_nifti_readers(tmp_path):
 
     np.save(tmp_path / "slices.npy", label.astype(np.float32))
     assert load_mr_images(tmp_path / "slices.npy").shape == (3, 8, 8)
-    nibabel.save(nibabel.Nifti1Image(np.moveaxis(label, 0, -1).astype(np.int16), np.eye(4)), tmp_path / "v.nii.gz")
+    nibabel.save(
+        nibabel.Nifti1Image(np.moveaxis(label, 0, -1).astype(np.int16), np.eye(4)), tmp_path / "v.nii.gz"
+    )
     volume_slices = load_mr_images(tmp_path / "v.nii.gz")
     assert volume_slices.shape == (3, 8, 8)
     np.testing.assert_allclose(np.abs(volume_slices[1]), label[1] / label[1].max(), atol=1e-6)

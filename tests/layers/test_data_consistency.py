@@ -75,8 +75,11 @@ def test_dc_computes_in_float32_under_mixed_precision():
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"noise_lambda": -1.0}, "noise_lambda"), ({"trainable_lambda": True}, "trainable_lambda"),
-     ({"noise_lambda": 1.0, "lambda_form": "theano"}, "lambda_form")],
+    [
+        ({"noise_lambda": -1.0}, "noise_lambda"),
+        ({"trainable_lambda": True}, "trainable_lambda"),
+        ({"noise_lambda": 1.0, "lambda_form": "theano"}, "lambda_form"),
+    ],
 )
 def test_bad_arguments_are_named(kwargs, word):
     with pytest.raises(ValueError, match=word):

@@ -28,7 +28,9 @@ def batch():
 
 def test_soft_dice_vs_numpy(batch):
     t, p = batch
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(soft_dice_loss(t, p)), _numpy_dice_loss(t, p), rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(soft_dice_loss(t, p)), _numpy_dice_loss(t, p), rtol=1e-5
+    )
     assert float(SoftDice()(t, p)) == pytest.approx(_numpy_dice_loss(t, p).mean(), rel=1e-5)
 
 

@@ -26,13 +26,17 @@ def test_numpy_metrics_match_definitions_and_scikit_image():
     magnitude = np.abs(reference)
     noisy = np.abs(reconstruction)
     assert complex_psnr(magnitude, noisy) == pytest.approx(
-        peak_signal_noise_ratio(magnitude, noisy, data_range=magnitude.max()))
+        peak_signal_noise_ratio(magnitude, noisy, data_range=magnitude.max())
+    )
     assert complex_psnr(magnitude, noisy, peak="normalized") == pytest.approx(
-        peak_signal_noise_ratio(magnitude, noisy, data_range=1.0))
+        peak_signal_noise_ratio(magnitude, noisy, data_range=1.0)
+    )
     assert nmse(reference, reconstruction) == pytest.approx(
-        np.sum(np.abs(reference - reconstruction) ** 2) / np.sum(np.abs(reference) ** 2))
+        np.sum(np.abs(reference - reconstruction) ** 2) / np.sum(np.abs(reference) ** 2)
+    )
     assert ssim(reference, reconstruction) == pytest.approx(
-        structural_similarity(magnitude, noisy, data_range=magnitude.max()))
+        structural_similarity(magnitude, noisy, data_range=magnitude.max())
+    )
 
 
 def test_keras_metrics_average_per_image_values_over_batches():
@@ -44,12 +48,18 @@ def test_keras_metrics_average_per_image_values_over_batches():
             metric.update_state(channels(references[start:stop]), channels(reconstructions[start:stop]))
     expected = {
         "psnr": np.mean([complex_psnr(r, x) for r, x in zip(references, reconstructions)]),
-        "ssim": np.mean([structural_similarity(np.abs(r), np.abs(x), data_range=np.abs(r).max())
-                         for r, x in zip(references, reconstructions)]),
+        "ssim": np.mean(
+            [
+                structural_similarity(np.abs(r), np.abs(x), data_range=np.abs(r).max())
+                for r, x in zip(references, reconstructions)
+            ]
+        ),
         "nmse": np.mean([nmse(r, x) for r, x in zip(references, reconstructions)]),
     }
     for name, metric in metrics.items():
-        assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(expected[name], rel=1e-4), name
+        assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(
+            expected[name], rel=1e-4
+        ), name
         assert type(metric).from_config(metric.get_config()).name == name
 
 

@@ -25,15 +25,23 @@ def undersampled_batch(rng, shape):
     def channels(z):
         return np.stack([z.real, z.imag], axis=-1).astype("float32")
 
-    return [channels(zero_filled), channels(kspace), np.stack([mask, mask], -1).astype("float32")], channels(image)
+    return [channels(zero_filled), channels(kspace), np.stack([mask, mask], -1).astype("float32")], channels(
+        image
+    )
 
 
 def test_parameter_counts_match_the_references():
     assert cascadenet().count_params() == 565_770  # D5-C5, the same as d5_c5.npz
     dynamic = cascadenet(input_shape=(30, 256, 32, 2), n_cascades=10, dynamic=True, data_sharing=True)
     assert dynamic.count_params() == 3_562_260  # D5-C10(S)
-    ascend = cascadenet(n_convs=11, batch_norm=True, shared_weights=True, noise_lambda=0.5, trainable_lambda=True,
-                        lambda_form="ascend")
+    ascend = cascadenet(
+        n_convs=11,
+        batch_norm=True,
+        shared_weights=True,
+        noise_lambda=0.5,
+        trainable_lambda=True,
+        lambda_form="ascend",
+    )
     assert sum(int(np.prod(w.shape)) for w in ascend.trainable_weights) == 335_365
     assert ascend.count_params() - 335_365 == 1_284  # BN moving statistics
 
@@ -45,9 +53,17 @@ def test_tiny_2d_model_passes_common_checks_and_output_is_data_consistent(tmp_pa
     out = np.asarray(model.predict(inputs, verbose=0))
     k_out = np.fft.fft2(out[..., 0] + 1j * out[..., 1], norm="ortho")
     sampled = inputs[2][..., 0] > 0
-    np.testing.assert_allclose(k_out[sampled], (inputs[1][..., 0] + 1j * inputs[1][..., 1])[sampled], atol=1e-5)
+    np.testing.assert_allclose(
+        k_out[sampled], (inputs[1][..., 0] + 1j * inputs[1][..., 1])[sampled], atol=1e-5
+    )
     names = [layer.name for layer in model.layers if layer.name.startswith("cascade1_")]
-    assert sorted(names) == ["cascade1_conv1", "cascade1_conv2", "cascade1_conv_aggr", "cascade1_dc", "cascade1_residual"]
+    assert sorted(names) == [
+        "cascade1_conv1",
+        "cascade1_conv2",
+        "cascade1_conv_aggr",
+        "cascade1_dc",
+        "cascade1_residual",
+    ]
 
 
 def test_tiny_dynamic_data_sharing_model_is_data_consistent():
@@ -59,7 +75,9 @@ def test_tiny_dynamic_data_sharing_model_is_data_consistent():
     assert out.shape == (1, 4, 8, 8, 2)
     k_out = np.fft.fft2(out[..., 0] + 1j * out[..., 1], norm="ortho")
     sampled = inputs[2][..., 0] > 0
-    np.testing.assert_allclose(k_out[sampled], (inputs[1][..., 0] + 1j * inputs[1][..., 1])[sampled], atol=1e-5)
+    np.testing.assert_allclose(
+        k_out[sampled], (inputs[1][..., 0] + 1j * inputs[1][..., 1])[sampled], atol=1e-5
+    )
 
 
 @pytest.mark.large
@@ -69,8 +87,17 @@ def test_tiny_dynamic_data_sharing_model_passes_common_checks(tmp_path):
     check_model(model, inputs, tmp_path, expected_output_shapes=[(1, 4, 8, 8, 2)], targets=target)
 
 
-ASCEND_TINY = {"input_shape": (8, 8, 2), "n_cascades": 3, "n_convs": 3, "filters": 4, "batch_norm": True,
-               "shared_weights": True, "noise_lambda": 0.5, "trainable_lambda": True, "lambda_form": "ascend"}
+ASCEND_TINY = {
+    "input_shape": (8, 8, 2),
+    "n_cascades": 3,
+    "n_convs": 3,
+    "filters": 4,
+    "batch_norm": True,
+    "shared_weights": True,
+    "noise_lambda": 0.5,
+    "trainable_lambda": True,
+    "lambda_form": "ascend",
+}
 
 
 def test_ascend_variant_shares_one_denoiser_and_one_lambda():
@@ -94,8 +121,15 @@ def test_output_is_float32_under_mixed_precision():
     assert out.dtype == np.float32 and np.all(np.isfinite(out))
 
 
-@pytest.mark.parametrize("bad, word", [({"input_shape": (8, 8, 1)}, "2 channels"), ({"n_convs": 1}, "n_convs"),
-                                       ({"data_sharing": True}, "dynamic"), ({"frames": 4}, "frames")])
+@pytest.mark.parametrize(
+    "bad, word",
+    [
+        ({"input_shape": (8, 8, 1)}, "2 channels"),
+        ({"n_convs": 1}, "n_convs"),
+        ({"data_sharing": True}, "dynamic"),
+        ({"frames": 4}, "frames"),
+    ],
+)
 def test_bad_arguments_are_named(bad, word):
     with pytest.raises(ValueError, match=word):
         cascadenet(**{**TINY, **bad})
@@ -110,8 +144,12 @@ def numpy_dncn(image, kspace, mask, arrays, n_convs, flip):
         h = np.stack([x.real, x.imag])  # (2, nx, ny) channels first
         for i in range(n_convs):
             weight, bias = arrays[c * per_cascade + 2 * i], arrays[c * per_cascade + 2 * i + 1]
-            h = np.stack([sum(conv(h[j], weight[o, j], mode="same") for j in range(h.shape[0])) + bias[o]
-                          for o in range(weight.shape[0])])
+            h = np.stack(
+                [
+                    sum(conv(h[j], weight[o, j], mode="same") for j in range(h.shape[0])) + bias[o]
+                    for o in range(weight.shape[0])
+                ]
+            )
             if i < n_convs - 1:
                 h = np.maximum(h, 0)
         x = x + h[0] + 1j * h[1]
@@ -125,7 +163,10 @@ def write_lasagne_npz(path, rng, n_cascades, n_convs, filters):
     for _ in range(n_cascades):
         channels = [2] + [filters] * (n_convs - 1) + [2]
         for cin, cout in zip(channels[:-1], channels[1:]):
-            arrays += [rng.normal(0, 0.3, (cout, cin, 3, 3)).astype("float32"), rng.normal(0, 0.1, cout).astype("float32")]
+            arrays += [
+                rng.normal(0, 0.3, (cout, cin, 3, 3)).astype("float32"),
+                rng.normal(0, 0.1, cout).astype("float32"),
+            ]
     np.savez(path, *arrays)
     return arrays
 
@@ -168,7 +209,9 @@ def test_torch_state_dict_import_matches_npz_import(tmp_path):
     inputs, _ = undersampled_batch(np.random.default_rng(7), (1, 8, 8))
     from_torch = cascadenet(input_shape=(8, 8, 2), weights=tmp_path / "dncn.pth", **TINY)
     from_npz = cascadenet(input_shape=(8, 8, 2), weights=tmp_path / "w.npz", flip_kernels=False, **TINY)
-    np.testing.assert_allclose(from_torch.predict(inputs, verbose=0), from_npz.predict(inputs, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        from_torch.predict(inputs, verbose=0), from_npz.predict(inputs, verbose=0), atol=1e-6
+    )
 
 
 def test_authors_d5_c5_weights_load_and_improve_a_phantom(shared_data):
@@ -183,10 +226,14 @@ def test_authors_d5_c5_weights_load_and_improve_a_phantom(shared_data):
 
     model = cascadenet(input_shape=(None, None, 2), weights=path)
     with np.load(path) as data:
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("cascade1_conv1").kernel),
-                                      data["arr_0"].transpose(2, 3, 1, 0))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(model.get_layer("cascade1_conv1").kernel),
+            data["arr_0"].transpose(2, 3, 1, 0),
+        )
     image = resize(shepp_logan_phantom(), (96, 96), anti_aliasing=True)
     inputs, target = cascadenet_example(image[None] / image.max(), rng=0)
     out = model.predict(inputs, verbose=0)
     zero_filled = complex_psnr(image / image.max(), channels_to_complex(inputs[0][0]))
-    assert complex_psnr(image / image.max(), channels_to_complex(out[0])) > zero_filled + 5  # measured 19.5 -> 26.5 dB
+    assert (
+        complex_psnr(image / image.max(), channels_to_complex(out[0])) > zero_filled + 5
+    )  # measured 19.5 -> 26.5 dB

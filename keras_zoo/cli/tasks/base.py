@@ -71,7 +71,9 @@ class Task:
     def metrics(self, args: argparse.Namespace) -> list[Any]:
         return []
 
-    def callbacks(self, args: argparse.Namespace, data: Data, output_dir: str) -> list[keras.callbacks.Callback]:
+    def callbacks(
+        self, args: argparse.Namespace, data: Data, output_dir: str
+    ) -> list[keras.callbacks.Callback]:
         """Extra callbacks of the recipe (LR schedules on plateau, early stopping, per-epoch panels)."""
         return []
 

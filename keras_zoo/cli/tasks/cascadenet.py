@@ -105,8 +105,15 @@ class CascadeNetTask(Task):
         shape = self.image_shape
         config = {"filters": args.filters, "n_cascades": args.cascades or (10 if args.dynamic else 5)}
         if args.variant == "ascend":
-            config.update(n_convs=11, batch_norm=True, shared_weights=True, noise_lambda=0.5,
-                          trainable_lambda=True, lambda_form="ascend", kernel_initializer="glorot_uniform")
+            config.update(
+                n_convs=11,
+                batch_norm=True,
+                shared_weights=True,
+                noise_lambda=0.5,
+                trainable_lambda=True,
+                lambda_form="ascend",
+                kernel_initializer="glorot_uniform",
+            )
         if args.convs:
             config["n_convs"] = args.convs
         if args.dynamic:
@@ -144,7 +151,9 @@ class CascadeNetTask(Task):
             size = tuple(args.input_size or ((64, 64) if args.dynamic else (128, 128)))
             if size[0] != size[1]:
                 raise ConfigError(f"synthetic phantoms are square; got --input-size {list(size)}")
-            images = phantom_images(args.samples, size[0], seed=args.seed, dynamic=args.dynamic, frames=args.frames)
+            images = phantom_images(
+                args.samples, size[0], seed=args.seed, dynamic=args.dynamic, frames=args.frames
+            )
             kind = f"moving phantoms ({args.frames} frames)" if args.dynamic else "phantoms"
             return images, f"{args.samples} seeded {kind} {size[0]}x{size[1]}"
         files = data_files(args.data)
@@ -152,7 +161,10 @@ class CascadeNetTask(Task):
         size = tuple(args.input_size or stacks[0].shape[-2:])
         images = np.concatenate([fit_size(s, size) for s in stacks])
         images = scale_to_unit_max(images, image_axes=3 if args.dynamic else 2)
-        return images, f"{len(images)} MR {'sequences' if args.dynamic else 'slices'} {size[0]}x{size[1]} from {args.data}"
+        return (
+            images,
+            f"{len(images)} MR {'sequences' if args.dynamic else 'slices'} {size[0]}x{size[1]} from {args.data}",
+        )
 
     def load_data(self, args: argparse.Namespace) -> Data:
         if args.input_size is not None and len(args.input_size) != 2:
@@ -164,23 +176,31 @@ class CascadeNetTask(Task):
         train_idx, val_idx = split_indices(len(images), args.val_fraction, args.seed)
         train_images = images[train_idx]
         steps = args.steps_per_epoch or max(1, -(-len(train_images) // args.batch_size))
-        make_batch = undersampling_batches(train_images, args.batch_size, args.acceleration, args.centre_lines,
-                                           args.mask)
+        make_batch = undersampling_batches(
+            train_images, args.batch_size, args.acceleration, args.centre_lines, args.mask
+        )
         try:
-            make_batch(np.random.default_rng(0), 0)  # fail now, with a one-line message, on a bad mask setting
+            make_batch(
+                np.random.default_rng(0), 0
+            )  # fail now, with a one-line message, on a bad mask setting
         except ValueError as exc:
             raise ConfigError(f"cascadenet: {exc}") from None
         train = SeededBatches(make_batch, steps, seed=args.seed)
         if len(val_idx):
-            val_inputs, val_target = cascadenet_example(images[val_idx], VALIDATION_SEED + args.seed,
-                                                        args.acceleration, args.centre_lines, args.mask)
+            val_inputs, val_target = cascadenet_example(
+                images[val_idx], VALIDATION_SEED + args.seed, args.acceleration, args.centre_lines, args.mask
+            )
             val = ArrayBatches(val_inputs, val_target, args.batch_size)
             panel_inputs, panel_target = tuple(a[:4] for a in val_inputs), val_target[:4]
         else:
             val = None
             panel_inputs, panel_target = train[0]
-        return Data(train, val, f"{description} ({len(train_idx)}/{len(val_idx)}), {args.acceleration:g}x",
-                    extras={"panel_inputs": panel_inputs, "panel_target": panel_target})
+        return Data(
+            train,
+            val,
+            f"{description} ({len(train_idx)}/{len(val_idx)}), {args.acceleration:g}x",
+            extras={"panel_inputs": panel_inputs, "panel_target": panel_target},
+        )
 
     # ------------------------------------------------------------------------------------------ report
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
@@ -195,13 +215,19 @@ class CascadeNetTask(Task):
             frames_ref = ref.reshape(-1, *ref.shape[-2:])
             frames_rec = rec.reshape(-1, *rec.shape[-2:])
             results[f"val_psnr_{label}"] = float(np.mean([complex_psnr(r, x) for r, x in zip(ref, rec)]))
-            results[f"val_ssim_{label}"] = float(np.mean([ssim(r, x) for r, x in zip(frames_ref, frames_rec)]))
+            results[f"val_ssim_{label}"] = float(
+                np.mean([ssim(r, x) for r, x in zip(frames_ref, frames_rec)])
+            )
             results[f"val_nmse_{label}"] = float(np.mean([nmse(r, x) for r, x in zip(ref, rec)]))
         results["val_psnr_gain"] = results["val_psnr_reconstruction"] - results["val_psnr_zero_filled"]
         results["val_psnr"] = results["val_psnr_reconstruction"]
-        log.info("validation PSNR zero-filled %.2f dB -> reconstruction %.2f dB; SSIM %.4f -> %.4f",
-                 results["val_psnr_zero_filled"], results["val_psnr_reconstruction"],
-                 results["val_ssim_zero_filled"], results["val_ssim_reconstruction"])
+        log.info(
+            "validation PSNR zero-filled %.2f dB -> reconstruction %.2f dB; SSIM %.4f -> %.4f",
+            results["val_psnr_zero_filled"],
+            results["val_psnr_reconstruction"],
+            results["val_ssim_zero_filled"],
+            results["val_ssim_reconstruction"],
+        )
         return results
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
