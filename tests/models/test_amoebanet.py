@@ -39,6 +39,7 @@ def default_with_aux():
     return amoebanet(aux_head=True)
 
 
+@pytest.mark.structure
 def test_reference_parameter_counts(default_with_aux):
     assert trainable_count(default_with_aux.trainable_weights) == 46_763_161
     assert trainable_count(default_with_aux.non_trainable_weights) == 83_308  # BN moving statistics
@@ -48,6 +49,7 @@ def test_reference_parameter_counts(default_with_aux):
     assert get_entry("amoebanet").reference_params == 46_099_177
 
 
+@pytest.mark.structure
 def test_reference_scope_totals(default_with_aux):
     totals = collections.Counter()
     for layer in default_with_aux.layers:
@@ -60,6 +62,7 @@ def test_reference_scope_totals(default_with_aux):
     assert dict(totals) == REFERENCE_SCOPES
 
 
+@pytest.mark.structure
 def test_stage_shapes_at_224(default_with_aux):
     model = default_with_aux
     expected = {
@@ -113,6 +116,7 @@ def test_tiny_common_checks(tmp_path):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.structure
 def test_tiny_aux_head_and_counts():
     model = amoebanet(
         input_shape=(96, 96, 3), classes=10, num_cells=3, filters=16, stem_filters=8, aux_head=True
@@ -129,6 +133,7 @@ def test_tiny_aux_head_and_counts():
     assert logits.shape == aux_logits.shape == (2, 10)
 
 
+@pytest.mark.structure
 def test_drop_path_layers_when_enabled():
     model = amoebanet(input_shape=(32, 32, 3), classes=5, num_cells=3, filters=8, drop_path_keep_prob=0.7)
     drop = [layer for layer in model.layers if layer.name.endswith("_drop_path")]
@@ -139,12 +144,14 @@ def test_drop_path_layers_when_enabled():
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(y)))
 
 
+@pytest.mark.structure
 def test_mixed_precision_logits_float32():
     x = np.zeros((1, 32, 32, 3), "float32")
     (y,) = mixed_precision_forward(amoebanet, x, input_shape=(32, 32, 3), classes=4, num_cells=3, filters=8)
     assert y.dtype == np.float32 and y.shape == (1, 4)
 
 
+@pytest.mark.structure
 def test_weight_decay_matches_slim_l2():
     model = amoebanet(input_shape=(32, 32, 3), classes=4, num_cells=3, filters=8, weight_decay=4e-5)
     model(np.zeros((1, 32, 32, 3), "float32"))

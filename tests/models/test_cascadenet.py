@@ -30,6 +30,7 @@ def undersampled_batch(rng, shape):
     )
 
 
+@pytest.mark.structure
 def test_parameter_counts_match_the_references():
     assert cascadenet().count_params() == 565_770  # D5-C5, the same as d5_c5.npz
     dynamic = cascadenet(input_shape=(30, 256, 32, 2), n_cascades=10, dynamic=True, data_sharing=True)

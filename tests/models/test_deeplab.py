@@ -18,6 +18,7 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+@pytest.mark.structure
 def test_reference_parameter_counts_at_os16_and_os8():
     for output_stride in (8, 16):
         keras.backend.clear_session()
@@ -59,6 +60,7 @@ def test_atrous_schedule_matches_reference():
         unit_schedule("xception65", 4)
 
 
+@pytest.mark.structure
 def test_built_layers_follow_the_schedule_and_aspp_rates():
     model = deeplabv3plus(input_shape=(33, 33, 3), output_stride=8, **TINY)
     dilation = {
@@ -87,6 +89,7 @@ def test_decoder_tap_is_the_stride4_pointwise_bn_before_relu():
     assert model.get_layer("logits_semantic").use_bias
 
 
+@pytest.mark.structure
 @pytest.mark.parametrize("shape, output_stride", [((33, 33, 3), 16), ((45, 37, 3), 8), ((40, 52, 3), 16)])
 def test_output_shapes_for_odd_and_even_sizes(shape, output_stride):
     model = deeplabv3plus(input_shape=shape, classes=5, output_stride=output_stride, **TINY)

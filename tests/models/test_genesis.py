@@ -57,6 +57,7 @@ def randomize_bn(model: keras.Model, seed: int = 0) -> None:
             )
 
 
+@pytest.mark.structure
 def test_default_matches_reference_count_and_names():
     model = genesis()
     assert model.count_params() == 16_324_929 == get_entry("genesis").reference_params
@@ -70,6 +71,7 @@ def test_default_matches_reference_count_and_names():
     assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == 4_672
 
 
+@pytest.mark.structure
 def test_upsampled_tensor_comes_first_in_concat():
     model = genesis(**TINY)
     concat = model.get_layer("concat_1")
@@ -112,6 +114,7 @@ def test_keras2_h5_loads_by_name_and_head_by_shape(tmp_path, full_model_file):
     np.testing.assert_allclose(run(via_factory, volume), run(source, volume), atol=1e-6)
 
 
+@pytest.mark.structure
 def test_weights_of_another_architecture_fail_listing_mismatches(tmp_path):
     path = tmp_path / "wider.h5"
     write_keras2_h5(genesis(**{**TINY, "filters": 3}), path)

@@ -8,6 +8,7 @@ from tests.helpers import check_model, mixed_precision_forward
 pytestmark = pytest.mark.backend_agnostic
 
 
+@pytest.mark.structure
 def test_reference_parameter_count():
     model = unet()
     assert model.count_params() == 31_031_685
