@@ -108,7 +108,9 @@ def read_h5_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
                 g = group[name]
                 weights[name] = [np.asarray(g[w]) for w in _decode(g.attrs.get("weight_names", []))]
             return weights
-    except (OSError, KeyError) as exc:
+    except WeightsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... for corrupt files
         raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
 
 
@@ -185,8 +187,9 @@ def load_weights(
     if path.endswith(".weights.h5"):
         try:
             model.load_weights(path, skip_mismatch=skip_mismatch)
-        except (ValueError, OSError, KeyError) as exc:
-            raise WeightsError(f"{path}: does not fit model {model.name!r} ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - keras and h5py raise many types for a bad file
+            problem = " ".join(str(exc).split())  # keras' messages span lines
+            raise WeightsError(f"{path}: does not fit model {model.name!r} ({problem})") from None
         return None
     if path.endswith(".keras"):
         try:

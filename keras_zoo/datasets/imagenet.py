@@ -92,7 +92,7 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
         raise data_error(path, f"cannot read image ({exc})") from None
 
 

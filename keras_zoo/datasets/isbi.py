@@ -92,7 +92,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             if image.mode not in ("L", "I;16", "I;16B", "I", "F", "1"):
                 image = image.convert("L")
             array = np.asarray(image)
-    except (OSError, ValueError, SyntaxError) as error:
+    except Exception as error:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
         raise data_error(path, f"cannot read image ({error})") from error
     if array.ndim != 2:
         raise data_error(path, f"expected a 2D grayscale image, got shape {array.shape}")
@@ -159,11 +159,11 @@ def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
     path = require_file(path, "TIFF stack")
     try:
         array = tifffile.imread(path)
-    except (OSError, ValueError, tifffile.TiffFileError) as error:
-        raise data_error(path, f"cannot read TIFF stack ({error})") from error
+    except Exception as error:  # noqa: BLE001 - tifffile raises many types (struct.error, ...) for corrupt files
+        raise data_error(path, f"cannot read TIFF stack ({type(error).__name__}: {error})") from error
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3:
+    if array.ndim != 3 or 0 in array.shape:
         raise data_error(path, f"expected grayscale pages (pages, H, W), got shape {array.shape}")
     return to_unit_range(array, path)
 

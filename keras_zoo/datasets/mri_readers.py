@@ -11,6 +11,7 @@ complex64 images scaled so that each image's (or sequence's) maximum magnitude i
 
 from __future__ import annotations
 
+import math
 import os
 
 import h5py
@@ -44,7 +45,9 @@ def read_cfl(path: str | os.PathLike) -> np.ndarray:
         dims = [int(d) for d in lines[1].split()]
     except (IndexError, ValueError):
         raise data_error(header, "not a BART header (expected '# Dimensions' and a line of sizes)") from None
-    count = int(np.prod(dims))
+    if not dims or min(dims) < 1:
+        raise data_error(header, f"dimensions must be positive, got {dims}")
+    count = math.prod(dims)  # exact: np.prod wraps around for huge sizes
     if os.path.getsize(data) != count * 8:
         raise data_error(data, f"holds {os.path.getsize(data)} bytes; the header {dims} needs {count * 8}")
     while len(dims) > 1 and dims[-1] == 1:
@@ -74,7 +77,9 @@ def read_port_h5(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None
                 raise data_error(path, f"no 'label' dataset (found {sorted(f.keys())})")
             images = np.asarray(f["label"], dtype=np.float32)
             mask = np.asarray(f["mask"], dtype=np.float32) if "mask" in f else None
-    except OSError as err:
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... for corrupt files
         raise data_error(path, f"not a readable HDF5 file ({err})") from None
     if images.ndim != 3:
         raise data_error(path, f"'label' must be (N, H, W), got shape {images.shape}")
@@ -105,17 +110,19 @@ def read_mat(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     import scipy.io
 
     path = require_file(path, "MATLAB file")
-    if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            keys = [k for k in f.keys() if not k.startswith("#")]
-            data = np.asarray(f[_pick_key(path, keys, key)])
-        if data.dtype.names and {"real", "imag"} <= set(data.dtype.names):
-            data = data["real"] + 1j * data["imag"]
-        return data.T
     try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                keys = [k for k in f.keys() if not k.startswith("#")]
+                data = np.asarray(f[_pick_key(path, keys, key)])
+            if data.dtype.names and {"real", "imag"} <= set(data.dtype.names):
+                data = data["real"] + 1j * data["imag"]
+            return data.T
         contents = scipy.io.loadmat(path)
-    except (ValueError, TypeError, OSError) as err:
-        raise data_error(path, f"not a readable MATLAB file ({err})") from None
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - scipy.io and h5py raise many types (zlib.error, ...) for corrupt files
+        raise data_error(path, f"not a readable MATLAB file ({type(err).__name__}: {err})") from None
     keys = [k for k in contents if not k.startswith("__")]
     return np.asarray(contents[_pick_key(path, keys, key)])
 
@@ -128,9 +135,10 @@ def read_dicom_image(path: str | os.PathLike) -> np.ndarray:
     try:
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array.astype(np.float32)
+        return pixels * float(getattr(ds, "RescaleSlope", 1.0)) + float(getattr(ds, "RescaleIntercept", 0.0))
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for bad files
-        raise data_error(path, f"cannot read DICOM pixels ({type(exc).__name__}: {exc})") from None
-    return pixels * float(getattr(ds, "RescaleSlope", 1.0)) + float(getattr(ds, "RescaleIntercept", 0.0))
+        problem = " ".join(str(exc).split())  # pydicom quotes raw bytes, newlines too
+        raise data_error(path, f"cannot read DICOM pixels ({type(exc).__name__}: {problem})") from None
 
 
 def _as_stack(path: str, array: np.ndarray, dynamic: bool, last_axis_stack: bool) -> np.ndarray:
@@ -177,7 +185,7 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
         require_file(path, "NumPy file")
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as err:
+        except Exception as err:  # noqa: BLE001 - a damaged header raises ValueError, TokenError, EOFError, ...
             raise data_error(path, f"not a readable .npy array ({err})") from None
         stack_last = False
     elif lower.endswith((".nii", ".nii.gz")):
@@ -192,5 +200,9 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
         )
     if not np.issubdtype(np.asarray(array).dtype, np.number):
         raise DataError(f"{path}: holds {np.asarray(array).dtype} data, not images")
+    if not np.isfinite(array).all():
+        raise data_error(path, "holds NaN or Inf values")
     stack = _as_stack(path, np.asarray(array), dynamic, stack_last)
+    if stack.size == 0:
+        raise data_error(path, f"holds no image data (shape {np.shape(array)})")
     return scale_to_unit_max(stack, image_axes=3 if dynamic else 2)

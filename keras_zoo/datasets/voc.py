@@ -97,7 +97,9 @@ def read_label(path: str | os.PathLike, num_classes: int = NUM_CLASSES) -> np.nd
                     path, f"label PNG must be palette (P) or greyscale (L), found mode {image.mode}"
                 )
             labels = np.asarray(image, dtype=np.uint8)
-    except (OSError, SyntaxError) as error:
+    except DataError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
         raise data_error(path, f"unreadable label image ({error})") from error
     return check_labels(labels, path, num_classes)
 
@@ -108,7 +110,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, SyntaxError) as error:
+    except Exception as error:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
         raise data_error(path, f"unreadable image ({error})") from error
 
 

@@ -57,7 +57,8 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - nibabel/SimpleITK raise many types for corrupt files
-        raise data_error(path, f"cannot read volume ({type(exc).__name__}: {exc})") from None
+        problem = " ".join(str(exc).split())  # nibabel's messages span lines
+        raise data_error(path, f"cannot read volume ({type(exc).__name__}: {problem})") from None
     if volume.ndim == 4 and volume.shape[-1] == 1:
         volume = volume[..., 0]
     if volume.ndim != 3:
@@ -79,6 +80,9 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
             ds = pydicom.dcmread(file)
         except pydicom.errors.InvalidDicomError:
             continue  # not DICOM (e.g. a README beside the slices)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a damaged slice
+            problem = " ".join(str(exc).split())  # pydicom quotes raw bytes, newlines too
+            raise data_error(file, f"cannot read DICOM ({type(exc).__name__}: {problem})") from None
         if "PixelData" in ds:
             slices.append(ds)
     if not slices:
@@ -91,7 +95,11 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
             return float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float)))
         return float(getattr(ds, "InstanceNumber", 0))
 
-    slices.sort(key=position)
+    try:
+        slices.sort(key=position)
+    except Exception as exc:  # noqa: BLE001 - damaged position or instance number values
+        problem = " ".join(str(exc).split())  # pydicom quotes raw bytes, newlines too
+        raise data_error(folder, f"cannot order DICOM slices ({type(exc).__name__}: {problem})") from None
     try:
         planes = [
             ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1.0))
@@ -100,7 +108,8 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
         ]
         volume = np.stack(planes, axis=-1)  # (rows=y, cols=x, z)
     except Exception as exc:  # noqa: BLE001 - pixel decoding errors come in many types
-        raise data_error(folder, f"cannot decode DICOM pixels ({type(exc).__name__}: {exc})") from None
+        problem = " ".join(str(exc).split())  # pydicom quotes raw bytes, newlines too
+        raise data_error(folder, f"cannot decode DICOM pixels ({type(exc).__name__}: {problem})") from None
     return np.ascontiguousarray(volume.transpose(1, 0, 2))
 
 
@@ -259,12 +268,12 @@ def read_cube_file(path: str | os.PathLike) -> np.ndarray:
     path = require_file(path, "cube file")
     try:
         cubes = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged header raises ValueError, TokenError, EOFError, ...
         raise data_error(path, f"not a readable .npy array ({exc})") from None
-    if cubes.ndim != 4:
+    if cubes.ndim != 4 or 0 in cubes.shape[1:]:
         raise data_error(path, f"expected cubes (n, rows, cols, depth), got shape {cubes.shape}")
     cubes = cubes.astype(np.float32, copy=False)
-    if cubes.size and (cubes.min() < -1e-6 or cubes.max() > 1 + 1e-6):
+    if cubes.size and not (np.isfinite(cubes).all() and cubes.min() >= -1e-6 and cubes.max() <= 1 + 1e-6):
         raise data_error(path, f"values must be in [0, 1], got [{cubes.min():.3g}, {cubes.max():.3g}]")
     return cubes
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 
 import keras
 import numpy as np
@@ -108,9 +107,9 @@ def load_lasagne_npz(model: keras.Model, path: str | os.PathLike, flip_kernels: 
                     f"{path}: expected arrays arr_0..arr_{len(names) - 1}, found {names[:4]}..."
                 )
             arrays = [data[name] for name in expected]
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, WeightsError):
-            raise
+    except WeightsError:
+        raise
+    except Exception as err:  # noqa: BLE001 - zipfile/numpy raise many types (NotImplementedError, ...)
         raise WeightsError(f"{path}: not a readable .npz weights file ({err})") from None
     if len(arrays) % 2:
         raise WeightsError(f"{path}: holds {len(arrays)} arrays; expected (kernel, bias) pairs")
