@@ -71,7 +71,8 @@ def precision_policy(precision: str, device: str) -> str:
 
 
 def default_jit(backend: str, device: str) -> bool | str:
-    """jit_compile default: XLA on GPU; off on TF/torch CPU, where it measured slower (see docs/benchmarks.md).
+    """jit_compile default: XLA on GPU; off on TF/torch CPU, where it gained only ~3 % on the U-Net step
+    (within the noise, docs/benchmarks.md) and costs compile time at every start.
 
     JAX always compiles its steps, so ``"auto"`` is passed there.
     """
