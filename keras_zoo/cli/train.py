@@ -217,13 +217,13 @@ def run(args: argparse.Namespace, task) -> int:
 
     rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
     scope, replicas = distribution_scope(args.distribute)
-    if args.batch_size % replicas:
-        raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
     chief = is_chief()
     if chief:
         write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
 
-    data = task.load_data(args)
+    data = task.load_data(args)  # may resolve recipe defaults such as the batch size
+    if args.batch_size % replicas:
+        raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
     log.info("data: %s; %d replica(s)", data.description, replicas)
     initial_epoch, state = 0, None
     with scope:
