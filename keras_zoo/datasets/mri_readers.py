@@ -200,9 +200,10 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
         )
     if not np.issubdtype(np.asarray(array).dtype, np.number):
         raise DataError(f"{path}: holds {np.asarray(array).dtype} data, not images")
-    if not np.isfinite(array).all():
-        raise data_error(path, "holds NaN or Inf values")
     stack = _as_stack(path, np.asarray(array), dynamic, stack_last)
     if stack.size == 0:
         raise data_error(path, f"holds no image data (shape {np.shape(array)})")
-    return scale_to_unit_max(stack, image_axes=3 if dynamic else 2)
+    images = scale_to_unit_max(stack, image_axes=3 if dynamic else 2)
+    if not np.isfinite(images).all():  # NaN/Inf in the file, or values beyond the complex64 range
+        raise data_error(path, "holds NaN or Inf values (or values too large for complex64)")
+    return images
