@@ -88,6 +88,7 @@ def test_stage_shapes_at_224(default_with_aux):
     assert model.get_layer("aux_3_conv").kernel.shape == (4, 4, 51, 307)
 
 
+@pytest.mark.structure
 def test_reference_layer_settings(default_with_aux):
     model = default_with_aux
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -76,6 +76,7 @@ def test_built_layers_follow_the_schedule_and_aspp_rates():
     assert "exit_flow_block2_unit_1_separable_conv1_depthwise_relu" in [layer.name for layer in model.layers]
 
 
+@pytest.mark.structure
 def test_decoder_tap_is_the_stride4_pointwise_bn_before_relu():
     model = deeplabv3plus(input_shape=(45, 37, 3), **TINY)
     tap = model.get_layer(DECODER_TAPS["xception41"])

@@ -16,6 +16,7 @@ def test_reference_parameter_count():
     assert model.output_shape == (None, 256, 256, 1)
 
 
+@pytest.mark.structure
 def test_reference_structure():
     model = unet()
     names = [layer.name for layer in model.layers]
