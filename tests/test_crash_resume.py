@@ -131,7 +131,9 @@ def _check_crash_resume(
 
 def test_killed_runs_resume_to_the_uninterrupted_weights(tmp_path):
     events = _check_crash_resume(TOY, tmp_path, epochs=3, kills=2, seed=0)
-    assert events[-1] == "finished", events
+    # A mid-checkpoint kill can miss its window (the write is faster than the 2 ms polling) and the run then
+    # finishes on its own; at least one kill must have happened, and the weights were compared bitwise above.
+    assert events[0].startswith("killed") and events[-1].startswith("finished"), events
 
 
 @pytest.mark.large
