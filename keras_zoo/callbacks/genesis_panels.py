@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from keras_zoo.io import atomic_path
+from keras_zoo.callbacks.panels import save_image_grid
 
 
 def save_volume_panel(path: str, columns: dict[str, np.ndarray], max_rows: int = 4) -> None:
@@ -18,26 +18,11 @@ def save_volume_panel(path: str, columns: dict[str, np.ndarray], max_rows: int =
         columns: title -> array; all arrays share n, rows, cols and depth. Values shown in [0, 1].
         max_rows: samples shown.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     arrays = [np.asarray(a).reshape(a.shape[:4]) for a in columns.values()]
-    rows = min(max_rows, len(arrays[0]))
-    fig, axes = plt.subplots(rows, len(arrays), figsize=(2.2 * len(arrays), 2.2 * rows), squeeze=False)
-    for r in range(rows):
-        for c, (title, array) in enumerate(zip(columns, arrays)):
-            axes[r, c].imshow(
-                array[r, :, :, array.shape[3] // 2].T, cmap="gray", vmin=0, vmax=1, origin="lower"
-            )
-            axes[r, c].set_axis_off()
-            if r == 0:
-                axes[r, c].set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    middle = {
+        title: array[..., array.shape[3] // 2].transpose(0, 2, 1) for title, array in zip(columns, arrays)
+    }
+    save_image_grid(path, middle, min(max_rows, len(arrays[0])), cell_inches=2.2, origin="lower")
 
 
 class RestorationPanels(keras.callbacks.Callback):

@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from keras_zoo.io import atomic_path
+from keras_zoo.callbacks.panels import save_image_grid
 
 ERROR_GAIN = 5  # the error map shows 5 x |reconstruction - reference| (images have max magnitude 1)
 
@@ -30,26 +30,11 @@ def save_reconstruction_panel(path: str, zero_filled, reconstruction, reference,
         reference: targets.
         max_rows: samples shown.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     zf, rec, ref = (_magnitude(a) for a in (zero_filled, reconstruction, reference))
     error = ERROR_GAIN * np.abs(_magnitude(np.asarray(reconstruction) - np.asarray(reference)))
-    columns = {"zero-filled": zf, "reconstruction": rec, "reference": ref, f"error x{ERROR_GAIN}": error}
-    rows = min(max_rows, len(zf))
-    fig, axes = plt.subplots(rows, len(columns), figsize=(2.4 * len(columns), 2.4 * rows), squeeze=False)
-    for r in range(rows):
-        for c, (title, images) in enumerate(columns.items()):
-            axes[r, c].imshow(images[r], cmap="inferno" if c == 3 else "gray", vmin=0, vmax=1)
-            axes[r, c].set_axis_off()
-            if r == 0:
-                axes[r, c].set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    error_title = f"error x{ERROR_GAIN}"
+    columns = {"zero-filled": zf, "reconstruction": rec, "reference": ref, error_title: error}
+    save_image_grid(path, columns, min(max_rows, len(zf)), cmaps={error_title: "inferno"})
 
 
 class ReconstructionPanels(keras.callbacks.Callback):
