@@ -42,14 +42,15 @@ def _line_mask(
     """Draws an independent set of lines per slice from ``pdf`` and always adds the centre lines."""
     nx, lines = _check_acceleration(shape, acceleration, centre_lines)
     n_slices = int(np.prod(shape[:-2], dtype=np.int64))
-    centre = slice(nx // 2 - centre_lines // 2, nx // 2 + centre_lines // 2)
+    start = nx // 2 - centre_lines // 2
+    centre = slice(start, start + centre_lines)  # exactly centre_lines lines (the reference loses one if odd)
     pdf = pdf.astype(np.float64).copy()
-    if centre_lines:
-        pdf[centre] = 0
-    pdf /= pdf.sum()
+    pdf[centre] = 0
     lines_mask = np.zeros((n_slices, nx), dtype=np.float32)
-    for i in range(n_slices):
-        lines_mask[i, rng.choice(nx, lines - centre_lines, replace=False, p=pdf)] = 1
+    if lines > centre_lines:  # otherwise every sampled line is a centre line
+        pdf /= pdf.sum()
+        for i in range(n_slices):
+            lines_mask[i, rng.choice(nx, lines - centre_lines, replace=False, p=pdf)] = 1
     if centre_lines:
         lines_mask[:, centre] = 1
     mask = np.repeat(lines_mask[:, :, None], shape[-1], axis=2).reshape(tuple(shape))
