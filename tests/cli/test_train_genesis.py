@@ -35,15 +35,11 @@ def test_pretrain_on_prepared_cubes_then_resume_then_fine_tune(tmp_path):
     prepare_genesis({0: [paths[0]], 5: [paths[1]]}, tmp_path / "cubes", scale=6, cube_shape=(16, 16, 8))
 
     pre = tmp_path / "pre"
+    cube_folds = ["--data", str(tmp_path / "cubes"), "--train-folds", "0", "--valid-folds", "5"]
     assert (
         train(
             pre,
-            "--data",
-            str(tmp_path / "cubes"),
-            "--train-folds",
-            "0",
-            "--valid-folds",
-            "5",
+            *cube_folds,
             "--epochs",
             "2",
         )
@@ -64,12 +60,7 @@ def test_pretrain_on_prepared_cubes_then_resume_then_fine_tune(tmp_path):
     assert (
         train(
             pre,
-            "--data",
-            str(tmp_path / "cubes"),
-            "--train-folds",
-            "0",
-            "--valid-folds",
-            "5",
+            *cube_folds,
             "--epochs",
             "3",
             "--resume",
