@@ -242,10 +242,9 @@ def run(args: argparse.Namespace, task) -> int:
         if args.resume:
             state = restore_checkpoint(model, last)
             initial_epoch = state.epoch
-    if args.resume:
-        log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
-        if hasattr(data.train, "set_epoch"):
-            data.train.set_epoch(initial_epoch)
+            log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
+            if hasattr(data.train, "set_epoch"):
+                data.train.set_epoch(initial_epoch)
 
     monitor = task.monitor if data.val is not None else "loss"
     timer = StepTimer(
