@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ def configure(
         jit_compile: override the per-backend default of :func:`default_jit`.
         deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs).
 
+    On TensorFlow it also restores glibc's malloc thresholds after TensorFlow's generator-dataset patch
+    (:mod:`keras_zoo.runtime.allocator`), which otherwise doubles the CLI's U-Net training step on CPU.
+
     Returns:
         The :class:`RuntimeConfig` chosen.
 
@@ -126,6 +130,8 @@ def configure(
         keras.utils.set_random_seed(seed)
     if deterministic and backend == "tensorflow":
         importlib.import_module("tensorflow").config.experimental.enable_op_determinism()
+    if backend == "tensorflow":
+        restore_malloc_thresholds()
     jit = default_jit(backend, device) if jit_compile is None else jit_compile
     config = RuntimeConfig(backend, device, precision, policy, jit, adapter)
     log.info("runtime: %s", config)
