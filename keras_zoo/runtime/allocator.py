@@ -41,9 +41,7 @@ def _glibc() -> ctypes.CDLL | None:
 def _trigger_tensorflow_patch() -> None:
     """Runs a one-element generator dataset so TensorFlow applies its once-per-process malloc patch now."""
     tf = importlib.import_module("tensorflow")
-    dataset = tf.data.Dataset.from_generator(
-        lambda: iter((0,)), output_signature=tf.TensorSpec((), tf.int32)
-    )
+    dataset = tf.data.Dataset.from_generator(lambda: iter((0,)), output_signature=tf.TensorSpec((), tf.int32))
     next(iter(dataset))
 
 

@@ -8,7 +8,9 @@ import pytest
 from keras_zoo.runtime import allocator
 
 pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or keras.config.backend() != "tensorflow",
+    platform.system() != "Linux"
+    or platform.libc_ver()[0] != "glibc"
+    or keras.config.backend() != "tensorflow",
     reason="TensorFlow's malloc patch exists only on Linux with glibc",
 )
 
