@@ -1,0 +1,282 @@
+"""Input-pipeline throughput: each network's training reader against the model's training samples/s.
+
+Every reader is built exactly as ``train.py`` builds it (``keras_zoo.cli.train.parse_args`` then the
+task's ``load_data``), at the reference batch and input shape; its training stream is then read batch by
+batch (``stream[i]`` for a ``PyDataset``, the iterator for a ``tf.data.Dataset``), the first ``--warmup``
+batches untimed. One JSON line per reader compares its samples/s with the fastest CPU training run of the
+same model and preset in ``--model-results`` (``ratio`` = reader / model; issue 7 asks for >= 2). Data comes
+from ``--data-root`` (``shared/data``) where present, otherwise from the recipe's synthetic generator;
+tfrecord readers first write their shards with ``keras-zoo prepare`` into a temporary folder (timed as
+``prepare_s``). Examples::
+
+    python benchmarks/readers.py                                   # all readers, 5 timed batches each
+    python benchmarks/readers.py --models unet genesis --batches 10 --out readers.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_ROOT = os.path.join(os.path.dirname(REPO), "shared", "data")
+DEFAULT_MODEL_RESULTS = os.path.join(REPO, "benchmarks", "results", "2026-11-23-cpu.jsonl")
+MODELS = ("unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet")
+DYNAMIC_FRAMES, DYNAMIC_SIZE = 30, (256, 32)  # the "dynamic" benchmark preset: (30, 256, 32, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """One training input pipeline, described by the train CLI arguments that build it.
+
+    Attributes:
+        name: reader name in the output.
+        model: ``--model`` of the train CLI.
+        preset: registry preset of the model benchmark it is compared with.
+        argv: train CLI arguments without ``--model`` and ``--steps-per-epoch``.
+        source: the data path, or ``"synthetic"``.
+        prepare: called with a scratch folder before the reader is built (writes tfrecords, ...); returns
+            extra CLI arguments (e.g. ``["--data", folder]``).
+    """
+
+    name: str
+    model: str
+    preset: str = "default"
+    argv: tuple[str, ...] = ()
+    source: str = "synthetic"
+    prepare: Callable[[str], list[str]] | None = None
+
+
+def _prepare_cli(args: list[str], output: str) -> None:
+    from keras_zoo.cli.prepare import main as prepare_main
+
+    with contextlib.redirect_stdout(io.StringIO()):  # prepare prints the shard names
+        status = prepare_main([*args, "--output", output])
+    if status:
+        raise RuntimeError(f"keras-zoo prepare {' '.join(args)} failed with status {status}")
+
+
+def _tfrecords(kind: str, source: str, *extra: str) -> Callable[[str], list[str]]:
+    def prepare(scratch: str) -> list[str]:
+        output = os.path.join(scratch, f"{kind}_tfrecords")
+        _prepare_cli([kind, source, *extra], output)
+        return ["--data", output]
+
+    return prepare
+
+
+def _dynamic_phantoms(scratch: str) -> list[str]:
+    """Moving phantoms (4 sequences, 30 frames, 256x256) in a .npy, cropped by the CLI to 256x32."""
+    import numpy as np
+
+    from keras_zoo.datasets.phantoms import phantom_images
+
+    path = os.path.join(scratch, "dynamic_phantoms.npy")
+    np.save(path, phantom_images(4, DYNAMIC_SIZE[0], seed=0, dynamic=True, frames=DYNAMIC_FRAMES))
+    return ["--data", path]
+
+
+def default_readers(data_root: str = DEFAULT_DATA_ROOT) -> list[Reader]:
+    """The training readers of the five networks at their reference batch and shape.
+
+    Real data under ``data_root`` is used where present; otherwise the recipe's synthetic generator.
+    """
+
+    def real(relative: str) -> str | None:
+        path = os.path.join(data_root, relative)
+        return path if os.path.exists(path) else None
+
+    readers = []
+    isbi = real("isbi2012")
+    readers.append(
+        Reader(
+            "unet-isbi" if isbi else "unet-synthetic",
+            "unet",
+            argv=("--data", isbi) if isbi else (),
+            source=isbi or "synthetic",
+        )
+    )
+    readers.append(Reader("genesis-synthetic-cubes", "genesis"))
+    prostate = real("mr_prostatex/ProstateX-0000_t2_tse_tra_4.nii.gz")
+    size = ("--input-size", "256", "256")
+    if prostate:
+        readers.append(
+            Reader("cascadenet-2d-nifti", "cascadenet", argv=("--data", prostate, *size), source=prostate)
+        )
+    else:
+        readers.append(Reader("cascadenet-2d-phantoms", "cascadenet", argv=size))
+    dynamic = ("--dynamic", "--input-size", *map(str, DYNAMIC_SIZE))
+    readers.append(
+        Reader(
+            "cascadenet-dynamic-npy",
+            "cascadenet",
+            "dynamic",
+            dynamic,
+            "synthetic (moving phantoms .npy)",
+            _dynamic_phantoms,
+        )
+    )
+    voc = real("voc2012_samples")
+    splits = ("--train-split", "val", "--val-split", "val")  # the samples hold only the val list
+    if voc:
+        readers.append(
+            Reader("deeplab-voc-folder", "deeplabv3plus", argv=("--data", voc, *splits), source=voc)
+        )
+        readers.append(
+            Reader(
+                "deeplab-voc-tfrecord",
+                "deeplabv3plus",
+                argv=splits,
+                source=voc,
+                prepare=_tfrecords("voc", voc, "--splits", "val"),
+            )
+        )
+    else:
+        readers.append(Reader("deeplab-synthetic", "deeplabv3plus"))
+    imagenet = real("imagenet_samples/images")
+    if imagenet:
+        readers.append(
+            Reader("amoebanet-imagenet-folder", "amoebanet", argv=("--data", imagenet), source=imagenet)
+        )
+        readers.append(
+            Reader(
+                "amoebanet-imagenet-tfrecord",
+                "amoebanet",
+                source=imagenet,
+                prepare=_tfrecords("imagenet", imagenet),
+            )
+        )
+    else:
+        readers.append(Reader("amoebanet-synthetic", "amoebanet"))
+    return readers
+
+
+def model_rates(path: str) -> dict[tuple[str, str], dict]:
+    """The fastest training record per (model, preset) in a ``keras-zoo benchmark`` JSON-lines file."""
+    best: dict[tuple[str, str], dict] = {}
+    if not os.path.exists(path):
+        return best
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record.get("mode", "train") != "train" or "samples_per_sec" not in record:
+                continue
+            key = (record["model"], record.get("preset", "default"))
+            if key not in best or record["samples_per_sec"] > best[key]["samples_per_sec"]:
+                best[key] = record
+    return best
+
+
+def _sample_shapes(x) -> list[list[int]]:
+    inputs = x if isinstance(x, (list, tuple)) else [x]
+    return [[int(d) for d in tuple(a.shape)[1:]] for a in inputs]
+
+
+def _batch_size(x) -> int:
+    first = x[0] if isinstance(x, (list, tuple)) else x
+    return int(first.shape[0])
+
+
+def measure(reader: Reader, batches: int = 5, warmup: int = 1, models: dict | None = None) -> dict:
+    """Builds ``reader`` through the train CLI's parser and task, and times its training batches.
+
+    Args:
+        reader: the pipeline.
+        batches: timed batches (after ``warmup`` untimed ones).
+        warmup: untimed batches (tf.data graph tracing, file caches).
+        models: :func:`model_rates` output; adds the model's samples/s and the ratio when it has the model.
+
+    Returns:
+        The JSON record: reader, model, source, description, batch, shape, batches, seconds (total timed),
+        seconds_per_batch, samples_per_sec, setup_s, prepare_s, model_samples_per_sec, model_config, ratio.
+    """
+    from keras_zoo.cli.train import parse_args
+
+    if batches < 1 or warmup < 0:
+        raise ValueError(f"need batches >= 1 and warmup >= 0, got {batches} and {warmup}")
+    with tempfile.TemporaryDirectory(prefix="readers_") as scratch:
+        start = time.perf_counter()
+        extra = reader.prepare(scratch) if reader.prepare else []
+        prepare_s = time.perf_counter() - start
+        argv = ["--model", reader.model, *reader.argv, *extra, "--steps-per-epoch", str(warmup + batches)]
+        args, task = parse_args(argv)
+        start = time.perf_counter()
+        data = task.load_data(args)
+        setup_s = time.perf_counter() - start
+        stream = data.train
+        if hasattr(stream, "__getitem__"):
+            next_batch = iter(stream[i] for i in range(warmup + batches)).__next__
+        else:  # tf.data.Dataset
+            next_batch = iter(stream).__next__
+        for _ in range(warmup):
+            next_batch()
+        times = []
+        for _ in range(batches):
+            start = time.perf_counter()
+            x, _ = next_batch()
+            times.append(time.perf_counter() - start)
+    total = sum(times)
+    size = _batch_size(x)
+    record = {
+        "reader": reader.name,
+        "model": reader.model,
+        "preset": reader.preset,
+        "source": reader.source,
+        "description": data.description,
+        "batch": size,
+        "shape": _sample_shapes(x),
+        "batches": batches,
+        "warmup": warmup,
+        "seconds": round(total, 6),
+        "seconds_per_batch": round(total / batches, 6),
+        "samples_per_sec": round(size * batches / total, 3),
+        "setup_s": round(setup_s, 2),
+        "prepare_s": round(prepare_s, 2),
+        "model_samples_per_sec": None,
+        "model_config": None,
+        "ratio": None,
+    }
+    model = (models or {}).get((reader.model, reader.preset))
+    if model is not None:
+        record["model_samples_per_sec"] = model["samples_per_sec"]
+        record["model_config"] = (
+            f"{model.get('backend')} {model.get('precision')} jit={model.get('jit')} batch {model.get('batch')}"
+        )
+        record["ratio"] = round(size * batches / total / model["samples_per_sec"], 1)
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--batches", type=int, default=5, help="timed batches per reader")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed batches per reader")
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="shared/data (absent: synthetic)")
+    parser.add_argument("--model-results", default=DEFAULT_MODEL_RESULTS, help="keras-zoo benchmark lines")
+    parser.add_argument("--out", help="append the JSON lines to this file")
+    args = parser.parse_args(argv)
+    models = model_rates(args.model_results)
+    for reader in default_readers(args.data_root):
+        if reader.model not in args.models:
+            continue
+        line = json.dumps(measure(reader, args.batches, args.warmup, models))
+        print(line, flush=True)
+        if args.out:
+            with open(args.out, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""benchmarks/readers.py: training readers timed through the train CLI, compared with the model's speed."""
+
+import importlib.util
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "readers.py"
+spec = importlib.util.spec_from_file_location("readers", SCRIPT)
+readers = importlib.util.module_from_spec(spec)
+sys.modules["readers"] = readers  # dataclasses look their module up
+spec.loader.exec_module(readers)
+
+FIELDS = {
+    "reader", "model", "preset", "source", "description", "batch", "shape", "batches", "warmup", "seconds",
+    "seconds_per_batch", "samples_per_sec", "setup_s", "prepare_s", "model_samples_per_sec", "model_config",
+    "ratio",
+}  # fmt: skip
+
+
+def _model_results(tmp_path, model: str, rates: list[float]) -> dict:
+    path = tmp_path / "models.jsonl"
+    lines = [json.dumps({"model": model, "preset": "default", "mode": "train", "samples_per_sec": r,
+                         "backend": "tensorflow", "precision": "fp32", "jit": "False", "batch": 2})
+             for r in rates]  # fmt: skip
+    lines += [
+        json.dumps({"model": model, "preset": "default", "mode": "infer", "samples_per_sec": 1e6}),
+        json.dumps({"model": model, "precision": "bf16", "error": "OOM"}),
+        "INFO not a record",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return readers.model_rates(str(path))
+
+
+def _check_record(record: dict, batch: int, shape: list, batches: int) -> None:
+    assert set(record) == FIELDS
+    assert record["batch"] == batch and record["shape"] == shape and record["batches"] == batches
+    assert record["samples_per_sec"] > 0 and record["seconds"] > 0
+    assert record["seconds_per_batch"] == pytest.approx(record["seconds"] / batches, rel=1e-3)
+    assert record["samples_per_sec"] == pytest.approx(batch * batches / record["seconds"], rel=0.01)
+    json.dumps(record)  # one JSON line
+
+
+def test_unet_synthetic_reader_is_timed_and_compared_with_the_fastest_training_run(tmp_path):
+    models = _model_results(tmp_path, "unet", [0.2, 0.5])
+    assert models[("unet", "default")]["samples_per_sec"] == 0.5  # the fastest train record, not infer
+    reader = readers.Reader("unet-tiny", "unet", argv=("--input-size", "32", "32", "--batch-size", "3"))
+    record = readers.measure(reader, batches=2, warmup=1, models=models)
+    _check_record(record, batch=3, shape=[[32, 32, 1]], batches=2)
+    assert record["source"] == "synthetic" and "synthetic" in record["description"]
+    assert record["model_samples_per_sec"] == 0.5
+    assert record["ratio"] == pytest.approx(record["samples_per_sec"] / 0.5, rel=0.02)
+
+
+def test_tfrecord_reader_is_prepared_then_iterated(tmp_path):
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for wnid in ("n01440764", "n01443537"):
+        (folder / wnid).mkdir(parents=True)
+        for i in range(2):
+            pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / wnid / f"{wnid}_{i}.JPEG")
+    reader = readers.Reader(
+        "amoebanet-tiny",
+        "amoebanet",
+        argv=("--input-size", "32", "--batch-size", "2"),
+        source=str(folder),
+        prepare=readers._tfrecords("imagenet", str(folder), "--num-shards", "2"),
+    )
+    record = readers.measure(reader, batches=2, warmup=1, models={})
+    _check_record(record, batch=2, shape=[[32, 32, 3]], batches=2)
+    assert "tfrecords" in record["description"] and record["prepare_s"] > 0
+    assert record["ratio"] is None and record["model_samples_per_sec"] is None
+
+
+def test_without_shared_data_every_network_has_a_synthetic_reader(tmp_path):
+    found = readers.default_readers(str(tmp_path / "absent"))
+    assert {r.model for r in found} == set(readers.MODELS)
+    assert all("synthetic" in r.source for r in found)
+    assert all("--data" not in r.argv for r in found)
