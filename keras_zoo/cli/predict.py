@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", required=True, help="folder for the predicted masks")
     g.add_argument("--threshold", type=float, default=0.5, help="cell-interior probability threshold")
     g.add_argument("--probabilities", action="store_true", help="also write float32 probability TIFFs")
+    g.add_argument("--tta", action="store_true", help="average over the 8 flips and quarter turns")
     return parser
 
 
@@ -51,13 +52,17 @@ def list_inputs(path: str) -> list[str]:
     return [require_file(path, "input image")]
 
 
-def segment(model, image: np.ndarray, stride: int) -> np.ndarray:
+def segment(model, image: np.ndarray, stride: int, tta: bool = False) -> np.ndarray:
     """Cell-interior probabilities (H, W) of a [0, 1] grayscale image (H, W) of any size >= ``stride``.
 
     The image is reflect-padded up to a multiple of ``stride`` (the network's total downsampling) and the
-    padding is cropped from the prediction.
+    padding is cropped from the prediction. ``tta`` averages over the 8 flips and quarter turns.
     """
     from keras_zoo.errors import ConfigError
+    from keras_zoo.inference import predict_images
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return predict_images(model, batch, tta)
 
     height, width = image.shape
     fixed = model.inputs[0].shape[1:3]
@@ -66,14 +71,14 @@ def segment(model, image: np.ndarray, stride: int) -> np.ndarray:
             from skimage import transform
 
             small = transform.resize(image, fixed, order=1, anti_aliasing=True)
-            prob = model.predict(small[None, ..., None], verbose=0)[0, ..., 0]
+            prob = predict(small[None, ..., None])[0, ..., 0]
             return transform.resize(prob, (height, width), order=1)
-        return model.predict(image[None, ..., None], verbose=0)[0, ..., 0]
+        return predict(image[None, ..., None])[0, ..., 0]
     if min(height, width) < stride:
         raise ConfigError(f"image {height}x{width} is smaller than the network's stride {stride}")
     pad_h, pad_w = -height % stride, -width % stride
     padded = np.pad(image, ((0, pad_h), (0, pad_w)), mode="reflect")
-    return model.predict(padded[None, ..., None], verbose=0)[0, :height, :width, 0]
+    return predict(padded[None, ..., None])[0, :height, :width, 0]
 
 
 def _stride(model) -> int:
@@ -83,7 +88,9 @@ def _stride(model) -> int:
     return 2 ** sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers)
 
 
-def predict_unet(model, files: list[str], output: str, threshold: float, probabilities: bool) -> list[str]:
+def predict_unet(
+    model, files: list[str], output: str, threshold: float, probabilities: bool, tta: bool = False
+) -> list[str]:
     """Writes ``<name>.png`` masks (uint8 0/255) for every file; returns the written mask paths."""
     import tifffile
     from PIL import Image
@@ -94,7 +101,7 @@ def predict_unet(model, files: list[str], output: str, threshold: float, probabi
     os.makedirs(output, exist_ok=True)
     stride, written = _stride(model), []
     for path in files:
-        prob = segment(model, read_image(path), stride).astype(np.float32)
+        prob = segment(model, read_image(path), stride, tta).astype(np.float32)
         stem = os.path.splitext(os.path.basename(path))[0]
         mask_path = os.path.join(output, f"{stem}.png")
         with atomic_path(mask_path) as tmp:
@@ -124,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         name = train_args.model if train_args is not None else args.model
         if name not in SUPPORTED:
             raise ConfigError(f"predict supports {', '.join(SUPPORTED)} so far, not {name!r}")
-        written = predict_unet(model, files, args.output, args.threshold, args.probabilities)
+        written = predict_unet(model, files, args.output, args.threshold, args.probabilities, args.tta)
         print(f"{len(written)} masks written to {args.output}")
         return 0
 

@@ -54,19 +54,30 @@ def test_folder_from_training_checkpoint(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "masks" / "b.png")) == 255, expected)
 
 
-def test_single_file_from_preset_with_probabilities(tmp_path):
+@pytest.mark.parametrize("tta", [False, True])
+def test_single_file_from_preset_with_probabilities(tmp_path, tta):
     import tifffile
 
+    model = get_model("unet", preset="tiny")
     weights = tmp_path / "tiny.h5"
-    save_h5_weights(get_model("unet", preset="tiny"), weights)
-    image = sf.write_png(tmp_path / "slice.png", sf.gray(48, 48))
+    save_h5_weights(model, weights)
+    size = 32 if tta else 48  # the preset's fixed 32x32 input; 48 goes through a resize
+    image = sf.write_png(tmp_path / "slice.png", sf.gray(size, size))
     argv = ["--model", "unet", "--preset", "tiny", "--weights", str(weights), "--input", str(image),
-            "--output", str(tmp_path / "out"), "--probabilities"]  # fmt: skip
+            "--output", str(tmp_path / "out"), "--probabilities"] + (["--tta"] if tta else [])  # fmt: skip
     assert predict.main(argv) == 0
     prob = tifffile.imread(tmp_path / "out" / "slice_prob.tif")
     mask = np.asarray(Image.open(tmp_path / "out" / "slice.png"))
-    assert prob.shape == (48, 48) and np.all((prob >= 0) & (prob <= 1))
+    assert prob.shape == (size, size) and np.all((prob >= 0) & (prob <= 1))
     np.testing.assert_array_equal(mask == 255, prob > 0.5)
+    if tta:  # the mean of the model's own predictions of the mirrored, quarter-turned slice
+        x = np.asarray(Image.open(image), np.float32)[None, ..., None] / 255
+        views = []
+        for k in range(4):
+            views.append(np.rot90(model.predict(np.rot90(x, k, (1, 2)), verbose=0), -k, (1, 2)))
+            mirrored = model.predict(np.rot90(x[:, :, ::-1], k, (1, 2)), verbose=0)
+            views.append(np.rot90(mirrored, -k, (1, 2))[:, :, ::-1])
+        np.testing.assert_allclose(prob, np.mean(views, axis=0)[0, ..., 0], atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,11 @@ class UNetTask(Task):
         )
         g.add_argument("--dropout", type=float, default=0.5, help="dropout after enc4 and the bottleneck")
         g.add_argument(
+            "--tta",
+            action="store_true",
+            help="evaluate with test-time augmentation: the mean over the 8 flips and quarter turns",
+        )
+        g.add_argument(
             "--lr-schedule",
             choices=("constant", "cosine"),
             default="constant",
@@ -162,22 +167,26 @@ class UNetTask(Task):
         With ``--fit crop`` the slices go in whole (centre-cropped to a multiple of 16 if needed, the rest
         predicted from a second, bottom-right aligned pass); with ``--fit resize`` each slice is resized to
         the input size, predicted and the probabilities resized back, as the reference's test script does.
+        ``--tta`` averages each prediction over the 8 flips and quarter turns.
         """
         from skimage import transform
+
+        from keras_zoo.inference import predict_images
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            return predict_images(model, batch, args.tta)
 
         if args.fit == "resize":
             size = self._input_size(args)
             small = np.stack([transform.resize(im, size, order=1, anti_aliasing=True) for im in images])
-            probs = model.predict(small[..., None], batch_size=1, verbose=0)[..., 0]
+            probs = predict(small[..., None])[..., 0]
             return np.stack([transform.resize(p, images.shape[1:3], order=1) for p in probs])
         height, width = images.shape[1:3]
         fit_h, fit_w = height - height % 2**DEPTH, width - width % 2**DEPTH
         probs = np.zeros(images.shape, np.float32)
         for top, left in {(0, 0), (height - fit_h, width - fit_w)}:
             window = images[:, top : top + fit_h, left : left + fit_w, None]
-            probs[:, top : top + fit_h, left : left + fit_w] = model.predict(window, batch_size=1, verbose=0)[
-                ..., 0
-            ]
+            probs[:, top : top + fit_h, left : left + fit_w] = predict(window)[..., 0]
         return probs
 
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
