@@ -17,7 +17,10 @@ backend and the model having no ``Lambda`` layers:
   ``keras.layers.Resizing(interpolation="bilinear")``, i.e. half-pixel centres (TF2 ``tf.image.resize``,
   ``jax.image.resize``, PyTorch ``align_corners=False``), the only bilinear resize Keras provides on all
   backends. The reference uses ``align_corners=True``; the two grids differ by under one source pixel, so
-  converted checkpoints keep working but their mIoU may move slightly.
+  converted checkpoints keep working but their mIoU may move slightly. Both are called with
+  ``training=False``: Keras' image preprocessing layers default to ``training=True`` and, called without a
+  ``training`` argument, pass it on to every later layer, so ``model(x)`` (and ``model.export``, which traces
+  that call) would run the decoder's batch norms on batch statistics.
 
 The network needs a static input size: the resize targets are computed from it. For another size (multi-scale
 evaluation) build a second model and copy the weights (``model_b.set_weights(model_a.get_weights())``);
@@ -154,7 +157,7 @@ def apply_decoder(x, tap, filters: int = 256, projection_filters: int = 48, weig
     projection = _conv_bn_relu(tap, projection_filters, weight_decay, name="decoder_feature_projection0")
     size = (tap.shape[1], tap.shape[2])
     if (x.shape[1], x.shape[2]) != size:
-        x = layers.Resizing(*size, interpolation="bilinear", name="decoder_upsample")(x)
+        x = layers.Resizing(*size, interpolation="bilinear", name="decoder_upsample")(x, training=False)
     x = layers.Concatenate(name="decoder_concat")([x, projection])
     x = _head_separable(x, filters, 1, weight_decay, name="decoder_conv0")
     return _head_separable(x, filters, 1, weight_decay, name="decoder_conv1")
@@ -237,7 +240,7 @@ def deeplabv3plus(
     )(x)
     x = layers.Activation("linear", dtype="float32", name="logits_float32")(x)
     x = layers.Resizing(*input_shape[:2], interpolation="bilinear", dtype="float32", name="logits_upsample")(
-        x
+        x, training=False
     )
     if classifier_activation:
         x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
