@@ -11,14 +11,20 @@ relative part is what makes the check honest across networks: a float32 graph ru
 another order, so its error grows with the activations' size (AmoebaNet's tiny-preset logits reach ~3e3 and
 differ by ~1.5e-3, a relative 5e-7), while an absolute bound alone says nothing about outputs of size 1e-9.
 Both figures are reported (``max_abs_diff``, ``max_rel_diff`` = absolute difference / ``output_scale``).
+
+ONNX has no complex tensors, so the ONNX graph is traced inside :func:`keras_zoo.layers.fft.real_dft`:
+CascadeNet's data-consistency FFTs become real DFT matrix products there (O(N^3) instead of O(N^2 log N) per
+transform). The check still compares with the ordinary Keras model, which runs the FFT.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -100,12 +106,17 @@ def keras_outputs(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite: bool = False) -> None:
     """Writes ``model`` to ``path`` in ``fmt`` ("savedmodel" or "onnx") through a temporary path.
 
+    The ONNX graph is traced inside :func:`real_dft` (real DFT matmuls in place of complex FFTs, which ONNX
+    cannot express); the SavedModel keeps the FFTs.
+
     Raises:
-        ConfigError: ``path`` exists without ``overwrite``, the format's converter is not installed, or the
-            converted ONNX graph is not valid ONNX (e.g. CascadeNet's complex FFTs: tf2onnx writes ``Complex``
-            nodes that no ONNX opset defines); nothing is written then.
+        ConfigError: ``path`` exists without ``overwrite``, the format's converter is not installed, the model
+            cannot be traced for the format (the real DFT needs static height and width), or the
+            converted ONNX graph is not valid ONNX (``onnx.checker``, e.g. a complex op that no ONNX opset
+            defines); nothing is written then.
     """
     from keras_zoo.errors import ConfigError
+    from keras_zoo.layers.fft import real_dft
 
     if os.path.exists(path) and not overwrite:
         raise ConfigError(f"{path}: exists; pass --overwrite to replace it")
@@ -116,11 +127,14 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
     try:
         target = os.path.join(scratch, os.path.basename(path))
         try:
-            model.export(target, format=FORMATS[fmt], verbose=False)
+            with real_dft() if fmt == "onnx" else contextlib.nullcontext():
+                model.export(target, format=FORMATS[fmt], verbose=False)
         except ImportError as exc:
             raise ConfigError(
                 f"--format {fmt} needs a converter that is not installed ({exc}); {ONNX_INSTALL}"
             ) from None
+        except ValueError as exc:  # e.g. real_dft on free spatial sizes
+            raise ConfigError(f"{model.name}: cannot export to {fmt} ({_layer_message(exc)})") from None
         if fmt == "onnx":
             check_onnx(target, model.name)
         if os.path.isdir(path):
@@ -128,6 +142,13 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
         os.replace(target, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _layer_message(exc: Exception) -> str:
+    """The original message of an error raised inside a layer call (Keras wraps it in bold in a longer text)."""
+    text = str(exc)
+    inner = re.search(r"\x1b\[1m(.*?)\x1b\[0m", text, flags=re.DOTALL)
+    return (inner.group(1) if inner else text).strip().splitlines()[0]
 
 
 def check_onnx(path: str, model_name: str) -> None:

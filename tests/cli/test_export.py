@@ -1,7 +1,10 @@
 """``keras-zoo export``: every network at its tiny preset round-trips to ONNX (onnxruntime output equal to
 Keras within 1e-4 absolute + 1e-5 relative to the output's peak) and to a SavedModel; every network called
-without ``training`` is in inference mode (what both exporters trace); user errors exit 2 with one line."""
+without ``training`` is in inference mode (what both exporters trace); user errors exit 2 with one line.
+CascadeNet's ONNX graph computes its FFTs as real DFT matmuls (ONNX has no complex tensors) and is compared
+with the Keras model's FFTs."""
 
+import contextlib
 import importlib.util
 import json
 
@@ -10,21 +13,12 @@ import numpy as np
 import pytest
 
 from keras_zoo.cli import export
+from keras_zoo.layers import fft
 from keras_zoo.registry import get_model, list_models
 from keras_zoo.weights import save_h5_weights
 
 ONNX_READY = all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnx", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not ONNX_READY, reason="needs tf2onnx, onnx and onnxruntime")
-
-# The ONNX standard has no complex tensor type: CascadeNet's data-consistency layer takes FFTs of complex64
-# k-space (tf.signal.fft2d / ifft2d on Complex ops), which tf2onnx cannot express, so the conversion fails.
-NO_ONNX = {"cascadenet": "ONNX has no complex tensors; CascadeNet's data consistency runs complex64 FFTs"}
-
-
-def _onnx_param(name):
-    if name in NO_ONNX:
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NO_ONNX[name]))
-    return name
 
 
 def _weights(tmp_path, name):
@@ -40,11 +34,15 @@ def _export(tmp_path, name, fmt, output):
     )  # fmt: skip
 
 
+def _result(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
 @needs_onnx
-@pytest.mark.parametrize("name", [_onnx_param(n) for n in list_models()])
+@pytest.mark.parametrize("name", list_models())
 def test_onnx_round_trip(tmp_path, capsys, name):
     assert _export(tmp_path, name, "onnx", tmp_path / f"{name}.onnx") == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = _result(capsys)
     # Absolute floor plus a bound relative to the output's size: DeepLab's tiny logits are ~1e-9 (the relative
     # figure is the meaningful one), AmoebaNet's ~3e3 (float32 summation order alone gives ~3e-3 there).
     assert result["verified"] and result["max_abs_diff"] <= 1e-4 + 1e-5 * result["output_scale"], result
@@ -53,7 +51,30 @@ def test_onnx_round_trip(tmp_path, capsys, name):
 
 
 @needs_onnx
-def test_invalid_onnx_graph_is_one_line_error_and_writes_nothing(tmp_path, capsys):
+def test_dynamic_cascadenet_with_data_sharing_round_trips_to_onnx(tmp_path, capsys):
+    """The dynamic preset (3D convs, k-space averaging over frames: DFTs of 5D tensors), made small."""
+    argv = ["--model", "cascadenet", "--preset", "dynamic", "--set", "input_shape=[4, 12, 8, 2]",
+            "--set", "n_cascades=2", "--set", "n_convs=2", "--set", "filters=4", "--format", "onnx",
+            "--output", str(tmp_path / "dynamic.onnx")]  # fmt: skip
+    assert export.main(argv) == 0
+    result = _result(capsys)
+    assert result["verified"] and result["max_rel_diff"] <= 1e-5, result
+
+
+@needs_onnx
+def test_free_spatial_sizes_cannot_use_real_dft(tmp_path, capsys):
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--set", "input_shape=[null, null, 2]",
+            "--format", "onnx", "--output", str(tmp_path / "free.onnx")]  # fmt: skip
+    assert export.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "static height and width" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_onnx
+def test_invalid_onnx_graph_is_one_line_error_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    # Without the real DFT, tf2onnx writes CascadeNet's complex FFTs as ``Complex`` nodes no opset defines.
+    monkeypatch.setattr(fft, "real_dft", contextlib.nullcontext)
     assert _export(tmp_path, "cascadenet", "onnx", tmp_path / "cascadenet.onnx") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Complex" in err, err
@@ -95,7 +116,7 @@ def test_tolerance_is_absolute_plus_relative_to_output_scale(per_output, accepte
 def test_savedmodel_round_trip(tmp_path, capsys, name):
     pytest.importorskip("tensorflow")
     assert _export(tmp_path, name, "savedmodel", tmp_path / "saved") == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = _result(capsys)
     assert result["verified"] and result["max_abs_diff"] <= 1e-4, result
     assert (tmp_path / "saved" / "saved_model.pb").is_file()
 
