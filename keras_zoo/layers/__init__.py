@@ -2,7 +2,7 @@
 
 from keras_zoo.layers.data_consistency import DataConsistency
 from keras_zoo.layers.drop_path import DropPath
-from keras_zoo.layers.fft import fft2_channels, ifft2_channels
+from keras_zoo.layers.fft import fft2_channels, ifft2_channels, real_dft
 from keras_zoo.layers.kspace_averaging import KSpaceAveraging
 
-__all__ = ["DataConsistency", "DropPath", "KSpaceAveraging", "fft2_channels", "ifft2_channels"]
+__all__ = ["DataConsistency", "DropPath", "KSpaceAveraging", "fft2_channels", "ifft2_channels", "real_dft"]
