@@ -1,7 +1,8 @@
 """``keras-zoo``: one command for training, listing, inspecting, benchmarking and preparing data.
 
-Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``benchmark``, ``prepare``,
-``export`` (SavedModel / ONNX) and ``predict`` (U-Net masks for image files).
+Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``summary`` (layers, parameters,
+diagram), ``benchmark``, ``prepare``, ``export`` (SavedModel / ONNX) and ``predict`` (U-Net masks for image
+files).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 from keras_zoo.cli import train as train_cli
 
-SUBCOMMANDS = ("train", "list", "info", "benchmark", "prepare", "export", "predict")
+SUBCOMMANDS = ("train", "list", "info", "summary", "benchmark", "prepare", "export", "predict")
 
 
 def cmd_list(argv: list[str]) -> int:
@@ -66,6 +67,12 @@ def cmd_info(argv: list[str]) -> int:
     return 0
 
 
+def cmd_summary(argv: list[str]) -> int:
+    from keras_zoo.cli.summary import main as summary_main
+
+    return summary_main(argv)
+
+
 def cmd_benchmark(argv: list[str]) -> int:
     from keras_zoo.cli.benchmark import main as benchmark_main
 
@@ -93,6 +100,7 @@ def cmd_predict(argv: list[str]) -> int:
 COMMANDS = {
     "list": cmd_list,
     "info": cmd_info,
+    "summary": cmd_summary,
     "benchmark": cmd_benchmark,
     "prepare": cmd_prepare,
     "export": cmd_export,

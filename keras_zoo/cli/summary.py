@@ -1,0 +1,72 @@
+"""``keras-zoo summary``: a model's layer table and parameter counts, and optionally its diagram.
+
+``keras-zoo summary --model deeplabv3plus --preset tiny`` prints Keras' ``model.summary()``;
+``--plot model.png`` also draws the graph with ``keras.utils.plot_model``, which needs ``pydot`` and the
+Graphviz ``dot`` program. ``--weights`` of a training run rebuilds that run's model from its args.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from keras_zoo.cli.inference_model import add_model_arguments, build_model, run_cli
+
+log = logging.getLogger(__name__)
+
+PLOT_INSTALL = "pip install pydot, and install Graphviz (the 'dot' program, e.g. apt install graphviz)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-zoo summary", description="Print a model's layers and parameters; optionally plot it."
+    )
+    add_model_arguments(parser)
+    g = parser.add_argument_group("summary")
+    g.add_argument("--plot", metavar="FILE", help="also write the model diagram (.png, .svg, .pdf, .dot)")
+    g.add_argument("--expand-nested", action="store_true", help="draw nested models' layers in the plot")
+    return parser
+
+
+def plot(model, path: str, expand_nested: bool = False) -> None:
+    """Writes ``keras.utils.plot_model`` of ``model`` to ``path``, shapes and layer names shown.
+
+    Raises:
+        ConfigError: pydot or Graphviz missing (with what to install).
+    """
+    import importlib.util
+    import shutil
+
+    import keras
+
+    from keras_zoo.errors import ConfigError
+
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        raise ConfigError(f"--plot needs pydot and Graphviz: {PLOT_INSTALL}")
+    # plot_model picks the format from the file's extension, so it writes to `path` itself.
+    keras.utils.plot_model(
+        model, to_file=path, show_shapes=True, show_layer_names=True, expand_nested=expand_nested
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``keras-zoo summary``; returns 0 or 2 (user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def body() -> int:
+        args = build_parser().parse_args(argv)
+        model, _ = build_model(args)
+        model.summary(print_fn=lambda line, **kwargs: print(line))
+        if args.plot:
+            plot(model, args.plot, args.expand_nested)
+            print(f"diagram written to {args.plot}")
+        return 0
+
+    return run_cli(body, argv, "--debug" in argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""``keras-zoo summary``: the layer table and parameter count of a preset, and a clear error for --plot
+without pydot/Graphviz."""
+
+import importlib.util
+import shutil
+
+import pytest
+
+from keras_zoo.cli import main as cli_main
+from keras_zoo.registry import get_model
+
+PLOT_READY = importlib.util.find_spec("pydot") is not None and shutil.which("dot") is not None
+
+
+def test_prints_layers_and_parameter_count(capsys):
+    assert cli_main.main(["summary", "--model", "unet", "--preset", "tiny"]) == 0
+    out = capsys.readouterr().out
+    model = get_model("unet", preset="tiny")
+    assert f"Total params: {model.count_params():,}" in out
+    assert all(layer.name in out for layer in model.layers[1:])
+
+
+@pytest.mark.skipif(PLOT_READY, reason="pydot and Graphviz are installed here")
+def test_plot_without_graphviz_is_a_one_line_error(tmp_path, capsys):
+    code = cli_main.main(
+        ["summary", "--model", "unet", "--preset", "tiny", "--plot", str(tmp_path / "u.png")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "pydot and Graphviz" in err and "Traceback" not in err
+    assert not (tmp_path / "u.png").exists()
+
+
+@pytest.mark.skipif(not PLOT_READY, reason="needs pydot and Graphviz")
+def test_plot_writes_the_diagram(tmp_path):
+    assert (
+        cli_main.main(["summary", "--model", "unet", "--preset", "tiny", "--plot", str(tmp_path / "u.png")])
+        == 0
+    )
+    assert (tmp_path / "u.png").stat().st_size > 1000
+
+
+def test_unknown_model_is_a_one_line_error(capsys):
+    assert cli_main.main(["summary", "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
