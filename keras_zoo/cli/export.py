@@ -31,7 +31,7 @@ import tempfile
 
 import numpy as np
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, run_cli
+from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +228,7 @@ def _onnxruntime_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``keras-zoo export``; returns 0, 1 (export differs from Keras) or 2 (user error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = cli_argv(argv)
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
 
     def body() -> int:

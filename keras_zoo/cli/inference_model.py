@@ -115,6 +115,16 @@ def build_model(args: argparse.Namespace):
     return model, train_args
 
 
+def cli_argv(argv: list[str] | None) -> list[str]:
+    """The command's arguments (``sys.argv[1:]`` when None), with INFO logging set up unless it already is."""
+    import logging
+    import sys
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return list(sys.argv[1:] if argv is None else argv)
+
+
 def run_cli(main_body, argv: list[str], debug: bool) -> int:
     """Runs ``main_body()``; a KerasZooError becomes one ``error: ...`` line and exit status 2."""
     import sys

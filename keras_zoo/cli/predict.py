@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, run_cli
+from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,7 @@ def predict_unet(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``keras-zoo predict``; returns 0 or 2 (user error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = cli_argv(argv)
 
     def body() -> int:
         from keras_zoo.errors import ConfigError

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, run_cli
+from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ def plot(model, path: str, expand_nested: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``keras-zoo summary``; returns 0 or 2 (user error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = cli_argv(argv)
 
     def body() -> int:
         args = build_parser().parse_args(argv)
