@@ -10,7 +10,8 @@ import pytest
 from keras_zoo.cli.tasks import get_task
 from keras_zoo.cli.tasks.deeplab import load_split, pad_for_eval, scale_size
 from keras_zoo.cli.train import main
-from keras_zoo.errors import DataError
+from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.losses.segmentation_ignore import balanced_class_weights
 from tests.datasets.test_voc import _write_voc
 
 TINY = ["--input-size", "33", "33", "--filters", "2", "--middle-units", "1", "--backbone", "xception41"]
@@ -88,3 +89,23 @@ def test_end_to_end_on_a_voc_folder(tmp_path, eval_flags):
     assert "val_iou_background" in metrics
     assert (out / "previews.png").stat().st_size > 0
     assert main([*argv[:-4], "--data", str(tmp_path / "missing"), "--output", str(out / "x")]) == 2
+
+
+def test_class_weights_flag_balanced_explicit_and_bad(tmp_path):
+    _write_voc(tmp_path / "voc", ["a", "b"], size=(20, 24))
+    task = get_task("deeplabv3plus")
+    base = ["--data", str(tmp_path / "voc"), "--input-size", "24", "24", "--steps-per-epoch", "1"]
+    base += ["--train-split", "train", "--val-split", "train"]
+    task.load_data(task_args(task, base))
+    assert task.loss(None).class_weights is None  # the reference: no weights
+
+    task.load_data(task_args(task, [*base, "--class-weights", "balanced"]))
+    _, _, labels = load_split(str(tmp_path / "voc"), "train")
+    np.testing.assert_allclose(task.loss(None).class_weights, balanced_class_weights(labels, 21), rtol=1e-6)
+
+    explicit = [str(i % 3) for i in range(21)]
+    task.load_data(task_args(task, [*base, "--class-weights", *explicit]))
+    assert task.loss(None).class_weights == [float(w) for w in explicit]
+    for bad in (["1", "2"], ["heavy"], ["-1"] + explicit[1:]):
+        with pytest.raises(ConfigError, match="--class-weights"):
+            task.load_data(task_args(task, [*base, "--class-weights", *bad]))

@@ -4,17 +4,23 @@ import keras
 import numpy as np
 import pytest
 
-from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy, ignore_label_crossentropy
+from keras_zoo.losses.segmentation_ignore import (
+    IgnoreLabelCrossentropy,
+    balanced_class_weights,
+    ignore_label_crossentropy,
+)
 
 pytestmark = pytest.mark.backend_agnostic
 
 
-def _numpy_loss(labels, logits):
+def _numpy_loss(labels, logits, class_weights=None):
     shifted = logits - logits.max(-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     valid = labels != 255
-    picked = np.take_along_axis(log_probs, np.where(valid, labels, 0)[..., None], -1)[..., 0]
-    return -(picked * valid).sum() / valid.sum()
+    safe = np.where(valid, labels, 0)
+    picked = np.take_along_axis(log_probs, safe[..., None], -1)[..., 0]
+    weights = valid * (1.0 if class_weights is None else np.asarray(class_weights)[safe])
+    return -(picked * weights).sum() / valid.sum()
 
 
 def test_mean_over_non_void_pixels_of_the_batch():
@@ -51,3 +57,34 @@ def test_probabilities_input():
     assert float(ignore_label_crossentropy(labels, probs, from_logits=False)) == pytest.approx(
         float(ignore_label_crossentropy(labels, logits)), rel=1e-4
     )
+
+
+def test_class_weights_scale_each_pixel_by_its_label_and_keep_the_valid_pixel_divisor():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2, 6, 5, 4)).astype("float32")
+    labels = rng.integers(0, 4, size=(2, 6, 5))
+    labels[1, :2] = 255
+    weights = [0.5, 2.0, 0.0, 3.0]
+    expected = _numpy_loss(labels, logits.astype(np.float64), weights)
+    assert float(ignore_label_crossentropy(labels, logits, class_weights=weights)) == pytest.approx(
+        expected, rel=1e-5
+    )
+    loss = IgnoreLabelCrossentropy(class_weights=weights)
+    restored = IgnoreLabelCrossentropy.from_config(loss.get_config())
+    assert restored.class_weights == weights
+    assert float(restored(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    ones = [1.0] * 4
+    assert float(ignore_label_crossentropy(labels, logits, class_weights=ones)) == pytest.approx(
+        float(ignore_label_crossentropy(labels, logits)), rel=1e-6
+    )
+
+
+def test_balanced_class_weights_give_each_present_class_an_equal_share():
+    labels = [np.array([[0, 0, 0, 0, 0, 0], [1, 1, 255, 255, 255, 255]]), np.array([[0, 3, 3, 3]])]
+    weights = balanced_class_weights(labels, classes=5)
+    counts = np.array([7, 2, 0, 3, 0])
+    n, present = counts.sum(), 3  # classes 0, 1 and 3
+    np.testing.assert_allclose(weights, [n / (present * 7), n / (present * 2), 1.0, n / (present * 3), 1.0])
+    shares = weights * counts
+    np.testing.assert_allclose(shares[counts > 0], shares[0])  # every present class weighs the same in total
+    assert shares.sum() == pytest.approx(n)  # so the mean weight per pixel stays 1

@@ -39,7 +39,7 @@ from keras_zoo.datasets.voc import (
     synthetic_dataset,
 )
 from keras_zoo.errors import ConfigError, DataError
-from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy
+from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy, balanced_class_weights
 from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy, per_class_iou
 from keras_zoo.models.deeplab import deeplabv3plus, load_weights, preprocess_input
 
@@ -126,6 +126,7 @@ class DeepLabTask(Task):
     monitor = "val_mean_iou"
     mode = "max"
     final_metric = "val_mean_iou"
+    class_weights: list[float] | None = None  # set by load_data from --class-weights
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("deeplabv3plus")
@@ -166,6 +167,13 @@ class DeepLabTask(Task):
             help="multi-scale inference, e.g. 0.5 0.75 1 1.25 1.5 1.75",
         )
         g.add_argument("--flip", action="store_true", help="add left-right flipped inference")
+        g.add_argument(
+            "--class-weights",
+            nargs="+",
+            metavar="W",
+            help="loss weight per class (--classes values), or 'balanced': n / (classes present * pixels of "
+            "the class), counted on the training labels (default: all 1, as the reference)",
+        )
         g.add_argument("--synthetic-samples", type=int, default=64, help="synthetic scenes without --data")
 
     def _config(self, args: argparse.Namespace, size) -> dict:
@@ -228,6 +236,7 @@ class DeepLabTask(Task):
             classes = label[label != VOID_LABEL]
             if classes.size and classes.max() >= args.classes:
                 raise DataError(f"{name}: label class {int(classes.max())} >= --classes {args.classes}")
+        self.class_weights = self._class_weights(args, labels)
         scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
 
         def make_batch(rng: np.random.Generator, index: int):
@@ -247,6 +256,27 @@ class DeepLabTask(Task):
         }
         return Data(train=train, val=val, description=description, extras=extras)
 
+    def _class_weights(self, args: argparse.Namespace, labels) -> list[float] | None:
+        """``--class-weights`` as a list of floats (None without the flag); logs them."""
+        if not args.class_weights:
+            return None
+        if args.class_weights == ["balanced"]:
+            weights = balanced_class_weights(labels, args.classes, VOID_LABEL).tolist()
+        else:
+            try:
+                weights = [float(w) for w in args.class_weights]
+            except ValueError:
+                raise ConfigError(
+                    f"--class-weights takes 'balanced' or {args.classes} numbers, got {args.class_weights}"
+                ) from None
+            if len(weights) != args.classes or min(weights) < 0:
+                raise ConfigError(
+                    f"--class-weights needs {args.classes} weights >= 0 (one per class), got {len(weights)}: "
+                    f"{args.class_weights}"
+                )
+        log.info("class weights: %s", ", ".join(f"{w:.3g}" for w in weights))
+        return weights
+
     def optimizer(self, args: argparse.Namespace, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         total = max(1, args.epochs * steps_per_epoch)
         schedule = keras.optimizers.schedules.PolynomialDecay(
@@ -255,7 +285,7 @@ class DeepLabTask(Task):
         return keras.optimizers.SGD(learning_rate=schedule, momentum=args.momentum)
 
     def loss(self, args: argparse.Namespace):
-        return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL)
+        return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL, class_weights=self.class_weights)
 
     def metrics(self, args: argparse.Namespace) -> list:
         return [SegmentationMeanIoU(args.classes), SegmentationPixelAccuracy(args.classes)]
