@@ -221,4 +221,5 @@ def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadRe
         raise WeightsError(
             f"weights do not fit model {target.name!r}: " + report.summary().replace("\n", ";")
         )
+    log.info(report.summary())
     return report

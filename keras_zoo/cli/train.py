@@ -229,9 +229,7 @@ def run(args: argparse.Namespace, task) -> int:
     with scope:
         model = task.build_model(args)
         if args.weights and not getattr(task, "handles_weights", False):
-            result = load_weights(model, args.weights)
-            if result is not None:
-                log.info(result.summary())
+            load_weights(model, args.weights)  # logs what matched
         model.compile(
             optimizer=task.optimizer(args, len(data.train)),
             loss=task.loss(args),

@@ -33,7 +33,6 @@ Biases get no 2x gradient multiplier (the reference's default ``bias_multiplier`
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 
@@ -50,8 +49,6 @@ from keras_zoo.models.xception import (
     scaled,
 )
 from keras_zoo.registry import register_model
-
-logger = logging.getLogger(__name__)
 
 HEAD_BN_EPSILON = 1e-5  # ASPP and decoder batch norms (the backbone uses 1e-3)
 DEFAULT_ATROUS_RATES = {8: (12, 24, 36), 16: (6, 12, 18), 32: (3, 6, 9)}
@@ -246,9 +243,7 @@ def deeplabv3plus(
         x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        report = load_weights(model, weights)
-        if report is not None:
-            logger.info("%s", report.summary())
+        load_weights(model, weights)  # logs what matched
     return model
 
 

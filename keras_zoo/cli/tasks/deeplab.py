@@ -201,9 +201,7 @@ class DeepLabTask(Task):
             raise ConfigError(f"--filters must be >= 1, got {args.filters}")
         model = deeplabv3plus(**self._config(args, self._crop(args)))
         if args.weights:
-            report = load_weights(model, args.weights)
-            if report is not None:
-                log.info("%s", report.summary())
+            load_weights(model, args.weights)  # logs what matched
         if not 0.0 <= args.bn_momentum < 1.0:
             raise ConfigError(f"--bn-momentum must be in [0, 1), got {args.bn_momentum}")
         for layer in model.layers:

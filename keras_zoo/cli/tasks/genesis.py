@@ -86,9 +86,7 @@ class GenesisTask(Task):
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if args.weights:
-            report = load_genesis_weights(model, args.weights)
-            if report is not None:
-                log.info(report.summary())
+            load_genesis_weights(model, args.weights)  # logs what matched
         if args.task == "segment":
             self.monitor, self.mode, self.final_metric = "val_dice", "max", "val_dice"
         elif args.task == "classify":
