@@ -1,6 +1,6 @@
 """Downscales the 14 real VOC samples (../shared/data/voc2012_samples) to N x N for the overfitting check.
 
-Usage: python benchmarks/deeplab_overfit_data.py 65   (writes /tmp/voc129/VOC2012; images bilinear, labels nearest)
+Usage: python benchmarks/deeplab_overfit_data.py 129   (writes /tmp/voc129/VOC2012; images bilinear, labels nearest)
 """
 
 import os
