@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import importlib
 
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
 __version__ = "0.1.0"
+
+# TensorFlow reads its CPU kernel choice (oneDNN) once, at its import: set the default before that happens.
+apply_tf_cpu_defaults()
 
 _LAZY = {
     "unet": "keras_zoo.models.unet",

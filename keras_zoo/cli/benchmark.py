@@ -119,9 +119,9 @@ def _jax_step_flops(model, x, y) -> float | None:
 
 def run_one(args: argparse.Namespace) -> list[dict]:
     """Benchmarks one configuration in this process; returns the JSON records."""
-    # keras_zoo.runtime first: its TensorFlow env defaults (oneDNN) must precede TensorFlow's import.
-    from keras_zoo import runtime  # noqa: I001
     import keras
+
+    from keras_zoo import runtime
     from keras_zoo.registry import get_model
 
     config = runtime.configure(args.device, args.precision, seed=0)

@@ -1,26 +1,34 @@
 """Runtime set-up: device, precision, seeds and a description of the environment.
 
 This package is the only place that imports TensorFlow, JAX, PyTorch or the Ascend adapters, and only
-the one that matches ``keras.config.backend()``.
-
-Importing it first applies the TensorFlow CPU environment defaults of :mod:`keras_zoo.runtime.tf_env`
-(oneDNN kernels on x86-64), which TensorFlow reads only at its own import: import ``keras_zoo.runtime``
-before ``keras`` for them to take effect.
+the one that matches ``keras.config.backend()``. Its names load on first use, so that
+:mod:`keras_zoo.runtime.tf_env` can run at ``import keras_zoo`` without importing Keras.
 """
 
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+from __future__ import annotations
 
-apply_tf_cpu_defaults()
+import importlib
 
-from keras_zoo.runtime.core import RuntimeConfig, configure, describe, precision_policy  # noqa: E402 - after the env
-from keras_zoo.runtime.npu import npu_session_config, select_npu_adapter  # noqa: E402
+_LAZY = {
+    "RuntimeConfig": "keras_zoo.runtime.core",
+    "configure": "keras_zoo.runtime.core",
+    "describe": "keras_zoo.runtime.core",
+    "precision_policy": "keras_zoo.runtime.core",
+    "npu_session_config": "keras_zoo.runtime.npu",
+    "select_npu_adapter": "keras_zoo.runtime.npu",
+    "apply_tf_cpu_defaults": "keras_zoo.runtime.tf_env",
+}
 
-__all__ = [
-    "RuntimeConfig",
-    "apply_tf_cpu_defaults",
-    "configure",
-    "describe",
-    "npu_session_config",
-    "precision_policy",
-    "select_npu_adapter",
-]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_zoo.runtime' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -7,9 +7,10 @@ on Eigen. With ``TF_ENABLE_ONEDNN_OPTS=1`` on a 2-core AVX2 EPYC, forward+backwa
 1x1 conv 128->128 on 257x257: 330-509 ms -> 173-236 ms) and the whole DeepLabv3+ training step got faster too
 (docs/benchmarks.md, "DeepLabv3+ on TensorFlow CPU").
 
-TensorFlow reads the variable once, at import, so :func:`apply_tf_cpu_defaults` runs when
-:mod:`keras_zoo.runtime` is imported; import it before ``keras`` (the CLI does). A value the user set
-(``TF_ENABLE_ONEDNN_OPTS=0`` included) is never overridden. This module imports neither Keras nor TensorFlow.
+TensorFlow reads the variable once, at import, so :func:`apply_tf_cpu_defaults` runs at ``import keras_zoo``
+(the CLI and ``train.py`` import it before Keras). Code that imports TensorFlow or Keras before keras_zoo can
+set ``TF_ENABLE_ONEDNN_OPTS=1`` itself. A value the user set (``TF_ENABLE_ONEDNN_OPTS=0`` included) is never
+overridden. This module imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations

@@ -37,10 +37,13 @@ def test_leaves_env_alone_once_tensorflow_is_imported_or_off_x86(monkeypatch):
     assert tf_env.apply_tf_cpu_defaults({}) == {}
 
 
-def test_importing_runtime_before_keras_turns_onednn_on_in_a_fresh_process():
+def test_import_keras_zoo_turns_onednn_on_without_importing_keras_in_a_fresh_process():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    code = "import os, keras_zoo.runtime; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    code = (
+        "import os, sys, keras_zoo; "
+        "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), 'keras' in sys.modules, 'tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     expected = "1" if tf_env._is_x86_64() else "None"
-    assert out.stdout.strip().splitlines()[-1] == expected
+    assert out.stdout.strip().splitlines()[-1] == f"{expected} False False"
