@@ -9,7 +9,8 @@ backend before Keras is imported::
 
 from __future__ import annotations
 
-from keras_zoo._lazy import lazy_attributes
+import importlib
+
 from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
 __version__ = "0.1.0"
@@ -30,4 +31,14 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-__getattr__, __dir__ = lazy_attributes(globals(), __name__, _LAZY)
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
