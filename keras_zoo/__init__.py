@@ -9,8 +9,7 @@ backend before Keras is imported::
 
 from __future__ import annotations
 
-import importlib
-
+from keras_zoo._lazy import lazy_attributes
 from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
 __version__ = "0.1.0"
@@ -31,14 +30,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(globals(), __name__, _LAZY)

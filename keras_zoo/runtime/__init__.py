@@ -7,7 +7,7 @@ the one that matches ``keras.config.backend()``. Its names load on first use, so
 
 from __future__ import annotations
 
-import importlib
+from keras_zoo._lazy import lazy_attributes
 
 _LAZY = {
     "RuntimeConfig": "keras_zoo.runtime.core",
@@ -22,13 +22,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_zoo.runtime' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(globals(), __name__, _LAZY)
