@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
+
 # Reference batch sizes (reference_specs.md) used when --batch-size is not given.
 REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
 
@@ -210,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.sweep:
         return sweep(args, argv)
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        print(f"error: --config is not valid JSON ({exc})", file=sys.stderr)
+        return 2
+    if not isinstance(config, dict):
+        print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
+        return 2
+    filters = config.get("filters")
+    if isinstance(filters, int) or (filters is None and args.preset == "default"):
+        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, filters))
     for record in run_one(args):
         print(json.dumps(record), flush=True)
     return 0

@@ -28,8 +28,23 @@ def _pre_parse(argv: list[str]) -> argparse.Namespace:
     pre.add_argument("-c", "--config")
     pre.add_argument("--backend")
     pre.add_argument("--debug", action="store_true")
+    pre.add_argument("--filters")
     known, _ = pre.parse_known_args(argv)
     return known
+
+
+def _choose_tf_kernels(argv: list[str]) -> None:
+    """Sets oneDNN on or off for the model to train, before TensorFlow loads (see runtime.tf_env)."""
+    from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
+
+    known = _pre_parse(argv)
+    config = _load_config(known.config)
+    filters = known.filters if known.filters is not None else config.get("filters")
+    try:
+        filters = None if filters is None else int(filters)
+    except ValueError:
+        return  # the full parser reports the bad value
+    apply_tf_cpu_defaults(onednn=onednn_is_faster(str(known.model or config.get("model")), filters))
 
 
 def _load_config(path: str | None) -> dict:
@@ -179,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _apply_backend(_pre_parse(argv).backend)
+        _choose_tf_kernels(argv)
         args, task = parse_args(argv)
         return run(args, task)
     except SystemExit as exc:  # argparse: usage errors and --help

@@ -10,7 +10,9 @@ on Eigen. With ``TF_ENABLE_ONEDNN_OPTS=1`` on a 2-core AVX2 EPYC, forward+backwa
 TensorFlow reads the variable once, at import, so :func:`apply_tf_cpu_defaults` runs at ``import keras_zoo``
 (the CLI and ``train.py`` import it before Keras). Code that imports TensorFlow or Keras before keras_zoo can
 set ``TF_ENABLE_ONEDNN_OPTS=1`` itself. A value the user set (``TF_ENABLE_ONEDNN_OPTS=0`` included) is never
-overridden. This module imports neither Keras nor TensorFlow.
+overridden: a value set here is marked with ``KERAS_ZOO_ONEDNN_DEFAULT=1`` so that the CLI, which knows the
+model before TensorFlow loads, may revise it (:func:`onednn_is_faster`) and child processes may too.
+This module imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,26 +26,64 @@ from collections.abc import MutableMapping
 log = logging.getLogger(__name__)
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+MARKER_VARIABLE = "KERAS_ZOO_ONEDNN_DEFAULT"
+
+# The U-Net base width from which Eigen beat oneDNN on a 2-core AVX2 EPYC (keras-zoo benchmark, 256x256,
+# batch 2, median step, oneDNN off/on): 24 filters 2.07/1.63 s, 32 filters 3.25/2.32 s, 48 filters
+# 5.61/6.16 s, 64 filters 8.93/10.95 s. Its wide 3x3 convolutions and 2x2 up-convolutions run slower on
+# oneDNN there (fwd+bwd, 128x128, 128->128 channels: 413 ms Eigen, 679 ms oneDNN).
+UNET_EIGEN_MIN_FILTERS = 48
 
 
 def _is_x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def apply_tf_cpu_defaults(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Sets ``TF_ENABLE_ONEDNN_OPTS=1`` on x86-64 when the user has not set it and TensorFlow is not loaded.
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
+def onednn_is_faster(model: str, filters: int | None = None) -> bool:
+    """Whether TensorFlow's oneDNN kernels train ``model`` faster than Eigen on this CPU, as measured.
+
+    oneDNN won for every network and width measured on an AVX2 CPU (1.3-2.3x) except the 2D U-Net from
+    48 base filters, the 64-filter reference included; CPUs with AVX-512 were not measured and keep oneDNN.
+
+    Args:
+        model: registry name (``"unet"``, ``"genesis"``, ...).
+        filters: the model's base filter count; None means the model's default (64 for ``unet``).
+    """
+    wide_unet = model == "unet" and (filters is None or filters >= UNET_EIGEN_MIN_FILTERS)
+    return not (wide_unet and not _has_avx512())
+
+
+def apply_tf_cpu_defaults(
+    environ: MutableMapping[str, str] | None = None, onednn: bool = True
+) -> dict[str, str]:
+    """Sets ``TF_ENABLE_ONEDNN_OPTS`` on x86-64 when the user has not set it and TensorFlow is not loaded.
 
     Args:
         environ: the environment to change (``os.environ`` when None; tests pass a dict).
+        onednn: the value to set (``"1"`` when True). A value this function set earlier may be revised;
+            a value the user set is kept.
 
     Returns:
         The variables set by this call (empty when nothing changed).
     """
     environ = os.environ if environ is None else environ
-    if ONEDNN_VARIABLE in environ or not _is_x86_64():
+    user_set = ONEDNN_VARIABLE in environ and environ.get(MARKER_VARIABLE) != "1"
+    if user_set or not _is_x86_64():
+        return {}
+    value = "1" if onednn else "0"
+    if environ.get(ONEDNN_VARIABLE) == value:
         return {}
     if "tensorflow" in sys.modules:
-        log.debug("TensorFlow already imported; %s left unset (it is read at import)", ONEDNN_VARIABLE)
+        log.debug("TensorFlow already imported; %s left as it was (it is read at import)", ONEDNN_VARIABLE)
         return {}
-    environ[ONEDNN_VARIABLE] = "1"
-    return {ONEDNN_VARIABLE: "1"}
+    environ[ONEDNN_VARIABLE] = value
+    environ[MARKER_VARIABLE] = "1"
+    return {ONEDNN_VARIABLE: value}

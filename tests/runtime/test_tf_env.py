@@ -16,7 +16,7 @@ def test_sets_onednn_on_x86_when_unset_and_tensorflow_not_loaded(monkeypatch):
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     environ = {}
     assert tf_env.apply_tf_cpu_defaults(environ) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
-    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1", "KERAS_ZOO_ONEDNN_DEFAULT": "1"}
 
 
 @pytest.mark.parametrize("value", ["0", "1"])
@@ -47,3 +47,53 @@ def test_import_keras_zoo_turns_onednn_on_without_importing_keras_in_a_fresh_pro
     assert out.returncode == 0, out.stderr[-2000:]
     expected = "1" if tf_env._is_x86_64() else "None"
     assert out.stdout.strip().splitlines()[-1] == f"{expected} False False"
+
+
+def test_onednn_is_faster_except_for_the_wide_unet_on_cpus_without_avx512(monkeypatch):
+    monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
+    assert not tf_env.onednn_is_faster("unet")  # the 64-filter reference
+    assert not tf_env.onednn_is_faster("unet", 48)
+    assert tf_env.onednn_is_faster("unet", 32)
+    for model in ("genesis", "cascadenet", "deeplabv3plus", "amoebanet"):
+        assert tf_env.onednn_is_faster(model)
+    monkeypatch.setattr(tf_env, "_has_avx512", lambda: True)
+    assert tf_env.onednn_is_faster("unet")
+
+
+def test_a_value_set_here_may_be_revised_but_a_users_value_is_kept(monkeypatch):
+    monkeypatch.setattr(tf_env, "_is_x86_64", lambda: True)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    environ = {}
+    tf_env.apply_tf_cpu_defaults(environ)
+    assert tf_env.apply_tf_cpu_defaults(environ, onednn=False) == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_ZOO_ONEDNN_DEFAULT": "1"}
+    users = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert tf_env.apply_tf_cpu_defaults(users, onednn=False) == {}
+    assert users == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+@pytest.mark.parametrize(
+    "argv, config, expected",
+    [
+        (["--model", "unet"], None, "0"),
+        (["--model", "unet", "--filters", "12"], None, "1"),
+        (["-c", "CONFIG"], {"model": "unet", "filters": 12}, "1"),
+        (["--model", "genesis"], None, "1"),
+    ],
+)
+def test_train_cli_picks_the_kernels_for_the_model_before_tensorflow_loads(
+    monkeypatch, tmp_path, argv, config, expected
+):
+    from keras_zoo.cli import train as train_cli
+
+    if config is not None:
+        path = tmp_path / "run.yaml"
+        path.write_text("".join(f"{key}: {value}\n" for key, value in config.items()))
+        argv = [str(path) if arg == "CONFIG" else arg for arg in argv]
+    monkeypatch.setattr(tf_env, "_is_x86_64", lambda: True)
+    monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.setenv("KERAS_ZOO_ONEDNN_DEFAULT", "1")
+    train_cli._choose_tf_kernels(argv)
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected

@@ -1,0 +1,44 @@
+"""``keras-zoo benchmark``: one JSON line per mode with figures consistent with the model built."""
+
+import json
+
+import pytest
+
+from keras_zoo.cli import benchmark
+from keras_zoo.registry import get_model
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def _records(capsys, argv):
+    assert benchmark.main(argv) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_train_and_infer_records_describe_the_run(capsys):
+    argv = ["--model", "unet", "--preset", "tiny", "--batch-size", "3", "--steps", "2", "--warmup", "1"]
+    train, infer = _records(capsys, [*argv, "--mode", "both"])
+    assert (train["mode"], infer["mode"]) == ("train", "infer")
+    for record in (train, infer):
+        assert record["model"] == "unet" and record["batch"] == 3 and record["steps"] == 2
+        assert record["input_shape"] == [[32, 32, 1]]
+        assert record["parameters"] == get_model("unet", preset="tiny").count_params()
+        assert 0 < record["step_time_ms"] <= record["step_time_p90_ms"] * 1.0001
+        # samples/s is batch x steps / summed step time; with two steps the median is their mean
+        assert record["samples_per_sec"] == pytest.approx(3000 / record["step_time_ms"], rel=1e-3)
+        assert record["peak_host_bytes"] > 0 and "keras" in record["versions"]
+
+
+def test_config_overrides_the_preset(capsys):
+    (record,) = _records(
+        capsys, ["--model", "unet", "--preset", "tiny", "--config", '{"filters": 2}', "--steps", "1"]
+    )
+    assert record["parameters"] == get_model("unet", preset="tiny", filters=2).count_params()
+    assert record["batch"] == benchmark.REFERENCE_BATCH["unet"]
+
+
+@pytest.mark.parametrize("config", ["{not json", "[1, 2]"])
+def test_bad_config_is_a_one_line_error(capsys, config):
+    assert benchmark.main(["--model", "unet", "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --config") and len(err.strip().splitlines()) == 1
