@@ -18,16 +18,16 @@ from keras_zoo.registry import register_model
 
 
 def check_divisible(input_shape: Sequence[int | None], factor: int, model: str) -> None:
-    """Raises ValueError when a known spatial size of ``input_shape`` is not a multiple of ``factor``."""
+    """Raises ValueError when a known spatial size of ``input_shape`` is not a positive multiple of ``factor``."""
     for size in input_shape[:-1]:
-        if size is not None and size % factor:
+        if size is not None and (size < factor or size % factor):
             raise ValueError(
                 f"{model}: input spatial size {tuple(input_shape[:-1])} must be divisible by {factor}; "
                 f"got {size}"
             )
 
 
-def apply_conv_block(x, filters: int, batch_norm: bool, name: str):
+def apply_conv_block(x, filters: int, batch_norm: bool, name: str, bn_momentum: float = 0.99):
     """Two 3x3 convolutions with ReLU (and optional batch norm before each ReLU).
 
     Args:
@@ -35,6 +35,7 @@ def apply_conv_block(x, filters: int, batch_norm: bool, name: str):
         filters: output channels of both convolutions.
         batch_norm: insert BatchNormalization between each convolution and its ReLU.
         name: layer-name prefix, e.g. ``"enc1"``.
+        bn_momentum: momentum of the batch norms' moving statistics.
     """
     for i in (1, 2):
         x = layers.Conv2D(
@@ -47,7 +48,7 @@ def apply_conv_block(x, filters: int, batch_norm: bool, name: str):
             name=f"{name}_conv{i}",
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
             x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x
 
@@ -65,6 +66,7 @@ def unet(
     depth: int = 4,
     dropout: float = 0.5,
     batch_norm: bool = False,
+    bn_momentum: float = 0.99,
     name: str = "unet",
 ) -> keras.Model:
     """Builds the 2D U-Net.
@@ -77,6 +79,8 @@ def unet(
         depth: number of pooling steps (4 in the reference).
         dropout: dropout rate after the deepest encoder level and the bottleneck.
         batch_norm: add batch normalisation after every 3x3 convolution (not in the reference).
+        bn_momentum: momentum of their moving statistics (0.99, Keras' default); short runs may want 0.9, so
+            that the inference-mode statistics keep up with the weights.
         name: model name.
 
     Returns:
@@ -93,19 +97,21 @@ def unet(
         raise ValueError(f"unet: depth must be >= 1, got {depth}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"unet: dropout must be in [0, 1), got {dropout}")
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"unet: bn_momentum must be in [0, 1), got {bn_momentum}")
     check_divisible(input_shape, 2**depth, "unet")
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     skips = []
     for level in range(depth):
-        x = apply_conv_block(x, filters * 2**level, batch_norm, name=f"enc{level + 1}")
+        x = apply_conv_block(x, filters * 2**level, batch_norm, f"enc{level + 1}", bn_momentum)
         if level == depth - 1 and dropout:
             x = layers.Dropout(dropout, name=f"enc{level + 1}_drop")(x)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
 
-    x = apply_conv_block(x, filters * 2**depth, batch_norm, name="bottleneck")
+    x = apply_conv_block(x, filters * 2**depth, batch_norm, "bottleneck", bn_momentum)
     if dropout:
         x = layers.Dropout(dropout, name="bottleneck_drop")(x)
 
@@ -121,7 +127,7 @@ def unet(
             name=f"{prefix}_upconv",
         )(x)
         x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")([skips[level], x])
-        x = apply_conv_block(x, filters * 2**level, batch_norm, name=prefix)
+        x = apply_conv_block(x, filters * 2**level, batch_norm, prefix, bn_momentum)
 
     x = layers.Conv2D(
         2, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="head_conv"

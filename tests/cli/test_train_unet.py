@@ -81,3 +81,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "1 labels for 2 images" in capsys.readouterr().err
     assert train(tmp_path / "run3", "--input-size", "30", "30") == 2
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_bad_bn_momentum_is_a_user_error(tmp_path, capsys):
+    assert train(tmp_path / "run", "--batch-norm", "--bn-momentum", "1.5") == 2
+    assert "bn_momentum must be in [0, 1), got 1.5" in capsys.readouterr().err

@@ -43,6 +43,12 @@ def test_softmax_head_and_batch_norm():
     np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
 
 
+def test_bn_momentum_reaches_every_batch_norm():
+    model = unet(input_shape=(16, 16, 1), filters=2, depth=2, batch_norm=True, bn_momentum=0.9)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 2 * (2 * 2 + 1) and {layer.momentum for layer in norms} == {0.9}
+
+
 def test_fully_convolutional_whole_slices():
     model = unet(input_shape=(None, None, 1), filters=2, depth=2)
     for size in (16, 48):
@@ -62,6 +68,9 @@ def test_mixed_precision_outputs_float32():
         ({"classes": 0}, "classes"),
         ({"filters": 0}, "filters"),
         ({"dropout": 1.0}, "dropout"),
+        ({"bn_momentum": 1.0, "batch_norm": True}, "bn_momentum"),
+        ({"input_shape": (0, 32, 1)}, "divisible by 16; got 0"),
+        ({"input_shape": (8, 8, 1)}, "divisible by 16; got 8"),
         ({"input_shape": (32, 32)}, "input_shape"),
     ],
 )

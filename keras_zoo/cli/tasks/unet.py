@@ -70,6 +70,9 @@ class UNetTask(Task):
         g.add_argument(
             "--batch-norm", action="store_true", help="batch norm after each 3x3 conv (not in reference)"
         )
+        g.add_argument(
+            "--bn-momentum", type=float, default=0.99, help="moving-statistics momentum with --batch-norm"
+        )
         g.add_argument("--dropout", type=float, default=0.5, help="dropout after enc4 and the bottleneck")
         g.add_argument(
             "--tta",
@@ -97,13 +100,17 @@ class UNetTask(Task):
         height, width = self._input_size(args)
         # Crops train a fully convolutional model that then segments whole slices of any divisible size.
         shape = (None, None, 1) if args.fit == "crop" else (height, width, 1)
-        return unet(
-            input_shape=shape,
-            filters=args.filters,
-            depth=DEPTH,
-            dropout=args.dropout,
-            batch_norm=args.batch_norm,
-        )
+        try:
+            return unet(
+                input_shape=shape,
+                filters=args.filters,
+                depth=DEPTH,
+                dropout=args.dropout,
+                batch_norm=args.batch_norm,
+                bn_momentum=args.bn_momentum,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def load_data(self, args: argparse.Namespace) -> Data:
         size = self._input_size(args)
