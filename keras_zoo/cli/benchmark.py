@@ -221,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
         return 2
     filters = config.get("filters")
-    if isinstance(filters, int) or (filters is None and args.preset == "default"):
-        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, filters))
+    dynamic = bool(config.get("dynamic", args.preset == "dynamic"))
+    if isinstance(filters, int) or (filters is None and args.preset in ("default", "dynamic")):
+        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, filters, dynamic))
     for record in run_one(args):
         print(json.dumps(record), flush=True)
     return 0

@@ -29,6 +29,7 @@ def _pre_parse(argv: list[str]) -> argparse.Namespace:
     pre.add_argument("--backend")
     pre.add_argument("--debug", action="store_true")
     pre.add_argument("--filters")
+    pre.add_argument("--dynamic", action="store_true")
     known, _ = pre.parse_known_args(argv)
     return known
 
@@ -44,7 +45,9 @@ def _choose_tf_kernels(argv: list[str]) -> None:
         filters = None if filters is None else int(filters)
     except ValueError:
         return  # the full parser reports the bad value
-    apply_tf_cpu_defaults(onednn=onednn_is_faster(str(known.model or config.get("model")), filters))
+    model = str(known.model or config.get("model"))
+    dynamic = known.dynamic or bool(config.get("dynamic"))
+    apply_tf_cpu_defaults(onednn=onednn_is_faster(model, filters, dynamic))
 
 
 def _load_config(path: str | None) -> dict:

@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 MARKER_VARIABLE = "KERAS_ZOO_ONEDNN_DEFAULT"
 
-# The U-Net base width from which Eigen beat oneDNN on a 2-core AVX2 EPYC (keras-zoo benchmark, 256x256,
-# batch 2, median step, oneDNN off/on): 24 filters 2.07/1.63 s, 32 filters 3.25/2.32 s, 48 filters
-# 5.61/6.16 s, 64 filters 8.93/10.95 s. Its wide 3x3 convolutions and 2x2 up-convolutions run slower on
-# oneDNN there (fwd+bwd, 128x128, 128->128 channels: 413 ms Eigen, 679 ms oneDNN).
-UNET_EIGEN_MIN_FILTERS = 48
+# Networks of wide 2D 3x3 convolutions at full resolution train faster on Eigen than on oneDNN on a 2-core
+# AVX2 EPYC (keras-zoo benchmark, median step, oneDNN off/on). U-Net at 256x256, batch 2: 24 base filters
+# 2.07/1.63 s, 32 filters 3.25/2.32 s, 48 filters 5.61/6.16 s, 64 filters 8.93/10.95 s. CascadeNet D5-C5
+# (64 filters) at 256x256: batch 1 4.81/4.38 s, batch 4 12.9/16.2 s, batch 10 (the reference) 29.1/42.1 s.
+# Single layers, fwd+bwd, batch 2: 3x3 conv 128->128 at 128x128 413 ms Eigen, 679 ms oneDNN.
+EIGEN_MIN_FILTERS = 48
+EIGEN_2D_MODELS = ("unet", "cascadenet")
 
 
 def _is_x86_64() -> bool:
@@ -47,18 +49,22 @@ def _has_avx512() -> bool:
         return False
 
 
-def onednn_is_faster(model: str, filters: int | None = None) -> bool:
+def onednn_is_faster(model: str, filters: int | None = None, dynamic: bool = False) -> bool:
     """Whether TensorFlow's oneDNN kernels train ``model`` faster than Eigen on this CPU, as measured.
 
-    oneDNN won for every network and width measured on an AVX2 CPU (1.3-2.3x) except the 2D U-Net from
-    48 base filters, the 64-filter reference included; CPUs with AVX-512 were not measured and keep oneDNN.
+    On an AVX2 CPU oneDNN won for Genesis, DeepLabv3+, AmoebaNet and the narrow U-Net (1.3-2.3x), and lost
+    for the 2D U-Net and the 2D CascadeNet from 48 filters (both 64 by default; CascadeNet gains on Eigen
+    from batch 4 on and loses 10 % at batch 1). The dynamic (3D) CascadeNet and CPUs with AVX-512 were not
+    measured and keep oneDNN.
 
     Args:
-        model: registry name (``"unet"``, ``"genesis"``, ...).
-        filters: the model's base filter count; None means the model's default (64 for ``unet``).
+        model: registry name (``"unet"``, ``"cascadenet"``, ...).
+        filters: the model's base filter count; None means the model's default (64 for both).
+        dynamic: CascadeNet's dynamic 2D+t variant (3D convolutions).
     """
-    wide_unet = model == "unet" and (filters is None or filters >= UNET_EIGEN_MIN_FILTERS)
-    return not (wide_unet and not _has_avx512())
+    width = 64 if filters is None else filters
+    wide_2d = model in EIGEN_2D_MODELS and not dynamic and width >= EIGEN_MIN_FILTERS
+    return not (wide_2d and not _has_avx512())
 
 
 def apply_tf_cpu_defaults(

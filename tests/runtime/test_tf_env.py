@@ -49,15 +49,17 @@ def test_import_keras_zoo_turns_onednn_on_without_importing_keras_in_a_fresh_pro
     assert out.stdout.strip().splitlines()[-1] == f"{expected} False False"
 
 
-def test_onednn_is_faster_except_for_the_wide_unet_on_cpus_without_avx512(monkeypatch):
+def test_onednn_is_faster_except_for_wide_2d_networks_on_cpus_without_avx512(monkeypatch):
     monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
-    assert not tf_env.onednn_is_faster("unet")  # the 64-filter reference
-    assert not tf_env.onednn_is_faster("unet", 48)
-    assert tf_env.onednn_is_faster("unet", 32)
-    for model in ("genesis", "cascadenet", "deeplabv3plus", "amoebanet"):
+    for model in ("unet", "cascadenet"):
+        assert not tf_env.onednn_is_faster(model)  # 64 filters, the reference
+        assert not tf_env.onednn_is_faster(model, 48)
+        assert tf_env.onednn_is_faster(model, 32)
+    assert tf_env.onednn_is_faster("cascadenet", dynamic=True)  # 3D convolutions: not measured
+    for model in ("genesis", "deeplabv3plus", "amoebanet"):
         assert tf_env.onednn_is_faster(model)
     monkeypatch.setattr(tf_env, "_has_avx512", lambda: True)
-    assert tf_env.onednn_is_faster("unet")
+    assert tf_env.onednn_is_faster("unet") and tf_env.onednn_is_faster("cascadenet")
 
 
 def test_a_value_set_here_may_be_revised_but_a_users_value_is_kept(monkeypatch):
@@ -79,6 +81,9 @@ def test_a_value_set_here_may_be_revised_but_a_users_value_is_kept(monkeypatch):
         (["--model", "unet", "--filters", "12"], None, "1"),
         (["-c", "CONFIG"], {"model": "unet", "filters": 12}, "1"),
         (["--model", "genesis"], None, "1"),
+        (["--model", "cascadenet"], None, "0"),
+        (["--model", "cascadenet", "--dynamic"], None, "1"),
+        (["-c", "CONFIG"], {"model": "cascadenet", "dynamic": "true"}, "1"),
     ],
 )
 def test_train_cli_picks_the_kernels_for_the_model_before_tensorflow_loads(
