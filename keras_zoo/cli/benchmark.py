@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster, xla_is_faster_on_cpu
 
 # Reference batch sizes (reference_specs.md) used when --batch-size is not given.
 REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
@@ -128,6 +128,10 @@ def run_one(args: argparse.Namespace) -> list[dict]:
 
     config = runtime.configure(args.device, args.precision, seed=0)
     jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
+    choice = _kernel_choice(args)
+    plain_tf_cpu = config.backend == "tensorflow" and config.device == "cpu" and args.precision == "fp32"
+    if args.jit == "auto" and plain_tf_cpu and choice is not None:
+        jit = xla_is_faster_on_cpu(args.model, *choice)
     model = get_model(args.model, preset=args.preset, **json.loads(args.config))
     batch = args.batch_size or REFERENCE_BATCH.get(args.model, 1)
     x, y = synthetic_batch(model, batch)
@@ -168,6 +172,15 @@ def run_one(args: argparse.Namespace) -> list[dict]:
             date=time.strftime("%Y-%m-%d"),
         )
     return records
+
+
+def _kernel_choice(args: argparse.Namespace) -> tuple[int | None, bool] | None:
+    """(filters, dynamic) for runtime.tf_env's per-model choices; None when the preset's width is unknown."""
+    config = json.loads(args.config)
+    filters = config.get("filters")
+    if isinstance(filters, int) or (filters is None and args.preset in ("default", "dynamic")):
+        return filters, bool(config.get("dynamic", args.preset == "dynamic"))
+    return None
 
 
 def _installed_backends() -> list[str]:
@@ -220,10 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(config, dict):
         print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
         return 2
-    filters = config.get("filters")
-    dynamic = bool(config.get("dynamic", args.preset == "dynamic"))
-    if isinstance(filters, int) or (filters is None and args.preset in ("default", "dynamic")):
-        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, filters, dynamic))
+    choice = _kernel_choice(args)
+    if choice is not None:
+        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, *choice))
     for record in run_one(args):
         print(json.dumps(record), flush=True)
     return 0

@@ -102,3 +102,30 @@ def test_train_cli_picks_the_kernels_for_the_model_before_tensorflow_loads(
     monkeypatch.setenv("KERAS_ZOO_ONEDNN_DEFAULT", "1")
     train_cli._choose_tf_kernels(argv)
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({}, True),  # U-Net, 64 filters, fp32 on TensorFlow CPU: XLA around Eigen kernels
+        ({"filters": 12}, False),  # oneDNN kernels: XLA would replace them
+        ({"precision": "mixed"}, False),
+        ({"deterministic": True}, False),
+        ({"distribute": "mirrored"}, False),
+        ({"jit": "off"}, False),
+        ({"model": "genesis", "filters": 32}, False),
+        ({"model": "cascadenet", "dynamic": True}, False),
+    ],
+)
+def test_train_cli_jit_default_follows_the_measured_choice(monkeypatch, overrides, expected):
+    from types import SimpleNamespace
+
+    from keras_zoo.cli import train as train_cli
+
+    monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
+    args = {"model": "unet", "filters": 64, "precision": "fp32", "deterministic": False, "distribute": "none"}
+    args = SimpleNamespace(**{**args, "jit": "auto", **overrides})
+    runtime_config = SimpleNamespace(backend="tensorflow", device="cpu", jit_compile=False)
+    assert train_cli._jit_value(args, runtime_config) is expected
+    gpu = SimpleNamespace(backend="tensorflow", device="gpu", jit_compile=True)
+    assert train_cli._jit_value(args, gpu) is (args.jit != "off")
