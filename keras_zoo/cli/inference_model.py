@@ -81,15 +81,21 @@ def build_model(args: argparse.Namespace):
     train_args = None
     if train_args_path:
         with open(train_args_path, encoding="utf-8") as f:
-            train_args = argparse.Namespace(**yaml.safe_load(f))
-        if args.model and args.model != train_args.model:
+            saved = yaml.safe_load(f)
+        if args.model and args.model != saved["model"]:
             raise ConfigError(
-                f"--model {args.model} contradicts {train_args_path} (model: {train_args.model}); "
+                f"--model {args.model} contradicts {train_args_path} (model: {saved['model']}); "
                 "drop --model or give --preset/--set to build another architecture"
             )
         from keras_zoo.cli.tasks import get_task
+        from keras_zoo.cli.train import task_parser
 
-        model = get_task(train_args.model).build_model(train_args)
+        task = get_task(saved["model"])
+        # Options added since the run was saved take their defaults.
+        parser = task_parser(task)
+        defaults = {action.dest: parser.get_default(action.dest) for action in parser._actions}
+        train_args = argparse.Namespace(**{**defaults, **saved})
+        model = task.build_model(train_args)
         log.info("rebuilt %s from %s", train_args.model, train_args_path)
     else:
         if not args.model:

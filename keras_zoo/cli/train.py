@@ -116,6 +116,16 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def task_parser(task) -> argparse.ArgumentParser:
+    """The full parser of ``task``: common options, the task's own, and the task's defaults."""
+    from keras_zoo.cli.tasks import task_names
+
+    parser = build_parser(task_names())
+    task.add_arguments(parser)
+    parser.set_defaults(**task.defaults)
+    return parser
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
     """Parses ``argv`` into (args, task) with flags over config-file values over the task's defaults."""
     from keras_zoo.cli.tasks import get_task, task_names
@@ -129,9 +139,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
             "--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names())
         )
     task = get_task(model)
-    parser = build_parser(task_names())
-    task.add_arguments(parser)
-    parser.set_defaults(**task.defaults)
+    parser = task_parser(task)
     dests = {action.dest for action in parser._actions}
     unknown = sorted(set(config) - dests)
     if unknown:

@@ -14,6 +14,7 @@ from keras_zoo.registry import get_model
 from keras_zoo.weights import save_h5_weights
 from tests import sample_files as sf
 
+# args.yaml of a run saved before --bn-momentum existed: options added since take their defaults.
 TRAIN_ARGS = {
     "model": "unet",
     "fit": "crop",
@@ -26,7 +27,7 @@ TRAIN_ARGS = {
 
 def _checkpoint(tmp_path):
     """A fake training output: args.yaml + checkpoints/last.h5 of a crop-trained (any size) U-Net."""
-    model = get_task("unet").build_model(argparse.Namespace(**TRAIN_ARGS))
+    model = get_task("unet").build_model(argparse.Namespace(**TRAIN_ARGS, bn_momentum=0.99))
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
     (out / "args.yaml").write_text(yaml.safe_dump(TRAIN_ARGS))
