@@ -15,6 +15,7 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
+from keras_zoo.runtime.tf_env import cpu_flags
 
 log = logging.getLogger(__name__)
 
@@ -139,18 +140,6 @@ def configure(
     return config
 
 
-def _cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
-    except OSError:
-        pass
-    return []
-
-
 def describe() -> dict:
     """Backend, devices, dtype policy and versions, as a JSON-ready dict."""
     backend = keras.config.backend()
@@ -162,7 +151,7 @@ def describe() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "cpu_flags": _cpu_flags(),
+        "cpu_flags": cpu_flags(),
     }
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     if module:

@@ -41,12 +41,21 @@ def _is_x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def _has_avx512() -> bool:
+def cpu_flags() -> list[str]:
+    """The CPU features that decide kernel and precision choices (from /proc/cpuinfo; empty elsewhere)."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return any(line.startswith("flags") and " avx512f" in line for line in f)
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
     except OSError:
-        return False
+        pass
+    return []
+
+
+def _has_avx512() -> bool:
+    return "avx512f" in cpu_flags()
 
 
 def onednn_is_faster(model: str, filters: int | None = None, dynamic: bool = False) -> bool:
