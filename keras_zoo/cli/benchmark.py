@@ -119,8 +119,16 @@ def _jax_step_flops(model, x, y) -> float | None:
         return None
 
 
-def run_one(args: argparse.Namespace) -> list[dict]:
-    """Benchmarks one configuration in this process; returns the JSON records."""
+def run_one(
+    args: argparse.Namespace, factory_config: dict, choice: tuple[int | None, bool] | None
+) -> list[dict]:
+    """Benchmarks one configuration in this process; returns the JSON records.
+
+    Args:
+        args: the parsed command line.
+        factory_config: ``--config`` parsed (factory keyword arguments over the preset).
+        choice: (filters, dynamic) for runtime.tf_env's per-model choices, or None (see ``_kernel_choice``).
+    """
     import keras
 
     from keras_zoo import runtime
@@ -128,11 +136,10 @@ def run_one(args: argparse.Namespace) -> list[dict]:
 
     config = runtime.configure(args.device, args.precision, seed=0)
     jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
-    choice = _kernel_choice(args)
     plain_tf_cpu = config.backend == "tensorflow" and config.device == "cpu" and args.precision == "fp32"
     if args.jit == "auto" and plain_tf_cpu and choice is not None:
         jit = xla_is_faster_on_cpu(args.model, *choice)
-    model = get_model(args.model, preset=args.preset, **json.loads(args.config))
+    model = get_model(args.model, preset=args.preset, **factory_config)
     batch = args.batch_size or REFERENCE_BATCH.get(args.model, 1)
     x, y = synthetic_batch(model, batch)
     base = {
@@ -174,12 +181,11 @@ def run_one(args: argparse.Namespace) -> list[dict]:
     return records
 
 
-def _kernel_choice(args: argparse.Namespace) -> tuple[int | None, bool] | None:
+def _kernel_choice(preset: str, config: dict) -> tuple[int | None, bool] | None:
     """(filters, dynamic) for runtime.tf_env's per-model choices; None when the preset's width is unknown."""
-    config = json.loads(args.config)
     filters = config.get("filters")
-    if isinstance(filters, int) or (filters is None and args.preset in ("default", "dynamic")):
-        return filters, bool(config.get("dynamic", args.preset == "dynamic"))
+    if isinstance(filters, int) or (filters is None and preset in ("default", "dynamic")):
+        return filters, bool(config.get("dynamic", preset == "dynamic"))
     return None
 
 
@@ -233,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(config, dict):
         print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
         return 2
-    choice = _kernel_choice(args)
+    choice = _kernel_choice(args.preset, config)
     if choice is not None:
         apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, *choice))
-    for record in run_one(args):
+    for record in run_one(args, config, choice):
         print(json.dumps(record), flush=True)
     return 0
 
