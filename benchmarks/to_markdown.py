@@ -11,7 +11,7 @@ import sys
 
 HEADER = (
     "| model | preset | backend | precision | jit | batch | input | step time (ms, median) | p90 (ms) "
-    "| samples/s | peak host memory (GiB) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    "| samples/s | model GFLOP/s | peak host memory (GiB) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -23,11 +23,13 @@ def shape_text(shapes: list) -> str:
 def row(record: dict) -> str:
     memory = record.get("peak_host_bytes")
     memory_text = f"{memory / 2**30:.1f}" if memory else "-"
+    gflops = record.get("model_gflops_per_sec")
+    gflops_text = f"{gflops:,.1f}" if gflops else "-"
     return (
         f"| {record['model']} | {record.get('preset', '-')} | {record['backend']} | {record['precision']} "
         f"| {record['jit']} | {record['batch']} | {shape_text(record['input_shape'])} "
         f"| {record['step_time_ms']:,.0f} | {record['step_time_p90_ms']:,.0f} | {record['samples_per_sec']:.3g} "
-        f"| {memory_text} |"
+        f"| {gflops_text} | {memory_text} |"
     )
 
 

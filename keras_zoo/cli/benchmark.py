@@ -1,7 +1,8 @@
 """``keras-zoo benchmark``: training and inference throughput of a network on synthetic batches.
 
 Prints one JSON line per configuration: model, backend, device, precision, jit, batch, input shape,
-parameters, median and p90 step time, samples/s, peak host and device memory, versions. ``--sweep``
+parameters, median and p90 step time, samples/s, model FLOPs per step and the FLOP/s they make at the
+median step time (``keras_zoo.flops``), peak host and device memory, versions. ``--sweep``
 runs every installed backend x precision x jit setting, each in a fresh process (the Keras backend is
 fixed at import).
 """
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compilation)")
     parser.add_argument(
-        "--flops", action="store_true", help="add FLOPs per step from XLA cost analysis (JAX)"
+        "--flops",
+        action="store_true",
+        help="also XLA's cost analysis of the compiled step (JAX; counts depthwise convs as dense ones)",
     )
     parser.add_argument("--sweep", action="store_true", help="all installed backends x precisions x jit")
     return parser
@@ -98,6 +101,14 @@ def _figures(times: list[float], batch: int) -> dict:
         "step_time_p90_ms": round(1000 * float(np.percentile(t, 90)), 3),
         "samples_per_sec": round(batch * len(t) / float(t.sum()), 3),
     }
+
+
+def _flop_figures(model, batch: int, mode: str, step_time_ms: float) -> dict:
+    """Model FLOPs of one step (training: 3x forward) and the GFLOP/s they make at the median step time."""
+    from keras_zoo.flops import forward_flops, training_step_flops  # imports Keras: after the TF env is set
+
+    flops = training_step_flops(model, batch) if mode == "train" else forward_flops(model, batch)
+    return {"model_flops_per_step": flops, "model_gflops_per_sec": round(flops / step_time_ms / 1e6, 2)}
 
 
 def _jax_step_flops(model, x, y) -> float | None:
@@ -165,8 +176,9 @@ def run_one(
                 model.compile(loss="mse", jit_compile=jit)
             times = _time_steps(lambda: model.predict_on_batch(x), args.warmup, args.steps)
         record = {**base, "mode": mode, "steps": args.steps, "warmup": args.warmup, **_figures(times, batch)}
+        record.update(_flop_figures(model, batch, mode, record["step_time_ms"]))
         if mode == "train" and args.flops and config.backend == "jax":
-            record["flops_per_step"] = _jax_step_flops(model, x, y)
+            record["xla_flops_per_step"] = _jax_step_flops(model, x, y)
         records.append(record)
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     info = runtime.describe()

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from keras_zoo.cli import benchmark
+from keras_zoo.flops import forward_flops
 from keras_zoo.registry import get_model
 
 pytestmark = pytest.mark.backend_agnostic
@@ -27,6 +28,11 @@ def test_train_and_infer_records_describe_the_run(capsys):
         # samples/s is batch x steps / summed step time; with two steps the median is their mean
         assert record["samples_per_sec"] == pytest.approx(3000 / record["step_time_ms"], rel=1e-3)
         assert record["peak_host_bytes"] > 0 and "keras" in record["versions"]
+    forward = forward_flops(get_model("unet", preset="tiny"), batch_size=3)
+    assert (train["model_flops_per_step"], infer["model_flops_per_step"]) == (3 * forward, forward)
+    assert train["model_gflops_per_sec"] == pytest.approx(
+        3 * forward / train["step_time_ms"] / 1e6, rel=1e-2, abs=0.01
+    )
 
 
 def test_config_overrides_the_preset(capsys):

@@ -1,0 +1,61 @@
+"""keras_zoo.flops: multiply-add counts against hand-worked numbers."""
+
+import keras
+import pytest
+
+from keras_zoo.flops import forward_flops, layer_forward_flops, training_step_flops
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def _apply(layer, input_shape):
+    inputs = keras.Input(input_shape)
+    keras.Model(inputs, layer(inputs))
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("layer", "input_shape", "expected"),
+    [
+        # 8x8 outputs x 4 channels, each 3*3*2 multiply-adds
+        (keras.layers.Conv2D(4, 3, padding="same"), (8, 8, 2), 2 * 8 * 8 * 4 * 9 * 2),
+        # valid padding: 6x6 outputs
+        (keras.layers.Conv2D(4, 3), (8, 8, 2), 2 * 6 * 6 * 4 * 9 * 2),
+        # stride 2 halves each side
+        (keras.layers.Conv2D(4, 3, strides=2, padding="same"), (8, 8, 2), 2 * 4 * 4 * 4 * 9 * 2),
+        # 2 groups: each output channel sees 2 of the 4 inputs
+        (keras.layers.Conv2D(6, 3, padding="same", groups=2), (8, 8, 4), 2 * 8 * 8 * 6 * 9 * 2),
+        (keras.layers.Conv3D(4, 3, padding="same"), (4, 8, 8, 2), 2 * 4 * 8 * 8 * 4 * 27 * 2),
+        # depthwise: one 3x3 filter per channel
+        (keras.layers.DepthwiseConv2D(3, padding="same"), (8, 8, 5), 2 * 8 * 8 * 5 * 9),
+        # separable: depthwise (x2 multiplier) then 1x1 from 10 to 7 channels
+        (
+            keras.layers.SeparableConv2D(7, 3, padding="same", depth_multiplier=2),
+            (8, 8, 5),
+            2 * (8 * 8 * 10 * 9 + 8 * 8 * 10 * 7),
+        ),
+        # transposed: each of the 4x4x3 inputs spreads a 2x2 patch into 6 channels
+        (keras.layers.Conv2DTranspose(6, 2, strides=2), (4, 4, 3), 2 * 4 * 4 * 3 * 4 * 6),
+        (keras.layers.Dense(10), (32,), 2 * 32 * 10),
+        # a dense layer on a sequence applies to every position
+        (keras.layers.Dense(10), (5, 32), 2 * 5 * 32 * 10),
+        (keras.layers.MaxPooling2D(), (8, 8, 2), 0),
+        (keras.layers.BatchNormalization(), (8, 8, 2), 0),
+    ],
+)
+def test_layer_forward_flops(layer, input_shape, expected):
+    assert layer_forward_flops(_apply(layer, input_shape)) == expected
+
+
+def test_model_flops_sum_layers_scale_with_batch_and_include_nested_models():
+    inner_in = keras.Input((8, 8, 4))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(4, 1)(inner_in), name="inner")
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = inner(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    per_sample = 2 * 8 * 8 * 4 * 9 * 2 + 2 * 8 * 8 * 4 * 4 + 2 * 4 * 3
+    assert forward_flops(model) == per_sample
+    assert forward_flops(model, batch_size=5) == 5 * per_sample
+    assert training_step_flops(model, batch_size=5) == 3 * 5 * per_sample
