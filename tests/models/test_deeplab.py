@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_zoo.flops import forward_flops
 from keras_zoo.models.deeplab import deeplabv3plus, preprocess_input
 from keras_zoo.models.xception import DECODER_TAPS, FEATURES_LAYER, unit_schedule
 from keras_zoo.registry import get_entry
@@ -38,6 +39,8 @@ def test_reference_parameter_counts_at_os16_and_os8():
     for name, size in sizes.items():
         assert model.get_layer(name).output.shape[1:3] == (size, size), name
     assert model.output.shape == (None, 513, 513, 21)
+    # the DeepLab model zoo's cost of xception65 at OS16 on 513x513: 54.17 billion multiply-adds
+    assert forward_flops(model) / 2 == pytest.approx(54.17e9, rel=5e-3)
 
 
 def test_atrous_schedule_matches_reference():
