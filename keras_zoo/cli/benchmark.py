@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster, xla_is_faster_on_cpu
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
 
 # Reference batch sizes (reference_specs.md) used when --batch-size is not given.
 REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
@@ -147,9 +147,8 @@ def run_one(
 
     config = runtime.configure(args.device, args.precision, seed=0)
     jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
-    plain_tf_cpu = config.backend == "tensorflow" and config.device == "cpu" and args.precision == "fp32"
-    if args.jit == "auto" and plain_tf_cpu and choice is not None:
-        jit = xla_is_faster_on_cpu(args.model, *choice)
+    if args.jit == "auto" and choice is not None:
+        jit = config.jit_for(args.model, *choice)
     model = get_model(args.model, preset=args.preset, **factory_config)
     batch = args.batch_size or REFERENCE_BATCH.get(args.model, 1)
     x, y = synthetic_batch(model, batch)

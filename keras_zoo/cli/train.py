@@ -220,19 +220,13 @@ def main(argv: list[str] | None = None) -> int:
 def _jit_value(args, runtime_config):
     if args.jit != "auto":
         return args.jit == "on"
-    from keras_zoo.runtime.tf_env import xla_is_faster_on_cpu
-
-    plain_tf_cpu = (
-        runtime_config.backend == "tensorflow"
-        and runtime_config.device == "cpu"
-        and args.precision == "fp32"
-        and getattr(args, "distribute", "none") == "none"
-        and not args.deterministic
+    return runtime_config.jit_for(
+        args.model,
+        getattr(args, "filters", None),
+        bool(getattr(args, "dynamic", False)),
+        single_device=getattr(args, "distribute", "none") == "none",
+        deterministic=args.deterministic,
     )
-    dynamic = bool(getattr(args, "dynamic", False))
-    if plain_tf_cpu and xla_is_faster_on_cpu(args.model, getattr(args, "filters", None), dynamic):
-        return True
-    return runtime_config.jit_compile
 
 
 def run(args: argparse.Namespace, task) -> int:

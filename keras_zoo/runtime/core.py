@@ -15,7 +15,7 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
-from keras_zoo.runtime.tf_env import cpu_flags
+from keras_zoo.runtime.tf_env import cpu_flags, xla_is_faster_on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,37 @@ class RuntimeConfig:
     policy: str
     jit_compile: bool | str
     npu_adapter: str | None = None
+
+    def jit_for(
+        self,
+        model: str,
+        filters: int | None = None,
+        dynamic: bool = False,
+        *,
+        single_device: bool = True,
+        deterministic: bool = False,
+    ) -> bool | str:
+        """``jit_compile`` for training ``model``: XLA on TensorFlow CPU in fp32, on one device and not
+        deterministic, where it measured faster (:func:`keras_zoo.runtime.tf_env.xla_is_faster_on_cpu`);
+        :attr:`jit_compile` everywhere else.
+
+        Args:
+            model: registry name.
+            filters: the model's width when the caller knows it (None: the reference width).
+            dynamic: CascadeNet's 2D+t variant.
+            single_device: False under a distribution strategy (XLA is not chosen there).
+            deterministic: True for ``--deterministic`` runs (XLA is not chosen there).
+        """
+        plain_tf_cpu = (
+            self.backend == "tensorflow"
+            and self.device == "cpu"
+            and self.precision == "fp32"
+            and single_device
+            and not deterministic
+        )
+        if plain_tf_cpu and xla_is_faster_on_cpu(model, filters, dynamic):
+            return True
+        return self.jit_compile
 
 
 def _gpu_count(backend: str) -> int:

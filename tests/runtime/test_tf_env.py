@@ -121,11 +121,13 @@ def test_train_cli_jit_default_follows_the_measured_choice(monkeypatch, override
     from types import SimpleNamespace
 
     from keras_zoo.cli import train as train_cli
+    from keras_zoo.runtime import RuntimeConfig
 
     monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
     args = {"model": "unet", "filters": 64, "precision": "fp32", "deterministic": False, "distribute": "none"}
     args = SimpleNamespace(**{**args, "jit": "auto", **overrides})
-    runtime_config = SimpleNamespace(backend="tensorflow", device="cpu", jit_compile=False)
+    policy = "float32" if args.precision == "fp32" else "mixed_bfloat16"
+    runtime_config = RuntimeConfig("tensorflow", "cpu", args.precision, policy, jit_compile=False)
     assert train_cli._jit_value(args, runtime_config) is expected
-    gpu = SimpleNamespace(backend="tensorflow", device="gpu", jit_compile=True)
+    gpu = RuntimeConfig("tensorflow", "gpu", args.precision, policy, jit_compile=True)
     assert train_cli._jit_value(args, gpu) is (args.jit != "off")
