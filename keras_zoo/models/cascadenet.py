@@ -31,6 +31,17 @@ from keras_zoo.layers import DataConsistency, KSpaceAveraging
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
 from keras_zoo.registry import register_model
 
+# The Ascend port's MoDL-like variant (preset "ascend", ``train.py --variant ascend``).
+ASCEND_VARIANT = {
+    "n_convs": 11,
+    "batch_norm": True,
+    "shared_weights": True,
+    "noise_lambda": 0.5,
+    "trainable_lambda": True,
+    "lambda_form": "ascend",
+    "kernel_initializer": "glorot_uniform",
+}
+
 # The paper's data-sharing windows t-d..t+d, d = 0..4 (``AverageInKspaceLayer(frame_dist=range(5))``).
 DATA_SHARING_DISTANCES = (0, 1, 2, 3, 4)
 
@@ -120,16 +131,7 @@ def resolve_input_shape(input_shape: Sequence[int | None], dynamic: bool, frames
             "dynamic": True,
             "data_sharing": True,
         },
-        "ascend": {
-            "n_cascades": 5,
-            "n_convs": 11,
-            "batch_norm": True,
-            "shared_weights": True,
-            "noise_lambda": 0.5,
-            "trainable_lambda": True,
-            "lambda_form": "ascend",
-            "kernel_initializer": "glorot_uniform",
-        },
+        "ascend": {"n_cascades": 5, **ASCEND_VARIANT},
     },
     reference_params=565_770,
 )

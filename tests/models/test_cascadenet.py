@@ -8,6 +8,7 @@ from scipy.signal import convolve2d, correlate2d
 from keras_zoo.errors import WeightsError
 from keras_zoo.models.cascadenet import cascadenet
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
+from keras_zoo.registry import get_model
 from tests.helpers import check_model, mixed_precision_forward
 
 pytestmark = pytest.mark.backend_agnostic
@@ -35,14 +36,7 @@ def test_parameter_counts_match_the_references():
     assert cascadenet().count_params() == 565_770  # D5-C5, the same as d5_c5.npz
     dynamic = cascadenet(input_shape=(30, 256, 32, 2), n_cascades=10, dynamic=True, data_sharing=True)
     assert dynamic.count_params() == 3_562_260  # D5-C10(S)
-    ascend = cascadenet(
-        n_convs=11,
-        batch_norm=True,
-        shared_weights=True,
-        noise_lambda=0.5,
-        trainable_lambda=True,
-        lambda_form="ascend",
-    )
+    ascend = get_model("cascadenet", preset="ascend")
     assert sum(int(np.prod(w.shape)) for w in ascend.trainable_weights) == 335_365
     assert ascend.count_params() - 335_365 == 1_284  # BN moving statistics
 

@@ -100,20 +100,12 @@ class CascadeNetTask(Task):
 
     # ------------------------------------------------------------------------------------------ model
     def build_model(self, args: argparse.Namespace) -> keras.Model:
-        from keras_zoo.models.cascadenet import cascadenet
+        from keras_zoo.models.cascadenet import ASCEND_VARIANT, cascadenet
 
         shape = self.image_shape
         config = {"filters": args.filters, "n_cascades": args.cascades or (10 if args.dynamic else 5)}
         if args.variant == "ascend":
-            config.update(
-                n_convs=11,
-                batch_norm=True,
-                shared_weights=True,
-                noise_lambda=0.5,
-                trainable_lambda=True,
-                lambda_form="ascend",
-                kernel_initializer="glorot_uniform",
-            )
+            config.update(ASCEND_VARIANT)
         if args.convs:
             config["n_convs"] = args.convs
         if args.dynamic:
