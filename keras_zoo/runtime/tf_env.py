@@ -109,7 +109,13 @@ def apply_tf_cpu_defaults(
     if environ.get(ONEDNN_VARIABLE) == value:
         return {}
     if "tensorflow" in sys.modules:
-        log.debug("TensorFlow already imported; %s left as it was (it is read at import)", ONEDNN_VARIABLE)
+        if onednn and ONEDNN_VARIABLE not in environ and not _has_avx512():
+            log.warning(
+                "TensorFlow was imported before keras_zoo, so its oneDNN CPU kernels stay off on this CPU "
+                "(no AVX-512); most keras_zoo networks train 1.3-2.3x faster with them. Import keras_zoo "
+                "first, or set %s=1 (=0 keeps TensorFlow's kernels and silences this) before TensorFlow.",
+                ONEDNN_VARIABLE,
+            )
         return {}
     environ[ONEDNN_VARIABLE] = value
     environ[MARKER_VARIABLE] = "1"

@@ -37,6 +37,23 @@ def test_leaves_env_alone_once_tensorflow_is_imported_or_off_x86(monkeypatch):
     assert tf_env.apply_tf_cpu_defaults({}) == {}
 
 
+def test_warns_when_tensorflow_was_imported_first_with_onednn_off(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    monkeypatch.setattr(tf_env, "_is_x86_64", lambda: True)
+    monkeypatch.setattr(tf_env, "_has_avx512", lambda: False)
+    with caplog.at_level("WARNING", logger=tf_env.__name__):
+        assert tf_env.apply_tf_cpu_defaults({}) == {}
+    assert "imported before keras_zoo" in caplog.text and "TF_ENABLE_ONEDNN_OPTS=1" in caplog.text
+    caplog.clear()
+    # no warning where the user chose, where TensorFlow turns oneDNN on itself, or where Eigen is wanted
+    with caplog.at_level("WARNING", logger=tf_env.__name__):
+        tf_env.apply_tf_cpu_defaults({"TF_ENABLE_ONEDNN_OPTS": "0"})
+        tf_env.apply_tf_cpu_defaults({}, onednn=False)
+        monkeypatch.setattr(tf_env, "_has_avx512", lambda: True)
+        tf_env.apply_tf_cpu_defaults({})
+    assert caplog.text == ""
+
+
 def test_import_keras_zoo_turns_onednn_on_without_importing_keras_in_a_fresh_process():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     code = (
