@@ -19,7 +19,9 @@ class ModelEntry:
         description: one line for listings.
         presets: named keyword-argument sets; ``"default"`` is the reference configuration and ``"tiny"``
             a small configuration that builds in seconds (used by the smoke tests).
-        reference_params: the reference's parameter count at the ``"default"`` preset.
+        reference_params: the reference's parameter count at the ``"default"`` preset, as the reference
+            states it: all weights including batch-norm statistics (``count_params()``), except AmoebaNet-D,
+            whose reference states trainable weights only.
     """
 
     name: str

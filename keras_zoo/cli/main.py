@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from keras_zoo.cli import train as train_cli
@@ -38,7 +39,9 @@ def cmd_list(argv: list[str]) -> int:
         if entry.reference_params:
             line += f" | reference params {entry.reference_params:,}"
         if args.count:
-            line += f" | built {get_model(name).count_params():,}"
+            model = get_model(name)
+            trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+            line += f" | built {model.count_params():,} ({trainable:,} trainable)"
         line += f" | presets: {', '.join(sorted(entry.presets))}"
         print(line)
     return 0
