@@ -20,6 +20,11 @@ def _per_sample(shape) -> int:
     return math.prod(int(d) for d in shape[1:])
 
 
+def _in_channels(layer) -> int:
+    axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+    return int(layer.input.shape[axis])
+
+
 def layer_forward_flops(layer: keras.layers.Layer) -> int:
     """Forward FLOPs of one layer for one sample (0 for layers without multiply-adds).
 
@@ -27,7 +32,7 @@ def layer_forward_flops(layer: keras.layers.Layer) -> int:
         layer: a built layer of a functional model, called exactly once (its ``input``/``output`` defined).
     """
     if isinstance(layer, keras.layers.SeparableConv1D | keras.layers.SeparableConv2D):
-        in_channels = int(layer.input.shape[-1])
+        in_channels = _in_channels(layer)
         kernel = math.prod(layer.kernel_size)
         outputs = _per_sample(layer.output.shape)
         positions = outputs // layer.filters
@@ -36,11 +41,12 @@ def layer_forward_flops(layer: keras.layers.Layer) -> int:
         return 2 * (depthwise + pointwise)
     if isinstance(layer, keras.layers.DepthwiseConv1D | keras.layers.DepthwiseConv2D):
         return 2 * _per_sample(layer.output.shape) * math.prod(layer.kernel_size)
-    if isinstance(layer, keras.layers.Conv1DTranspose | keras.layers.Conv2DTranspose | keras.layers.Conv3DTranspose):
+    transposed = keras.layers.Conv1DTranspose | keras.layers.Conv2DTranspose | keras.layers.Conv3DTranspose
+    if isinstance(layer, transposed):
         # every input value scatters a kernel-sized patch into every output channel
         return 2 * _per_sample(layer.input.shape) * math.prod(layer.kernel_size) * layer.filters
     if isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D):
-        in_channels = int(layer.input.shape[-1]) // layer.groups
+        in_channels = _in_channels(layer) // layer.groups
         return 2 * _per_sample(layer.output.shape) * math.prod(layer.kernel_size) * in_channels
     if isinstance(layer, keras.layers.Dense):
         return 2 * _per_sample(layer.output.shape) * int(layer.input.shape[-1])

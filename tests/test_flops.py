@@ -26,6 +26,12 @@ def _apply(layer, input_shape):
         # 2 groups: each output channel sees 2 of the 4 inputs
         (keras.layers.Conv2D(6, 3, padding="same", groups=2), (8, 8, 4), 2 * 8 * 8 * 6 * 9 * 2),
         (keras.layers.Conv3D(4, 3, padding="same"), (4, 8, 8, 2), 2 * 4 * 8 * 8 * 4 * 27 * 2),
+        # channels-first: (channels, H, W)
+        (
+            keras.layers.Conv2D(4, 3, padding="same", data_format="channels_first"),
+            (2, 8, 8),
+            2 * 8 * 8 * 4 * 9 * 2,
+        ),
         # depthwise: one 3x3 filter per channel
         (keras.layers.DepthwiseConv2D(3, padding="same"), (8, 8, 5), 2 * 8 * 8 * 5 * 9),
         # separable: depthwise (x2 multiplier) then 1x1 from 10 to 7 channels
