@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also XLA's cost analysis of the compiled step (JAX; counts depthwise convs as dense ones)",
     )
+    parser.add_argument(
+        "--peak-gflops",
+        type=float,
+        help="the device's peak GFLOP/s at the run's precision; adds model-FLOPs utilisation (mfu)",
+    )
     parser.add_argument("--sweep", action="store_true", help="all installed backends x precisions x jit")
     return parser
 
@@ -176,6 +181,8 @@ def run_one(
             times = _time_steps(lambda: model.predict_on_batch(x), args.warmup, args.steps)
         record = {**base, "mode": mode, "steps": args.steps, "warmup": args.warmup, **_figures(times, batch)}
         record.update(_flop_figures(model, batch, mode, record["step_time_ms"]))
+        if args.peak_gflops:
+            record["mfu"] = round(record["model_gflops_per_sec"] / args.peak_gflops, 4)
         if mode == "train" and args.flops and config.backend == "jax":
             record["xla_flops_per_step"] = _jax_step_flops(model, x, y)
         records.append(record)
@@ -239,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         print("error: --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    if args.peak_gflops is not None and args.peak_gflops <= 0:
+        print("error: --peak-gflops must be > 0", file=sys.stderr)
         return 2
     if args.sweep:
         return sweep(args, argv)

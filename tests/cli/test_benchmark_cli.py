@@ -35,6 +35,14 @@ def test_train_and_infer_records_describe_the_run(capsys):
     )
 
 
+def test_peak_gflops_adds_model_flops_utilisation(capsys):
+    argv = ["--model", "unet", "--preset", "tiny", "--steps", "1", "--warmup", "0", "--peak-gflops", "250"]
+    (record,) = _records(capsys, argv)
+    assert record["mfu"] == pytest.approx(record["model_gflops_per_sec"] / 250, abs=1e-4)
+    assert benchmark.main([*argv[:-1], "0"]) == 2
+    assert "--peak-gflops must be > 0" in capsys.readouterr().err
+
+
 def test_config_overrides_the_preset(capsys):
     (record,) = _records(
         capsys, ["--model", "unet", "--preset", "tiny", "--config", '{"filters": 2}', "--steps", "1"]
