@@ -20,50 +20,52 @@ def _per_sample(shape) -> int:
     return math.prod(int(d) for d in shape[1:])
 
 
-def _in_channels(layer) -> int:
+def _in_channels(layer, input_shape) -> int:
     axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
-    return int(layer.input.shape[axis])
+    return int(input_shape[axis])
 
 
-def layer_forward_flops(layer: keras.layers.Layer) -> int:
-    """Forward FLOPs of one layer for one sample (0 for layers without multiply-adds).
+def layer_forward_flops(layer: keras.layers.Layer, input_shape, output_shape) -> int:
+    """Forward FLOPs of one call of ``layer`` for one sample (0 for layers without multiply-adds).
 
     Args:
-        layer: a built layer of a functional model, called exactly once (its ``input``/``output`` defined).
+        layer: a built layer.
+        input_shape: the shape of the call's input, batch axis first (e.g. ``(None, 256, 256, 64)``).
+        output_shape: the shape of the call's output, batch axis first.
     """
+    kernel = math.prod(getattr(layer, "kernel_size", ()))
     if isinstance(layer, keras.layers.SeparableConv1D | keras.layers.SeparableConv2D):
-        in_channels = _in_channels(layer)
-        kernel = math.prod(layer.kernel_size)
-        outputs = _per_sample(layer.output.shape)
-        positions = outputs // layer.filters
-        depthwise = positions * in_channels * layer.depth_multiplier * kernel
-        pointwise = positions * in_channels * layer.depth_multiplier * layer.filters
-        return 2 * (depthwise + pointwise)
+        depthwise_channels = _in_channels(layer, input_shape) * layer.depth_multiplier
+        positions = _per_sample(output_shape) // layer.filters
+        return 2 * positions * depthwise_channels * (kernel + layer.filters)
     if isinstance(layer, keras.layers.DepthwiseConv1D | keras.layers.DepthwiseConv2D):
-        return 2 * _per_sample(layer.output.shape) * math.prod(layer.kernel_size)
+        return 2 * _per_sample(output_shape) * kernel
     transposed = keras.layers.Conv1DTranspose | keras.layers.Conv2DTranspose | keras.layers.Conv3DTranspose
     if isinstance(layer, transposed):
         # every input value scatters a kernel-sized patch into every output channel
-        return 2 * _per_sample(layer.input.shape) * math.prod(layer.kernel_size) * layer.filters
+        return 2 * _per_sample(input_shape) * kernel * layer.filters
     if isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D):
-        in_channels = _in_channels(layer) // layer.groups
-        return 2 * _per_sample(layer.output.shape) * math.prod(layer.kernel_size) * in_channels
+        return 2 * _per_sample(output_shape) * kernel * (_in_channels(layer, input_shape) // layer.groups)
     if isinstance(layer, keras.layers.Dense):
-        return 2 * _per_sample(layer.output.shape) * int(layer.input.shape[-1])
+        return 2 * _per_sample(output_shape) * int(input_shape[-1])
     return 0
 
 
-def _layers(model: keras.Model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-        else:
-            yield layer
+def _calls(model: keras.Model):
+    """(layer, input shape, output shape) of every layer call in ``model``, nested models expanded; a
+    layer shared by several calls (e.g. CascadeNet's ``shared_weights``) appears once per call."""
+    for nodes in model._nodes_by_depth.values():  # Keras' graph of the functional model
+        for node in nodes:
+            layer = node.operation
+            if isinstance(layer, keras.Model):
+                yield from _calls(layer)
+            elif node.input_tensors and node.output_tensors:
+                yield layer, node.input_tensors[0].shape, node.output_tensors[0].shape
 
 
 def forward_flops(model: keras.Model, batch_size: int = 1) -> int:
     """FLOPs of one forward pass of ``batch_size`` samples (multiply-adds x 2; see the module docstring)."""
-    return batch_size * sum(layer_forward_flops(layer) for layer in _layers(model))
+    return batch_size * sum(layer_forward_flops(*call) for call in _calls(model))
 
 
 def training_step_flops(model: keras.Model, batch_size: int) -> int:

@@ -50,7 +50,8 @@ def _apply(layer, input_shape):
     ],
 )
 def test_layer_forward_flops(layer, input_shape, expected):
-    assert layer_forward_flops(_apply(layer, input_shape)) == expected
+    layer = _apply(layer, input_shape)
+    assert layer_forward_flops(layer, layer.input.shape, layer.output.shape) == expected
 
 
 def test_model_flops_sum_layers_scale_with_batch_and_include_nested_models():
@@ -65,3 +66,10 @@ def test_model_flops_sum_layers_scale_with_batch_and_include_nested_models():
     assert forward_flops(model) == per_sample
     assert forward_flops(model, batch_size=5) == 5 * per_sample
     assert training_step_flops(model, batch_size=5) == 3 * 5 * per_sample
+
+
+def test_a_shared_layer_counts_once_per_call():
+    conv = keras.layers.Conv2D(2, 3, padding="same")
+    inputs = keras.Input((8, 8, 2))
+    model = keras.Model(inputs, conv(conv(conv(inputs))))
+    assert forward_flops(model) == 3 * 2 * 8 * 8 * 2 * 9 * 2
