@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="default", help="registry preset (default: the reference config)")
     parser.add_argument("--config", default="{}", help="JSON of factory keyword arguments over the preset")
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "mixed", "bf16"))
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "mixed", "bf16"),
+        help="auto: what train.py would use here (runtime.auto_precision)",
+    )
     parser.add_argument("--jit", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
     parser.add_argument("--mode", default="train", choices=("train", "infer", "both"))
@@ -162,7 +167,7 @@ def run_one(
         "preset": args.preset,
         "backend": config.backend,
         "device": config.device,
-        "precision": args.precision,
+        "precision": config.precision,
         "policy": config.policy,
         "jit": str(jit),
         "batch": batch,

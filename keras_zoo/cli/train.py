@@ -101,7 +101,12 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
         "--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend (sets KERAS_BACKEND)"
     )
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "npu"))
-    r.add_argument("--precision", default="fp32", choices=("fp32", "mixed", "bf16"))
+    r.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "mixed", "bf16"),
+        help="auto: bfloat16 mixed precision where it measured faster (CPUs with AMX), else fp32",
+    )
     r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
     r.add_argument("--steps-per-execution", type=int, default=1)
     r.add_argument(

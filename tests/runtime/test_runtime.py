@@ -16,6 +16,36 @@ def test_precision_policies():
         runtime.precision_policy("fp8", "cpu")
 
 
+@pytest.mark.parametrize(
+    "flags, backend, device, expected",
+    [
+        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "cpu", "mixed"),
+        (["avx512f", "avx512_bf16"], "tensorflow", "cpu", "fp32"),  # bf16 without AMX measured slower
+        (["avx2", "fma"], "tensorflow", "cpu", "fp32"),
+        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "gpu", "fp32"),
+        (["avx512f", "avx512_bf16", "amx_bf16"], "torch", "cpu", "mixed"),
+        (["avx512f", "avx512_bf16", "amx_bf16"], "jax", "cpu", "fp32"),  # XLA's CPU convs do not use AMX
+    ],
+)
+def test_auto_precision_is_bf16_only_where_it_measured_faster(monkeypatch, flags, backend, device, expected):
+    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: flags)
+    assert runtime.auto_precision(backend, device) == expected
+
+
+def test_configure_resolves_auto_precision(monkeypatch):
+    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: ["avx2"])
+    config = runtime.configure(device="cpu", precision="auto")
+    assert (config.precision, config.policy) == ("fp32", "float32")
+    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: ["amx_bf16"])
+    config = runtime.configure(device="cpu")
+    bf16 = keras.config.backend() in ("tensorflow", "torch")
+    expected = ("mixed", "mixed_bfloat16") if bf16 else ("fp32", "float32")
+    assert (config.precision, config.policy) == expected
+    keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ConfigError, match="precision"):
+        runtime.configure(device="cpu", precision="fp8")
+
+
 def test_configure_cpu_sets_policy_and_describe_reports_it():
     config = runtime.configure(device="cpu", precision="mixed", seed=3)
     assert config.device == "cpu" and config.policy == "mixed_bfloat16"
