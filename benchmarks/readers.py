@@ -242,7 +242,7 @@ def measure(reader: Reader, batches: int = 5, warmup: int = 1, models: dict | No
         "seconds_per_batch": round(total / batches, 6),
         "samples_per_sec": round(size * batches / total, 3),
         "setup_s": round(setup_s, 2),
-        "prepare_s": round(prepare_s, 2),
+        "prepare_s": round(prepare_s, 4),
         "model_samples_per_sec": None,
         "model_config": None,
         "ratio": None,
