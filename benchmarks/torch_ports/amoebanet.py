@@ -27,7 +27,6 @@ Command line (one JSON line, see ``harness.py``)::
 from __future__ import annotations
 
 import argparse
-import math
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -39,6 +38,14 @@ from torch import nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
+from keras_weights import (  # noqa: E402
+    assign_,
+    copy_layer_weights,
+    copy_weights_by_name,
+    tag,
+    tagged_modules,
+    variance_scaling_,
+)
 
 # Cell specs, as keras_zoo.models.amoebanet_cells (operation / state index per combination, left then right).
 NORMAL_CELL = {
@@ -107,11 +114,9 @@ class Conv2d(nn.Conv2d):
         super().__init__(
             in_channels, out_channels, _pair(kernel), stride=_pair(stride), padding=0, bias=False
         )
-        self.keras_name = name
+        tag(self, name)
         self.same = padding == "same"
-        fan_out = out_channels * self.kernel_size[0] * self.kernel_size[1]
-        std = math.sqrt(2.0 / fan_out) / 0.87962566103423978
-        nn.init.trunc_normal_(self.weight, std=std, a=-2 * std, b=2 * std)
+        variance_scaling_(self.weight, 2.0, "fan_out")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padding = 0
@@ -129,7 +134,7 @@ class BatchNorm2d(nn.BatchNorm2d):
 
     def __init__(self, channels: int, name: str):
         super().__init__(channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
-        self.keras_name = name
+        tag(self, name)
 
 
 class Linear(nn.Linear):
@@ -137,9 +142,8 @@ class Linear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, name: str):
         super().__init__(in_features, out_features)
-        self.keras_name = name
-        std = math.sqrt(2.0 / out_features) / 0.87962566103423978
-        nn.init.trunc_normal_(self.weight, std=std, a=-2 * std, b=2 * std)
+        tag(self, name)
+        variance_scaling_(self.weight, 2.0, "fan_out")
         nn.init.zeros_(self.bias)
 
 
@@ -182,7 +186,7 @@ class DropPath(nn.Module):
     def __init__(self, keep_prob: float, name: str):
         super().__init__()
         self.keep_prob = float(keep_prob)
-        self.keras_name = name
+        tag(self, name)
         self.progress = nn.Parameter(torch.zeros(()), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -502,38 +506,22 @@ def copy_keras_weights(keras_model, torch_model: nn.Module) -> None:
     """Copies the weights of the Keras ``amoebanet`` model built with the same arguments into the port.
 
     Conv kernels (kh, kw, in, out) become (out, in, kh, kw), dense kernels (in, out) become (out, in); batch
-    norm copies gamma, beta and the moving statistics; drop-path copies ``progress``. Every Keras weight
-    must be used exactly once.
+    norm copies gamma, beta and the moving statistics (``keras_weights``); drop-path copies ``progress``.
+    Every Keras weight must be used exactly once.
+
+    Raises:
+        ValueError: when a Keras layer with weights has no counterpart in the port (or the other way
+            round), or the number or shapes of the weights differ.
     """
-    used = set()
-    with torch.no_grad():
-        for module in torch_model.modules():
-            name = getattr(module, "keras_name", None)
-            if name is None:
-                continue
-            layer = keras_model.get_layer(name)
-            values = [torch.from_numpy(np.array(v, dtype=np.float32)) for v in layer.get_weights()]
-            if isinstance(module, Conv2d):
-                targets = [(module.weight, values[0].permute(3, 2, 0, 1))]
-            elif isinstance(module, Linear):
-                targets = [(module.weight, values[0].t()), (module.bias, values[1])]
-            elif isinstance(module, BatchNorm2d):
-                tensors = (module.weight, module.bias, module.running_mean, module.running_var)
-                targets = list(zip(tensors, values))
-            elif isinstance(module, DropPath):
-                targets = [(module.progress, values[0].reshape(()))]
-            else:
-                raise TypeError(f"no weight copy for {type(module).__name__} {name}")
-            if len(targets) != len(values):
-                raise ValueError(f"{name}: {len(values)} Keras weights, {len(targets)} torch tensors")
-            for target, value in targets:
-                if tuple(target.shape) != tuple(value.shape):
-                    raise ValueError(f"{name}: shape {tuple(value.shape)} vs torch {tuple(target.shape)}")
-                target.copy_(value)
-            used.add(name)
-    missing = [layer.name for layer in keras_model.layers if layer.weights and layer.name not in used]
-    if missing:
-        raise ValueError(f"Keras layers with weights not copied: {missing}")
+
+    def copy(layer, module: nn.Module, port: str, check_constants: bool) -> None:
+        if isinstance(module, DropPath):
+            values = [np.asarray(v, dtype=np.float32) for v in layer.get_weights()]
+            assign_(layer.name, [module.progress], [v.reshape(()) for v in values[:1]] + values[1:], port)
+        else:
+            copy_layer_weights(layer, module, port, check_constants)
+
+    copy_weights_by_name(keras_model, tagged_modules(torch_model), port="amoebanet port", copy=copy)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,7 +32,6 @@ representative even though the inputs are not a real undersampled scan.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
+from keras_weights import assign_, copy_layer_weights, copy_weights_by_name, init_keras_  # noqa: E402
 
 # keras_zoo.models.cascadenet.ASCEND_VARIANT (the Ascend port's MoDL-like network), copied so that this
 # file needs no Keras.
@@ -182,20 +182,6 @@ class KSpaceAveraging(nn.Module):
             return torch.cat(outputs, dim=1)
 
 
-def init_conv(conv: nn.Module, kernel_initializer: str) -> None:
-    """Keras initialisers: he_normal (truncated normal, std sqrt(2/fan_in)/0.8796) or glorot_uniform."""
-    if kernel_initializer == "he_normal":
-        fan_in = conv.weight[0].numel()
-        std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
-        nn.init.trunc_normal_(conv.weight, std=std, a=-2 * std, b=2 * std)
-    elif kernel_initializer == "glorot_uniform":
-        nn.init.xavier_uniform_(conv.weight)
-    else:
-        raise ValueError(f"cascadenet port: unsupported kernel_initializer {kernel_initializer!r}")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-
-
 def make_denoiser(
     dims: int,
     in_channels: int,
@@ -224,7 +210,8 @@ def make_denoiser(
         out_channels = 2 if last else filters
         conv_name = f"{name}_conv_aggr" if last and not batch_norm else f"{name}_conv{i}"
         conv = conv_cls(channels, out_channels, 3, padding=1, bias=not batch_norm)
-        init_conv(conv, kernel_initializer)
+        # Keras initialisers: he_normal (truncated normal, std sqrt(2 / fan_in) / 0.8796) or glorot_uniform
+        init_keras_(conv, kernel_initializer, port="cascadenet port")
         children.append((conv_name, conv))
         if batch_norm:
             children.append((f"{name}_bn{i}", bn_cls(out_channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)))
@@ -351,37 +338,28 @@ def copy_keras_weights(keras_model, torch_model: CascadeNet) -> None:
     """Copies a Keras CascadeNet's weights into a port of the same configuration (by Keras layer name).
 
     Conv kernels go from Keras (k, k, [k,] in, out) to torch (out, in, k, k, [k]); batch norm
-    gamma/beta/moving mean/variance to weight/bias/running_mean/running_var; the DC ``lambda`` to
-    ``lambda_weight``. Shared modules are visited (and copied) once.
+    gamma/beta/moving mean/variance to weight/bias/running_mean/running_var (``keras_weights``); the DC
+    ``lambda`` to ``lambda_weight``. Shared modules are visited (and copied) once.
+
+    Raises:
+        ValueError: when a Keras layer with weights has no counterpart in the port (or the other way
+            round), or shapes differ.
     """
-    copied = 0
-    with torch.no_grad():
-        for name, module in torch_model.named_modules():
-            leaf = name.rsplit(".", 1)[-1]
-            if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-                weights = keras_model.get_layer(leaf).get_weights()
-                kernel = np.asarray(weights[0])
-                module.weight.copy_(torch.from_numpy(np.moveaxis(kernel, (-1, -2), (0, 1)).copy()))
-                if module.bias is not None:
-                    module.bias.copy_(torch.from_numpy(np.asarray(weights[1])))
-            elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
-                gamma, beta, mean, var = (torch.from_numpy(np.asarray(w)) for w in
-                                          keras_model.get_layer(leaf).get_weights())
-                module.weight.copy_(gamma)
-                module.bias.copy_(beta)
-                module.running_mean.copy_(mean)
-                module.running_var.copy_(var)
-            elif isinstance(module, DataConsistency) and module.lambda_weight is not None:
-                (lam,) = keras_model.get_layer(leaf).get_weights()
-                module.lambda_weight.copy_(torch.tensor(float(np.asarray(lam))))
-            else:
-                continue
-            copied += 1
-    expected = sum(1 for layer in keras_model.layers if layer.weights)
-    if copied != expected:
-        raise ValueError(
-            f"copy_keras_weights: copied {copied} layers, the Keras model has {expected} with weights"
-        )
+    modules = {
+        name.rsplit(".", 1)[-1]: module
+        for name, module in torch_model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.BatchNorm2d, nn.BatchNorm3d))
+        or (isinstance(module, DataConsistency) and module.lambda_weight is not None)
+    }
+
+    def copy(layer, module: nn.Module, port: str, check_constants: bool) -> None:
+        if isinstance(module, DataConsistency):
+            (lam,) = layer.get_weights()
+            assign_(layer.name, [module.lambda_weight], [np.asarray(lam, dtype=np.float32).reshape(())], port)
+        else:
+            copy_layer_weights(layer, module, port, check_constants)
+
+    copy_weights_by_name(keras_model, modules, port="cascadenet port", copy=copy)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from torch import nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
+from keras_weights import copy_weights_by_name, tag, tagged_modules  # noqa: E402
 
 KERAS_BN_MOMENTUM = 0.9997
 BN_MOMENTUM = 1.0 - KERAS_BN_MOMENTUM  # torch's momentum is Keras' 1 - momentum
@@ -139,14 +140,8 @@ def unit_schedule(
     return schedule
 
 
-def _named(module: nn.Module, keras_name: str) -> nn.Module:
-    """Tags ``module`` with the Keras layer whose weights it takes (see :func:`copy_keras_weights`)."""
-    module.keras_name = keras_name
-    return module
-
-
 def _batch_norm(channels: int, epsilon: float, name: str) -> nn.BatchNorm2d:
-    return _named(nn.BatchNorm2d(channels, eps=epsilon, momentum=BN_MOMENTUM), name)
+    return tag(nn.BatchNorm2d(channels, eps=epsilon, momentum=BN_MOMENTUM), name)
 
 
 def _fixed_padding(kernel_size: int, rate: int) -> tuple[int, int]:
@@ -170,7 +165,7 @@ class _PaddedConv(nn.Module):
             raise ValueError("only odd kernels are supported")
         begin, end = _fixed_padding(kernel_size, rate) if stride > 1 else ((kernel_size - 1) * rate // 2,) * 2
         self.pad = None if begin == end else (begin, end, begin, end)
-        self.conv = _named(
+        self.conv = tag(
             nn.Conv2d(
                 kernel_size=kernel_size,
                 stride=stride,
@@ -209,7 +204,7 @@ class SeparableConv(nn.Module):
         depthwise_args = {"in_channels": in_channels, "out_channels": in_channels, "groups": in_channels}
         self.depthwise = _PaddedConv(depthwise_args, 3, stride, rate, f"{name}_depthwise")
         self.depthwise_bn = _batch_norm(in_channels, epsilon, f"{name}_depthwise_bn")
-        self.pointwise = _named(nn.Conv2d(in_channels, filters, 1, bias=False), f"{name}_pointwise")
+        self.pointwise = tag(nn.Conv2d(in_channels, filters, 1, bias=False), f"{name}_pointwise")
         self.pointwise_bn = _batch_norm(filters, epsilon, f"{name}_pointwise_bn")
         self.relu_inside = relu_inside
 
@@ -321,7 +316,7 @@ class ConvBNReLU(nn.Module):
 
     def __init__(self, in_channels: int, filters: int, name: str):
         super().__init__()
-        self.conv = _named(nn.Conv2d(in_channels, filters, 1, bias=False), name)
+        self.conv = tag(nn.Conv2d(in_channels, filters, 1, bias=False), name)
         self.bn = _batch_norm(filters, HEAD_BN_EPSILON, f"{name}_bn")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -412,7 +407,7 @@ class DeepLabV3Plus(nn.Module):
         head = scaled(256, width)
         self.aspp = ASPP(self.backbone.out_channels, rates, head, dropout)
         self.decoder = Decoder(head, self.backbone.tap_channels, head, scaled(48, width))
-        self.logits = _named(nn.Conv2d(head, classes, 1, bias=True), "logits_semantic")
+        self.logits = tag(nn.Conv2d(head, classes, 1, bias=True), "logits_semantic")
         self.classifier_activation = classifier_activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -458,43 +453,10 @@ def copy_keras_weights(keras_model, torch_model: nn.Module) -> None:
     """Copies every Keras weight into the port by layer name (kernels to OIHW, BN statistics too).
 
     Conv2D kernels (kh, kw, in, out) become (out, in, kh, kw); DepthwiseConv2D kernels (kh, kw, C, 1) become
-    (C, 1, kh, kw). Raises ValueError on a shape or epsilon mismatch or when a Keras layer with weights has
-    no counterpart (or the other way round).
+    (C, 1, kh, kw) (``keras_weights``). Raises ValueError on a shape or epsilon mismatch or when a Keras
+    layer with weights has no counterpart (or the other way round).
     """
-    import keras
-
-    keras_layers = {layer.name: layer for layer in keras_model.layers if layer.weights}
-    used = set()
-    with torch.no_grad():
-        for module in torch_model.modules():
-            name = getattr(module, "keras_name", None)
-            if name is None:
-                continue
-            if name not in keras_layers:
-                raise ValueError(f"no Keras layer {name!r} with weights")
-            layer, weights = keras_layers[name], keras_layers[name].get_weights()
-            used.add(name)
-            if isinstance(module, nn.BatchNorm2d):
-                keras_momentum = 1 - layer.momentum
-                if abs(module.eps - layer.epsilon) > 1e-12 or abs(module.momentum - keras_momentum) > 1e-9:
-                    raise ValueError(f"{name}: batch-norm epsilon/momentum differ from Keras")
-                targets = [module.weight, module.bias, module.running_mean, module.running_var]
-            else:
-                kernel = weights[0]
-                if isinstance(layer, keras.layers.DepthwiseConv2D):
-                    weights[0] = kernel.transpose(2, 3, 0, 1)
-                else:
-                    weights[0] = kernel.transpose(3, 2, 0, 1)
-                targets = [module.weight] + ([module.bias] if module.bias is not None else [])
-            if len(targets) != len(weights):
-                raise ValueError(f"{name}: {len(weights)} Keras weights, {len(targets)} torch tensors")
-            for target, value in zip(targets, weights):
-                if tuple(target.shape) != tuple(value.shape):
-                    raise ValueError(f"{name}: shape {tuple(value.shape)} vs torch {tuple(target.shape)}")
-                target.copy_(torch.from_numpy(value))
-    missing = sorted(set(keras_layers) - used)
-    if missing:
-        raise ValueError(f"Keras layers without a torch counterpart: {missing[:5]}")
+    copy_weights_by_name(keras_model, tagged_modules(torch_model), port="deeplab port", check_constants=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

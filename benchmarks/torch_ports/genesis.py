@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 import harness  # benchmarks/torch_ports/ is on sys.path (run as a script, or via the tests' load_port)
+from keras_weights import copy_weights_by_name, init_keras_
 
 BN_EPSILON = 1e-3  # the reference's Keras-2 BatchNormalization epsilon (torch's default is 1e-5)
 
@@ -48,8 +48,7 @@ class ConvBNReLU(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool, bn_momentum: float):
         super().__init__()
         self.conv = nn.Conv3d(in_channels, out_channels, 3, padding=1)
-        nn.init.xavier_uniform_(self.conv.weight)  # Keras glorot_uniform, same fans
-        nn.init.zeros_(self.conv.bias)
+        init_keras_(self.conv, "glorot_uniform")
         self.bn = nn.BatchNorm3d(out_channels, BN_EPSILON, 1.0 - bn_momentum) if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +91,7 @@ class Genesis(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
         self.head_conv = nn.Conv3d(channels, classes, 1)
-        nn.init.xavier_uniform_(self.head_conv.weight)
-        nn.init.zeros_(self.head_conv.bias)
+        init_keras_(self.head_conv, "glorot_uniform")
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, rows, cols, depth) -> (N, classes, rows, cols, depth), before the head activation."""
@@ -154,46 +152,16 @@ def build(
     return Genesis(input_shape[3], classes, filters, depth, batch_norm, bn_momentum)
 
 
-def keras_to_torch_kernel(kernel: np.ndarray) -> torch.Tensor:
-    """Keras (k..., in, out) convolution kernel -> torch (out, in, k...)."""
-    spatial = tuple(range(kernel.ndim - 2))
-    order = (kernel.ndim - 1, kernel.ndim - 2, *spatial)
-    return torch.from_numpy(np.ascontiguousarray(np.transpose(kernel, order)))
-
-
-@torch.no_grad()
 def copy_keras_weights(keras_model, torch_model: Genesis) -> None:
     """Copies every weight (and BN moving statistic) of the Keras genesis model into the port, by layer name.
 
+    Kernels go from Keras (k, k, k, in, out) to torch (out, in, k, k, k) (``keras_weights``).
+
     Raises:
-        ValueError: when a Keras layer with weights has no counterpart in the port, or shapes differ.
+        ValueError: when a Keras layer with weights has no counterpart in the port (or the other way
+            round), or shapes differ.
     """
-    mapping = torch_model.keras_layers()
-    for layer in keras_model.layers:
-        if not layer.weights:
-            continue
-        if layer.name not in mapping:
-            raise ValueError(f"genesis port: no module for Keras layer {layer.name!r}")
-        module = mapping[layer.name]
-        if isinstance(module, nn.BatchNorm3d):
-            pairs = [
-                (module.weight, layer.gamma),
-                (module.bias, layer.beta),
-                (module.running_mean, layer.moving_mean),
-                (module.running_var, layer.moving_variance),
-            ]
-            values = [(target, torch.from_numpy(np.asarray(source))) for target, source in pairs]
-        else:
-            values = [
-                (module.weight, keras_to_torch_kernel(np.asarray(layer.kernel))),
-                (module.bias, torch.from_numpy(np.asarray(layer.bias))),
-            ]
-        for target, value in values:
-            if tuple(target.shape) != tuple(value.shape):
-                raise ValueError(
-                    f"genesis port: {layer.name}: Keras {tuple(value.shape)} vs torch {tuple(target.shape)}"
-                )
-            target.copy_(value)
+    copy_weights_by_name(keras_model, torch_model.keras_layers(), port="genesis port")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,7 +32,8 @@ def count_parameters(module: torch.nn.Module, include_buffers: bool = True) -> i
     """Parameters plus (by default) batch-norm running statistics, as Keras ``count_params()`` counts."""
     total = sum(p.numel() for p in module.parameters())
     if include_buffers:
-        total += sum(b.numel() for name, b in module.named_buffers() if name.endswith(("running_mean", "running_var")))
+        statistics = ("running_mean", "running_var")
+        total += sum(b.numel() for name, b in module.named_buffers() if name.endswith(statistics))
     return total
 
 

@@ -26,14 +26,13 @@ Command line (one JSON line from ``harness.time_training``)::
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 import harness  # benchmarks/torch_ports/ is on sys.path (run as a script, or via the tests' load_port)
+from keras_weights import copy_weights_by_name, init_keras_
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default (torch's is 1e-5)
 
@@ -46,13 +45,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def he_normal_(weight: torch.Tensor) -> None:
-    """Keras ``he_normal``: normal(0, sqrt(2 / fan_in)) truncated at 2 std, rescaled to keep the variance."""
-    fan_in = weight.shape[1] * math.prod(weight.shape[2:])
-    std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
-    nn.init.trunc_normal_(weight, 0.0, std, -2.0 * std, 2.0 * std)
-
-
 def make_conv(
     in_channels: int, out_channels: int, kernel: int, bias: bool = True, he: bool = True
 ) -> nn.Conv2d:
@@ -61,9 +53,7 @@ def make_conv(
     Odd kernels are padded 'same' here; the even 2x2 kernel gets TensorFlow's asymmetric padding in UpConv.
     """
     conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2 if kernel % 2 else 0, bias=bias)
-    (he_normal_ if he else nn.init.xavier_uniform_)(conv.weight)
-    if bias:
-        nn.init.zeros_(conv.bias)
+    init_keras_(conv, "he_normal" if he else "glorot_uniform")
     return conv
 
 
@@ -206,45 +196,16 @@ def build(
     return UNet(input_shape[2], classes, filters, depth, dropout, batch_norm, bn_momentum)
 
 
-def keras_to_torch_kernel(kernel: np.ndarray) -> torch.Tensor:
-    """Keras (k..., in, out) convolution kernel -> torch (out, in, k...)."""
-    spatial = tuple(range(kernel.ndim - 2))
-    order = (kernel.ndim - 1, kernel.ndim - 2, *spatial)
-    return torch.from_numpy(np.ascontiguousarray(np.transpose(kernel, order)))
-
-
-@torch.no_grad()
 def copy_keras_weights(keras_model, torch_model: UNet) -> None:
     """Copies every weight (and BN moving statistic) of the Keras U-Net into the port, by layer name.
 
+    Kernels go from Keras (kh, kw, in, out) to torch (out, in, kh, kw) (``keras_weights``).
+
     Raises:
-        ValueError: when a Keras layer with weights has no counterpart in the port, or shapes differ.
+        ValueError: when a Keras layer with weights has no counterpart in the port (or the other way
+            round), or shapes differ.
     """
-    mapping = torch_model.keras_layers()
-    for layer in keras_model.layers:
-        if not layer.weights:
-            continue
-        if layer.name not in mapping:
-            raise ValueError(f"unet port: no module for Keras layer {layer.name!r}")
-        module = mapping[layer.name]
-        if isinstance(module, nn.BatchNorm2d):
-            pairs = [
-                (module.weight, layer.gamma),
-                (module.bias, layer.beta),
-                (module.running_mean, layer.moving_mean),
-                (module.running_var, layer.moving_variance),
-            ]
-            values = [(target, torch.from_numpy(np.asarray(source))) for target, source in pairs]
-        else:
-            values = [(module.weight, keras_to_torch_kernel(np.asarray(layer.kernel)))]
-            if module.bias is not None:
-                values.append((module.bias, torch.from_numpy(np.asarray(layer.bias))))
-        for target, value in values:
-            if tuple(target.shape) != tuple(value.shape):
-                raise ValueError(
-                    f"unet port: {layer.name}: Keras {tuple(value.shape)} vs torch {tuple(target.shape)}"
-                )
-            target.copy_(value)
+    copy_weights_by_name(keras_model, torch_model.keras_layers(), port="unet port")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,13 +4,14 @@ Parameter counts at the reference and small configurations, outputs at small con
 weights copied in (inference mode), the 'same' padding layers against Keras, drop-path and the command line.
 """
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
 from keras_zoo.models.amoebanet import amoebanet
+from tests.torch_ports.helpers import randomise_batch_norm, run_command_line
+
+PORT = "amoebanet"  # benchmarks/torch_ports/amoebanet.py, the ``port`` fixture (conftest.py)
 
 TINY = {"input_shape": (32, 32, 3), "classes": 10, "num_cells": 3, "filters": 16, "stem_filters": 8}
 # Non-square, odd and even sizes down the network, auxiliary head (needs a 5x5 map) and drop-path layers.
@@ -28,44 +29,15 @@ AUX = {
 RELATIVE_TOLERANCE = 1e-4
 
 
-@pytest.fixture
-def port(load_port):
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    return load_port("amoebanet")
-
-
-def randomize_batch_norm(model: keras.Model, seed: int = 0) -> None:
-    """Non-trivial batch-norm weights and statistics, so that copying all four is checked."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.gamma.shape[0]
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, n),
-                    rng.normal(0.0, 0.1, n),
-                    rng.normal(0.0, 0.1, n),
-                    rng.uniform(0.5, 1.5, n),
-                ]
-            )
-
-
-def test_parameter_count_reference(port):
-    from harness import count_parameters
-
+def test_parameter_count_reference(port, harness):
     keras_model = amoebanet()
     assert keras_model.count_params() == 46_181_769  # 46,099,177 trainable + BN statistics, 1001 classes
-    assert count_parameters(port.build()) == keras_model.count_params()
+    assert harness.count_parameters(port.build()) == keras_model.count_params()
 
 
 @pytest.mark.parametrize("config", [TINY, AUX], ids=["tiny", "aux_drop_path"])
-def test_parameter_count_small(port, config):
-    from harness import count_parameters
-
-    assert count_parameters(port.build(**config)) == amoebanet(**config).count_params()
+def test_parameter_count_small(port, harness, config):
+    assert harness.count_parameters(port.build(**config)) == amoebanet(**config).count_params()
 
 
 @pytest.mark.parametrize("config", [TINY, AUX], ids=["tiny", "aux_drop_path"])
@@ -74,7 +46,7 @@ def test_forward_matches_keras(port, config):
 
     keras.utils.set_random_seed(0)
     keras_model = amoebanet(**config)
-    randomize_batch_norm(keras_model)
+    randomise_batch_norm(keras_model, variance=(0.5, 1.5))
     torch_model = port.build(**config).eval()
     port.copy_keras_weights(keras_model, torch_model)
 
@@ -139,12 +111,12 @@ def test_drop_path(port):
 
 
 def test_command_line_prints_record(port, capsys):
-    port.main(
+    argv = (
         ["--batch-size", "2", "--steps", "1", "--warmup", "0", "--threads", "1"]
         + ["--input-shape", "32", "32", "3", "--classes", "10", "--num-cells", "3"]
         + ["--filters", "8", "--stem-filters", "4"]
     )
-    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = run_command_line(port, capsys, argv)
     assert record["model"] == "amoebanet"
     assert record["batch"] == 2 and record["input_shape"] == [[3, 32, 32]]
     assert record["step_time_ms"] > 0

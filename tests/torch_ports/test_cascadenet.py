@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from keras_zoo.models.cascadenet import ASCEND_VARIANT, cascadenet
+from tests.torch_ports.helpers import randomise_batch_norm, run_command_line
+
+PORT = "cascadenet"  # benchmarks/torch_ports/cascadenet.py, the ``port`` fixture (conftest.py)
 
 TINY = {"n_cascades": 2, "n_convs": 3, "filters": 8}
 RTOL = 1e-4
@@ -39,19 +42,6 @@ def to_torch(torch, x: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
 
 
-def randomise_batch_norm(keras_model, rng: np.random.Generator) -> None:
-    """Non-trivial gamma, beta and moving statistics, so that copying them is actually checked."""
-    for layer in keras_model.layers:
-        if layer.__class__.__name__ == "BatchNormalization":
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                rng.normal(0, 0.1, beta.shape).astype("float32"),
-                rng.normal(0, 0.1, mean.shape).astype("float32"),
-                rng.uniform(0.5, 2.0, var.shape).astype("float32"),
-            ])
-
-
 def compare_forward(port, torch, keras_model, torch_model, inputs: list[np.ndarray]) -> float:
     """Copies weights, runs both in inference mode; returns max |keras - torch| / max |keras|."""
     torch.set_num_threads(1)
@@ -65,9 +55,7 @@ def compare_forward(port, torch, keras_model, torch_model, inputs: list[np.ndarr
     return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
 
 
-def test_parameter_counts_match_keras_at_the_reference_configs(load_port):
-    port = load_port("cascadenet")
-    harness = load_port("harness")
+def test_parameter_counts_match_keras_at_the_reference_configs(port, harness):
     assert harness.count_parameters(port.build()) == cascadenet().count_params() == 565_770  # D5-C5
     ascend_keras = cascadenet(n_cascades=5, **ASCEND_VARIANT)
     ascend = port.build(n_cascades=5, **ASCEND_VARIANT)
@@ -88,28 +76,24 @@ def test_parameter_counts_match_keras_at_the_reference_configs(load_port):
     ],
     ids=["2d", "ascend", "noisy-dc", "dynamic-sharing", "dynamic"],
 )
-def test_parameter_counts_match_keras_at_small_configs(load_port, config):
-    port = load_port("cascadenet")
-    harness = load_port("harness")
+def test_parameter_counts_match_keras_at_small_configs(port, harness, config):
     shape = (4, 16, 12, 2) if config.get("dynamic") else (16, 12, 2)
     full = {**TINY, **config, "input_shape": shape}
     assert harness.count_parameters(port.build(**full)) == cascadenet(**full).count_params()
 
 
-def test_forward_matches_keras_2d(load_port):
+def test_forward_matches_keras_2d(port):
     import torch
 
-    port = load_port("cascadenet")
     config = {**TINY, "input_shape": (16, 12, 2)}
     keras_model, torch_model = cascadenet(**config), port.build(**config)
     inputs = undersampled_batch(np.random.default_rng(0), (2, 16, 12))
     assert compare_forward(port, torch, keras_model, torch_model, inputs) <= RTOL
 
 
-def test_forward_matches_keras_ascend_variant(load_port):
+def test_forward_matches_keras_ascend_variant(port):
     import torch
 
-    port = load_port("cascadenet")
     config = {**ASCEND_VARIANT, "n_cascades": 3, "n_convs": 3, "filters": 8, "input_shape": (16, 12, 2)}
     keras_model, torch_model = cascadenet(**config), port.build(**config)
     rng = np.random.default_rng(1)
@@ -120,20 +104,18 @@ def test_forward_matches_keras_ascend_variant(load_port):
     assert torch_model.dc.lambda_weight.item() == pytest.approx(0.8)
 
 
-def test_forward_matches_keras_noisy_dc(load_port):
+def test_forward_matches_keras_noisy_dc(port):
     import torch
 
-    port = load_port("cascadenet")
     config = {**TINY, "noise_lambda": 0.3, "input_shape": (12, 16, 2)}
     keras_model, torch_model = cascadenet(**config), port.build(**config)
     inputs = undersampled_batch(np.random.default_rng(2), (2, 12, 16))
     assert compare_forward(port, torch, keras_model, torch_model, inputs) <= RTOL
 
 
-def test_forward_matches_keras_dynamic_with_data_sharing(load_port):
+def test_forward_matches_keras_dynamic_with_data_sharing(port):
     import torch
 
-    port = load_port("cascadenet")
     config = {"n_cascades": 2, "n_convs": 3, "filters": 4, "input_shape": (6, 8, 12, 2), "dynamic": True,
               "data_sharing": True}
     keras_model, torch_model = cascadenet(**config), port.build(**config)
@@ -141,11 +123,10 @@ def test_forward_matches_keras_dynamic_with_data_sharing(load_port):
     assert compare_forward(port, torch, keras_model, torch_model, inputs) <= RTOL
 
 
-def test_port_output_is_data_consistent(load_port):
+def test_port_output_is_data_consistent(port):
     """Noise-free DC: the output's k-space equals the measurement wherever the mask samples."""
     import torch
 
-    port = load_port("cascadenet")
     torch.manual_seed(0)
     torch_model = port.build(**TINY, input_shape=(16, 12, 2)).eval()
     inputs = undersampled_batch(np.random.default_rng(4), (2, 16, 12))
@@ -158,11 +139,8 @@ def test_port_output_is_data_consistent(load_port):
     assert torch.allclose(k_out[sampled], k0[sampled], atol=1e-5)
 
 
-def test_cli_prints_one_json_line(load_port, capsys):
-    import json
-
-    port = load_port("cascadenet")
-    port.main(["--batch-size", "1", "--steps", "1", "--warmup", "0", "--threads", "1", "--size", "16", "16",
-               "--n-cascades", "1", "--n-convs", "2", "--filters", "4"])
-    record = json.loads(capsys.readouterr().out.strip())
+def test_cli_prints_one_json_line(port, capsys):
+    argv = ["--batch-size", "1", "--steps", "1", "--warmup", "0", "--threads", "1", "--size", "16", "16",
+            "--n-cascades", "1", "--n-convs", "2", "--filters", "4"]
+    record = run_command_line(port, capsys, argv)
     assert record["model"] == "cascadenet" and record["input_shape"] == [[2, 16, 16]] * 3

@@ -13,13 +13,14 @@ with Keras and the port both in float64 the two agree to ~1e-14 up to the ASPP p
 output, the rest being ``tf.image.resize``, which computes in float32 whatever the input dtype.
 """
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
 from keras_zoo.models.deeplab import deeplabv3plus
+from tests.torch_ports.helpers import run_command_line
+
+PORT = "deeplab"  # benchmarks/torch_ports/deeplab.py, the ``port`` fixture (conftest.py)
 
 TINY = {"backbone": "xception41", "width": 1 / 16, "middle_units": 1}
 RTOL = 1e-5
@@ -66,9 +67,7 @@ def _compare(port, config: dict, size: tuple[int, int], batch: int = 1, training
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
-def test_parameter_count_reference(load_port):
-    port = load_port("deeplab")
-    harness = load_port("harness")
+def test_parameter_count_reference(port, harness):
     keras_model = deeplabv3plus()  # 513x513x3, 21 classes, OS16, xception65
     assert harness.count_parameters(port.build()) == keras_model.count_params() == 41_258_213
 
@@ -83,9 +82,7 @@ def test_parameter_count_reference(load_port):
          "atrous_rates": (2, 3)},
     ],
 )
-def test_parameter_count_small(load_port, config):
-    port = load_port("deeplab")
-    harness = load_port("harness")
+def test_parameter_count_small(port, harness, config):
     assert harness.count_parameters(port.build(**config)) == deeplabv3plus(**config).count_params()
 
 
@@ -100,27 +97,24 @@ def test_parameter_count_small(load_port, config):
           "classifier_activation": "softmax"}, (50, 50)),
     ],
 )
-def test_forward_matches_keras_small(load_port, config, size):
-    assert _compare(load_port("deeplab"), config, size) <= RTOL
+def test_forward_matches_keras_small(port, config, size):
+    assert _compare(port, config, size) <= RTOL
 
 
-def test_forward_matches_keras_reference_architecture(load_port):
+def test_forward_matches_keras_reference_architecture(port):
     """The full xception65 / OS16 / 21-class network at a 65x65 input, batch 1."""
-    assert _compare(load_port("deeplab"), {}, (65, 65)) <= RTOL
+    assert _compare(port, {}, (65, 65)) <= RTOL
 
 
-def test_training_mode_matches_keras(load_port):
+def test_training_mode_matches_keras(port):
     """Batch statistics in every BN (what the benchmark times); dropout off to be deterministic."""
-    port = load_port("deeplab")
     assert _compare(port, {**TINY, "dropout": 0.0}, (33, 33), batch=2, training=True) <= RTOL_TRAIN
 
 
-def test_cli_prints_one_json_record(load_port, capsys):
-    port = load_port("deeplab")
+def test_cli_prints_one_json_record(port, capsys):
     args = ["--batch-size", "2", "--input-size", "33", "33", "--backbone", "xception41", "--width", "0.0625",
             "--middle-units", "1", "--steps", "1", "--warmup", "0", "--threads", "1"]
-    port.main(args)
-    record = json.loads(capsys.readouterr().out.strip())
+    record = run_command_line(port, capsys, args)
     assert record["model"] == "deeplabv3plus"
     assert record["input_shape"] == [[3, 33, 33]] and record["batch"] == 2
     assert record["parameters"] == deeplabv3plus(input_shape=(33, 33, 3), **TINY).count_params()

@@ -6,35 +6,15 @@ Forward tolerance: both sides compute in float32 from identical weights; only th
 (each moves outputs by 1e-2 or more) with margin.
 """
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
 from keras_zoo.models.genesis import genesis
+from tests.torch_ports.helpers import compare_logits_and_outputs, randomise_batch_norm, run_command_line
 
+PORT = "genesis"  # benchmarks/torch_ports/genesis.py, the ``port`` fixture (conftest.py)
 TOLERANCE = 1e-4
-
-
-@pytest.fixture
-def port(load_port):
-    import torch
-
-    torch.set_num_threads(1)
-    return load_port("genesis")
-
-
-def randomise_batch_norm(model: keras.Model, seed: int = 0) -> None:
-    """Gives every BN layer non-trivial gamma, beta and moving statistics, so the copy of each is checked."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.gamma.shape[0]
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0.0, 0.1, n).astype("float32"))
-            layer.moving_mean.assign(rng.normal(0.0, 0.1, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
 
 
 def randomise_biases(model: keras.Model, seed: int = 1) -> None:
@@ -46,38 +26,13 @@ def randomise_biases(model: keras.Model, seed: int = 1) -> None:
 
 
 def compare(port, config: dict, x: np.ndarray, training: bool = False) -> tuple[float, float]:
-    """Builds both models at ``config`` and copies the weights.
-
-    Returns:
-        max |keras - torch| of the logits (relative to their scale, at least 1) and of the outputs.
-    """
-    import torch
-
-    keras.utils.set_random_seed(0)
-    keras_model = genesis(**config)
-    randomise_batch_norm(keras_model)
-    randomise_biases(keras_model)
-    keras_logits_model = keras.Model(keras_model.input, keras_model.get_layer("head_conv").output)
-    torch_model = port.build(**config)
-    port.copy_keras_weights(keras_model, torch_model)
-    torch_model.train(training)
-    with torch.no_grad():
-        xt = torch.from_numpy(x).permute(0, 4, 1, 2, 3)
-        torch_logits = torch_model.logits(xt).permute(0, 2, 3, 4, 1).numpy()
-        torch_out = torch_model(xt).permute(0, 2, 3, 4, 1).numpy()
-    keras_logits = keras.ops.convert_to_numpy(keras_logits_model(x, training=training))
-    keras_out = keras.ops.convert_to_numpy(keras_model(x, training=training))
-    assert torch_out.shape == keras_out.shape
-    assert keras_out.std() > 1e-3  # not saturated: the comparison means something
-    scale = max(1.0, float(np.abs(keras_logits).max()))
-    logits_diff = float(np.abs(keras_logits - torch_logits).max()) / scale
-    return logits_diff, float(np.abs(keras_out - torch_out).max())
+    """Logits (``head_conv``) and output differences, Keras BN weights and biases randomised (helpers.py)."""
+    randomise = (randomise_batch_norm, randomise_biases)
+    return compare_logits_and_outputs(port, genesis, config, "head_conv", x, training, randomise)
 
 
-def test_reference_parameter_count(port):
-    from harness import count_parameters
-
-    assert count_parameters(port.build()) == genesis().count_params() == 16_324_929
+def test_reference_parameter_count(port, harness):
+    assert harness.count_parameters(port.build()) == genesis().count_params() == 16_324_929
 
 
 @pytest.mark.parametrize(
@@ -88,10 +43,8 @@ def test_reference_parameter_count(port):
         {"input_shape": (16, 16, 16, 1), "filters": 4, "depth": 5},
     ],
 )
-def test_parameter_count_small(port, config):
-    from harness import count_parameters
-
-    assert count_parameters(port.build(**config)) == genesis(**config).count_params()
+def test_parameter_count_small(port, harness, config):
+    assert harness.count_parameters(port.build(**config)) == genesis(**config).count_params()
 
 
 @pytest.mark.parametrize(
@@ -131,9 +84,7 @@ def test_rejects_indivisible_input(port):
 
 
 def test_command_line_prints_one_json_line(port, capsys):
-    port.main(["--batch-size", "1", "--preset", "tiny", "--steps", "1", "--warmup", "0", "--threads", "1"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    record = json.loads(lines[0])
+    argv = ["--batch-size", "1", "--preset", "tiny", "--steps", "1", "--warmup", "0", "--threads", "1"]
+    record = run_command_line(port, capsys, argv)
     assert record["model"] == "genesis" and record["input_shape"] == [[1, 16, 16, 8]]
     assert record["parameters"] == genesis(input_shape=(16, 16, 8, 1), filters=2, depth=3).count_params()
