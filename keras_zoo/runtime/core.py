@@ -24,9 +24,10 @@ PRECISIONS = ("fp32", "mixed", "bf16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 # Backends whose CPU training steps measured faster in bfloat16 on a CPU with AMX (2-core Intel Xeon with
 # AMX-BF16, U-Net 64 filters 256x256 batch 2, median ms fp32 -> mixed_bfloat16): TensorFlow 2,812 -> 668
-# (oneDNN on the AMX units), the PyTorch backend 3,775 -> 1,498; JAX 6,496 -> 6,887 (XLA's CPU convolutions do not use
-# AMX), so JAX stays fp32. With oneDNN capped below AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, i.e. a CPU
-# with AVX512_BF16 only) TensorFlow's bfloat16 step took 4,023 ms against 2,576 in fp32, so AMX is required.
+# (oneDNN on the AMX units), the PyTorch backend 3,775 -> 1,498; JAX 6,496 -> 6,887 (XLA's CPU
+# convolutions do not use AMX), so JAX stays fp32. With oneDNN capped below AMX
+# (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, i.e. a CPU with AVX512_BF16 only) TensorFlow's bfloat16 step took
+# 4,023 ms against 2,576 in fp32, so AMX is required.
 BF16_CPU_BACKENDS = ("tensorflow", "torch")
 
 
