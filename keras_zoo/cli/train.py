@@ -223,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _jit_value(args, runtime_config):
+    from keras_zoo.errors import ConfigError
+
+    if args.jit == "on" and runtime_config.xla_fails(args.model):
+        raise ConfigError(
+            f"--jit on: TensorFlow's XLA fails to compile {args.model} in {runtime_config.precision} "
+            "precision; use --jit off or --precision fp32"
+        )
     if args.jit != "auto":
         return args.jit == "on"
     return runtime_config.jit_for(

@@ -29,6 +29,10 @@ PRECISION_CHOICES = ("auto", *PRECISIONS)
 # (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, i.e. a CPU with AVX512_BF16 only) TensorFlow's bfloat16 step took
 # 4,023 ms against 2,576 in fp32, so AMX is required.
 BF16_CPU_BACKENDS = ("tensorflow", "torch")
+# Networks whose TensorFlow training step fails to compile with XLA under a mixed-precision policy
+# (TF 2.21, mixed_bfloat16 and mixed_float16 alike: "Seen floating point types of different precisions" at
+# the gradient of DeepLabv3+'s bilinear resize).
+XLA_FAILS_IN_MIXED_PRECISION = ("deeplabv3plus",)
 
 
 @dataclasses.dataclass
@@ -62,7 +66,7 @@ class RuntimeConfig:
     ) -> bool | str:
         """``jit_compile`` for training ``model``: XLA on TensorFlow CPU in fp32, on one device and not
         deterministic, where it measured faster (:func:`keras_zoo.runtime.tf_env.xla_is_faster_on_cpu`);
-        :attr:`jit_compile` everywhere else.
+        off where XLA fails to compile the model (:meth:`xla_fails`); :attr:`jit_compile` everywhere else.
 
         Args:
             model: registry name.
@@ -80,7 +84,14 @@ class RuntimeConfig:
         )
         if plain_tf_cpu and xla_is_faster_on_cpu(model, filters, dynamic):
             return True
+        if self.xla_fails(model):
+            return False
         return self.jit_compile
+
+    def xla_fails(self, model: str) -> bool:
+        """Whether XLA is known to fail compiling ``model``'s training step in this configuration."""
+        mixed = self.precision != "fp32"
+        return self.backend == "tensorflow" and mixed and model in XLA_FAILS_IN_MIXED_PRECISION
 
 
 def _gpu_count(backend: str) -> int:

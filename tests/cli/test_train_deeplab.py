@@ -91,6 +91,15 @@ def test_end_to_end_on_a_voc_folder(tmp_path, eval_flags):
     assert main([*argv[:-4], "--data", str(tmp_path / "missing"), "--output", str(out / "x")]) == 2
 
 
+def test_jit_on_in_mixed_precision_is_a_user_error_on_tensorflow(tmp_path, capsys):
+    argv = ["--model", "deeplabv3plus", *TINY, "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2"]
+    argv += ["--jit", "on", "--precision", "mixed", "--output", str(tmp_path / "run"), "--verbose", "0"]
+    if keras.config.backend() != "tensorflow":
+        pytest.skip("XLA's failure is TensorFlow's")
+    assert main(argv) == 2
+    assert "--jit on: TensorFlow's XLA fails to compile deeplabv3plus" in capsys.readouterr().err
+
+
 def test_class_weights_flag_balanced_explicit_and_bad(tmp_path):
     _write_voc(tmp_path / "voc", ["a", "b"], size=(20, 24))
     task = get_task("deeplabv3plus")

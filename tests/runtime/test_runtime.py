@@ -32,6 +32,15 @@ def test_auto_precision_is_bf16_only_where_it_measured_faster(monkeypatch, flags
     assert runtime.auto_precision(backend, device) == expected
 
 
+def test_xla_is_kept_off_where_it_fails_to_compile():
+    gpu_mixed = runtime.RuntimeConfig("tensorflow", "gpu", "mixed", "mixed_float16", True)
+    assert gpu_mixed.xla_fails("deeplabv3plus") and gpu_mixed.jit_for("deeplabv3plus") is False
+    assert gpu_mixed.jit_for("unet") is True
+    gpu_fp32 = runtime.RuntimeConfig("tensorflow", "gpu", "fp32", "float32", True)
+    assert not gpu_fp32.xla_fails("deeplabv3plus") and gpu_fp32.jit_for("deeplabv3plus") is True
+    assert not runtime.RuntimeConfig("jax", "cpu", "mixed", "mixed_bfloat16", "auto").xla_fails("deeplabv3plus")
+
+
 def test_configure_resolves_auto_precision(monkeypatch):
     monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: ["avx2"])
     config = runtime.configure(device="cpu", precision="auto")
