@@ -38,7 +38,8 @@ def test_xla_is_kept_off_where_it_fails_to_compile():
     assert gpu_mixed.jit_for("unet") is True
     gpu_fp32 = runtime.RuntimeConfig("tensorflow", "gpu", "fp32", "float32", True)
     assert not gpu_fp32.xla_fails("deeplabv3plus") and gpu_fp32.jit_for("deeplabv3plus") is True
-    assert not runtime.RuntimeConfig("jax", "cpu", "mixed", "mixed_bfloat16", "auto").xla_fails("deeplabv3plus")
+    jax_mixed = runtime.RuntimeConfig("jax", "cpu", "mixed", "mixed_bfloat16", "auto")
+    assert not jax_mixed.xla_fails("deeplabv3plus")
 
 
 def test_configure_resolves_auto_precision(monkeypatch):
