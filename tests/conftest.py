@@ -19,6 +19,13 @@ def shared_data() -> pathlib.Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_compilation_cache(tmp_path_factory):
+    """Keeps the CLI's persistent compilation cache (JAX) out of the user's ~/.cache during tests."""
+    os.environ["KERAS_ZOO_CACHE_DIR"] = str(tmp_path_factory.mktemp("keras_zoo_cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Resets the global dtype policy, TF op determinism and the session after each test."""

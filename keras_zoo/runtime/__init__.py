@@ -14,6 +14,8 @@ _LAZY = {
     "auto_precision": "keras_zoo.runtime.core",
     "configure": "keras_zoo.runtime.core",
     "describe": "keras_zoo.runtime.core",
+    "enable_compilation_cache": "keras_zoo.runtime.compile_cache",
+    "gpu_compute_capability": "keras_zoo.runtime.core",
     "precision_policy": "keras_zoo.runtime.core",
     "npu_session_config": "keras_zoo.runtime.npu",
     "select_npu_adapter": "keras_zoo.runtime.npu",

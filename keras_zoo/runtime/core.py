@@ -20,7 +20,7 @@ from keras_zoo.runtime.tf_env import cpu_flags, xla_is_faster_on_cpu
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "gpu", "npu")
-PRECISIONS = ("fp32", "mixed", "bf16")
+PRECISIONS = ("fp32", "mixed", "bf16", "fp16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 # Backends whose CPU training steps measured faster in bfloat16 on a CPU with AMX (2-core Intel Xeon with
 # AMX-BF16, U-Net 64 filters 256x256 batch 2, median ms fp32 -> mixed_bfloat16): TensorFlow 2,812 -> 668
@@ -33,6 +33,9 @@ BF16_CPU_BACKENDS = ("tensorflow", "torch")
 # (TF 2.21, mixed_bfloat16 and mixed_float16 alike: "Seen floating point types of different precisions" at
 # the gradient of DeepLabv3+'s bilinear resize).
 XLA_FAILS_IN_MIXED_PRECISION = ("deeplabv3plus",)
+# NVIDIA GPUs from Ampere on (compute capability 8.0) have bfloat16 tensor cores; bfloat16 keeps float32's
+# exponent range, so it needs no loss scaling.
+BF16_MIN_COMPUTE_CAPABILITY = (8, 0)
 
 
 @dataclasses.dataclass
@@ -46,6 +49,8 @@ class RuntimeConfig:
         policy: the Keras dtype policy set globally (``"float32"``, ``"mixed_float16"``, ``"mixed_bfloat16"``).
         jit_compile: the value to pass to ``model.compile``.
         npu_adapter: the Ascend adapter opened, if any.
+        compute_capability: the first GPU's CUDA compute capability, e.g. ``(9, 0)``; None off GPUs or
+            where the backend does not report it.
     """
 
     backend: str
@@ -54,6 +59,7 @@ class RuntimeConfig:
     policy: str
     jit_compile: bool | str
     npu_adapter: str | None = None
+    compute_capability: tuple[int, int] | None = None
 
     def jit_for(
         self,
@@ -107,26 +113,99 @@ def _gpu_count(backend: str) -> int:
     return 0
 
 
-def auto_precision(backend: str, device: str) -> str:
-    """The precision ``"auto"`` stands for: ``"mixed"`` (bfloat16 compute, float32 variables) on CPUs with
-    AMX-BF16 under the TensorFlow and PyTorch backends, where every network trained faster in it (1.08-4.5x
-    on TensorFlow, docs/benchmarks.md); ``"fp32"`` elsewhere, GPUs and NPUs included (none was measured)."""
-    if device == "cpu" and backend in BF16_CPU_BACKENDS and "amx_bf16" in cpu_flags():
+def _parse_capability(value) -> tuple[int, int] | None:
+    """``"9.0"``, ``(9, 0)`` or ``"sm_90"`` -> ``(9, 0)``; None when it cannot be read."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)) and len(value) >= 2:
+        return int(value[0]), int(value[1])
+    text = str(value).removeprefix("sm_")
+    if "." in text:
+        major, minor = text.split(".", 1)
+    elif text.isdigit() and len(text) >= 2:
+        major, minor = text[:-1], text[-1]
+    else:
+        return None
+    try:
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def gpu_compute_capability(backend: str) -> tuple[int, int] | None:
+    """The CUDA compute capability of the backend's first GPU, e.g. ``(9, 0)`` for a Hopper GPU.
+
+    None where no GPU is visible or the backend does not report one (ROCm, unknown devices).
+    """
+    try:
+        if backend == "jax":
+            jax = importlib.import_module("jax")
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            return _parse_capability(getattr(gpus[0], "compute_capability", None)) if gpus else None
+        if backend == "torch":
+            torch = importlib.import_module("torch")
+            return tuple(torch.cuda.get_device_capability(0)) if torch.cuda.is_available() else None
+        if backend == "tensorflow":
+            tf = importlib.import_module("tensorflow")
+            gpus = tf.config.list_physical_devices("GPU")
+            details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+            return _parse_capability(details.get("compute_capability"))
+    except (RuntimeError, ValueError, IndexError, AttributeError) as exc:
+        log.warning("could not read the GPU's compute capability (%s)", exc)
+    return None
+
+
+def auto_precision(backend: str, device: str, capability: tuple[int, int] | None = None) -> str:
+    """The precision ``"auto"`` stands for on ``device``.
+
+    - CPU: ``"mixed"`` (bfloat16 compute, float32 variables) on CPUs with AMX-BF16 under the TensorFlow and
+      PyTorch backends, where every network trained faster in it (docs/benchmarks.md); ``"fp32"`` elsewhere.
+    - GPU: ``"mixed"`` on every backend when the compute capability is known: bfloat16 from compute
+      capability 8.0 (Ampere, Hopper, ...), float16 with loss scaling below it (see
+      :func:`precision_policy`); ``"fp32"`` when the capability cannot be read.
+    - NPU: ``"fp32"`` for Keras; the Ascend adapter then applies its own default precision mode (see
+      :mod:`keras_zoo.runtime.npu`).
+
+    Args:
+        backend: Keras backend name.
+        device: ``"cpu"``, ``"gpu"`` or ``"npu"``.
+        capability: the GPU's compute capability (:func:`gpu_compute_capability`).
+    """
+    if device == "cpu":
+        return "mixed" if backend in BF16_CPU_BACKENDS and "amx_bf16" in cpu_flags() else "fp32"
+    if device == "gpu" and capability is not None:
         return "mixed"
     return "fp32"
 
 
-def precision_policy(precision: str, device: str) -> str:
-    """Keras dtype policy for a precision on a device.
+def precision_policy(precision: str, device: str, capability: tuple[int, int] | None = None) -> str:
+    """Keras dtype policy for a precision on a device. Variables and model outputs stay float32.
 
-    ``mixed`` computes in float16 with dynamic loss scaling on GPU/NPU and in bfloat16 on CPU (float16 is
-    slow there); ``bf16`` computes in bfloat16 everywhere. Variables and model outputs stay float32.
+    - ``fp32``: ``float32``.
+    - ``mixed``: the device's fast mixed precision: ``mixed_bfloat16`` on CPUs and on GPUs of compute
+      capability >= 8.0; ``mixed_float16`` (with dynamic loss scaling) on older or unidentified GPUs and
+      on NPUs.
+    - ``bf16`` / ``fp16``: ``mixed_bfloat16`` / ``mixed_float16`` on every device.
+
+    Args:
+        precision: one of :data:`PRECISIONS`.
+        device: ``"cpu"``, ``"gpu"`` or ``"npu"``.
+        capability: the GPU's compute capability, None when unknown.
+
+    Raises:
+        ConfigError: unknown precision.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "fp32":
         return "float32"
-    if precision == "mixed" and device in ("gpu", "npu"):
+    if precision == "fp16":
+        return "mixed_float16"
+    if precision == "bf16":
+        return "mixed_bfloat16"
+    if device == "npu":
+        return "mixed_float16"
+    if device == "gpu" and (capability is None or capability < BF16_MIN_COMPUTE_CAPABILITY):
         return "mixed_float16"
     return "mixed_bfloat16"
 
@@ -154,8 +233,8 @@ def configure(
 
     Args:
         device: ``"auto"`` (GPU when one is visible, else CPU), ``"cpu"``, ``"gpu"`` or ``"npu"``.
-        precision: ``"auto"`` (see :func:`auto_precision`), ``"fp32"``, ``"mixed"`` or ``"bf16"`` (see
-            :func:`precision_policy`).
+        precision: ``"auto"`` (see :func:`auto_precision`), ``"fp32"``, ``"mixed"``, ``"bf16"`` or
+            ``"fp16"`` (see :func:`precision_policy`).
         seed: seeds Python, NumPy and the backend when given.
         jit_compile: override the per-backend default of :func:`default_jit`.
         deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs).
@@ -174,14 +253,15 @@ def configure(
     if precision not in PRECISION_CHOICES:
         raise ConfigError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
     backend = keras.config.backend()
-    adapter = None
+    adapter, capability = None, None
     if device == "npu":
-        adapter = open_npu(backend, "fp32" if precision == "auto" else precision)
+        adapter = open_npu(backend, precision)
     elif device in ("auto", "gpu"):
         gpus = _gpu_count(backend)
         if device == "gpu" and gpus == 0:
             raise ConfigError(f"device='gpu' but the {backend} backend sees no GPU")
         device = "gpu" if gpus else "cpu"
+        capability = gpu_compute_capability(backend) if gpus else None
     elif backend == "tensorflow":
         tf = importlib.import_module("tensorflow")
         try:
@@ -189,8 +269,8 @@ def configure(
         except RuntimeError:
             log.warning("TensorFlow was already initialised; GPUs stay visible")
     if precision == "auto":
-        precision = auto_precision(backend, device)
-    policy = precision_policy(precision, device)
+        precision = auto_precision(backend, device, capability)
+    policy = precision_policy(precision, device, capability)
     keras.mixed_precision.set_global_policy(policy)
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -199,7 +279,7 @@ def configure(
     if backend == "tensorflow":
         restore_malloc_thresholds()
     jit = default_jit(backend, device) if jit_compile is None else jit_compile
-    config = RuntimeConfig(backend, device, precision, policy, jit, adapter)
+    config = RuntimeConfig(backend, device, precision, policy, jit, adapter, capability)
     log.info("runtime: %s", config)
     return config
 

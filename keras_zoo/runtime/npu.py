@@ -25,11 +25,14 @@ log = logging.getLogger(__name__)
 
 PRECISION_MODES = ("allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype", "allow_mix_precision")
 
-# keras_zoo precision -> Ascend precision_mode
+# keras_zoo precision -> Ascend precision_mode. "auto" is the adapters' own documented default for training
+# on the Ascend 910: float32 graphs whose matrix and convolution operators the adapter runs in float16.
 ASCEND_PRECISION = {
+    "auto": "allow_fp32_to_fp16",
     "fp32": "must_keep_origin_dtype",
     "mixed": "allow_mix_precision",
     "bf16": "allow_mix_precision",
+    "fp16": "allow_mix_precision",
 }
 
 INSTALL_HINT = (

@@ -8,28 +8,82 @@ from keras_zoo.runtime.npu import PRECISION_MODES, npu_session_config, select_np
 
 def test_precision_policies():
     assert runtime.precision_policy("fp32", "cpu") == "float32"
-    assert runtime.precision_policy("mixed", "gpu") == "mixed_float16"
-    assert runtime.precision_policy("mixed", "npu") == "mixed_float16"
     assert runtime.precision_policy("mixed", "cpu") == "mixed_bfloat16"
+    assert runtime.precision_policy("mixed", "npu") == "mixed_float16"
     assert runtime.precision_policy("bf16", "gpu") == "mixed_bfloat16"
+    assert runtime.precision_policy("fp16", "cpu") == "mixed_float16"
     with pytest.raises(ConfigError, match="precision"):
         runtime.precision_policy("fp8", "cpu")
 
 
 @pytest.mark.parametrize(
-    "flags, backend, device, expected",
+    "capability, expected",
     [
-        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "cpu", "mixed"),
-        (["avx512f", "avx512_bf16"], "tensorflow", "cpu", "fp32"),  # bf16 without AMX measured slower
-        (["avx2", "fma"], "tensorflow", "cpu", "fp32"),
-        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "gpu", "fp32"),
-        (["avx512f", "avx512_bf16", "amx_bf16"], "torch", "cpu", "mixed"),
-        (["avx512f", "avx512_bf16", "amx_bf16"], "jax", "cpu", "fp32"),  # XLA's CPU convs do not use AMX
+        ((9, 0), "mixed_bfloat16"),  # Hopper
+        ((8, 0), "mixed_bfloat16"),  # Ampere A100
+        ((8, 6), "mixed_bfloat16"),
+        ((7, 5), "mixed_float16"),  # Turing: float16 tensor cores only
+        ((7, 0), "mixed_float16"),  # Volta
+        (None, "mixed_float16"),  # unidentified GPU: float16 is the safe mixed precision
     ],
 )
-def test_auto_precision_is_bf16_only_where_it_measured_faster(monkeypatch, flags, backend, device, expected):
+def test_mixed_on_a_gpu_is_bfloat16_from_compute_capability_8(capability, expected):
+    assert runtime.precision_policy("mixed", "gpu", capability) == expected
+
+
+@pytest.mark.parametrize(
+    "flags, backend, device, capability, expected",
+    [
+        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "cpu", None, "mixed"),
+        (["avx512f", "avx512_bf16"], "tensorflow", "cpu", None, "fp32"),  # bf16 without AMX measured slower
+        (["avx2", "fma"], "tensorflow", "cpu", None, "fp32"),
+        (["avx512f", "avx512_bf16", "amx_bf16"], "torch", "cpu", None, "mixed"),
+        (["avx512f", "avx512_bf16", "amx_bf16"], "jax", "cpu", None, "fp32"),  # XLA's CPU convs skip AMX
+        (["avx2"], "jax", "gpu", (9, 0), "mixed"),  # every backend on a GPU with a known capability
+        (["avx2"], "torch", "gpu", (7, 0), "mixed"),
+        (["avx2"], "tensorflow", "gpu", (8, 6), "mixed"),
+        (["amx_bf16"], "jax", "gpu", None, "fp32"),  # capability unknown: stay in fp32
+        (["amx_bf16"], "torch", "npu", None, "fp32"),  # the Ascend adapter applies its own default
+    ],
+)
+def test_auto_precision_per_device(monkeypatch, flags, backend, device, capability, expected):
     monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: flags)
-    assert runtime.auto_precision(backend, device) == expected
+    assert runtime.auto_precision(backend, device, capability) == expected
+
+
+@pytest.mark.parametrize(
+    "capability, precision, policy",
+    [((9, 0), "mixed", "mixed_bfloat16"), ((7, 5), "mixed", "mixed_float16"), (None, "fp32", "float32")],
+)
+def test_configure_on_a_mocked_gpu(monkeypatch, capability, precision, policy):
+    monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 1)
+    monkeypatch.setattr("keras_zoo.runtime.core.gpu_compute_capability", lambda backend: capability)
+    try:
+        config = runtime.configure(device="auto")
+        assert (config.device, config.precision, config.policy) == ("gpu", precision, policy)
+        assert config.compute_capability == capability
+        assert keras.mixed_precision.global_policy().name == policy
+        config = runtime.configure(device="gpu", precision="fp16")
+        assert config.policy == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "reported, expected",
+    [("9.0", (9, 0)), ("8.6", (8, 6)), ((7, 5), (7, 5)), ("sm_90", (9, 0)), ("", None), (None, None)],
+)
+def test_compute_capability_is_read_from_each_backends_format(reported, expected):
+    from keras_zoo.runtime.core import _parse_capability
+
+    assert _parse_capability(reported) == expected
+
+
+def test_auto_on_an_npu_keeps_the_adapters_default_precision_mode():
+    from keras_zoo.runtime.npu import ASCEND_PRECISION
+
+    assert ASCEND_PRECISION["auto"] == "allow_fp32_to_fp16"
+    assert set(ASCEND_PRECISION) == {"auto", *runtime.core.PRECISIONS}
 
 
 def test_xla_is_kept_off_where_it_fails_to_compile():
