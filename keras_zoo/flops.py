@@ -1,10 +1,18 @@
-"""Model FLOPs: an analytic count of a network's multiply-adds, for throughput and utilisation figures.
+"""Model FLOPs and bytes: analytic counts of a network's multiply-adds and of the memory traffic of its
+layers, for throughput, utilisation and roofline figures.
 
 Counts the layers that do a network's arithmetic (convolutions of every kind and dense layers) from their
 kernel and output shapes; batch norm, activations, pooling, resizing and the data-consistency FFTs are left
 out (well under 1 % of the total for the five networks here). One multiply-add is 2 FLOPs. A training step
 is counted as 3x the forward pass (forward, gradient with respect to the inputs, gradient with respect to
 the weights), the usual convention for model-FLOPs utilisation.
+
+Bytes (:func:`training_step_bytes`) count what the layers read and write if each ran on its own: every
+input and output tensor of every layer call at the layer's compute dtype, 3x for a training step (forward;
+backward reads the saved inputs and the output gradient and writes the input gradient), plus 40 bytes per
+float32 trainable weight (read forward and backward, gradient written, Adam reads weight, gradient and two
+moments and writes three). A compiler that fuses element-wise layers moves less; the figure is the
+layer-by-layer traffic that makes batch norm, activations, pooling and concatenation cost time on a GPU.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import math
 import keras
 
 TRAIN_STEP_FACTOR = 3
+ADAM_BYTES_PER_WEIGHT = 40
 
 
 def _per_sample(shape) -> int:
@@ -71,3 +80,34 @@ def forward_flops(model: keras.Model, batch_size: int = 1) -> int:
 def training_step_flops(model: keras.Model, batch_size: int) -> int:
     """FLOPs of one training step on ``batch_size`` samples: 3x the forward pass."""
     return TRAIN_STEP_FACTOR * forward_flops(model, batch_size)
+
+
+def _tensor_bytes(tensor, itemsize: int, batch_size: int) -> int:
+    return batch_size * _per_sample(tensor.shape) * itemsize
+
+
+def _all_calls(model: keras.Model):
+    """(layer, input tensors, output tensors) of every layer call, nested models expanded, inputs skipped."""
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            layer = node.operation
+            if isinstance(layer, keras.Model):
+                yield from _all_calls(layer)
+            elif node.input_tensors and node.output_tensors:
+                yield layer, node.input_tensors, node.output_tensors
+
+
+def forward_bytes(model: keras.Model, batch_size: int = 1) -> int:
+    """Bytes the layers of one forward pass read and write (inputs + outputs of every call, compute dtype)."""
+    total = 0
+    for layer, inputs, outputs in _all_calls(model):
+        half = keras.backend.standardize_dtype(layer.compute_dtype) in ("float16", "bfloat16")
+        itemsize = 2 if half else 4
+        total += sum(_tensor_bytes(t, itemsize, batch_size) for t in (*inputs, *outputs))
+    return total
+
+
+def training_step_bytes(model: keras.Model, batch_size: int) -> int:
+    """Bytes of one training step: 3x the forward activations plus the weights' Adam update (module doc)."""
+    weights = sum(math.prod(v.shape) for v in model.trainable_weights)
+    return TRAIN_STEP_FACTOR * forward_bytes(model, batch_size) + ADAM_BYTES_PER_WEIGHT * weights

@@ -73,3 +73,32 @@ def test_a_shared_layer_counts_once_per_call():
     inputs = keras.Input((8, 8, 2))
     model = keras.Model(inputs, conv(conv(conv(inputs))))
     assert forward_flops(model) == 3 * 2 * 8 * 8 * 2 * 9 * 2
+
+
+def _two_layer_model():
+    inputs = keras.Input((8, 8, 2))
+    hidden = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    outputs = keras.layers.ReLU(name="relu")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_bytes_count_each_layers_inputs_and_outputs_and_the_adam_update():
+    from keras_zoo.flops import forward_bytes, training_step_bytes
+
+    model = _two_layer_model()
+    conv = (8 * 8 * 2 + 8 * 8 * 4) * 4  # float32 input read, output written
+    relu = (8 * 8 * 4 + 8 * 8 * 4) * 4
+    assert forward_bytes(model, 3) == 3 * (conv + relu)
+    weights = 3 * 3 * 2 * 4 + 4
+    assert training_step_bytes(model, 3) == 3 * 3 * (conv + relu) + 40 * weights
+
+
+def test_bytes_halve_for_activations_computed_in_bfloat16():
+    from keras_zoo.flops import forward_bytes
+
+    fp32 = forward_bytes(_two_layer_model(), 2)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        assert forward_bytes(_two_layer_model(), 2) == fp32 // 2
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

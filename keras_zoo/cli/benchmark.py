@@ -1,10 +1,13 @@
 """``keras-zoo benchmark``: training and inference throughput of a network on synthetic batches.
 
 Prints one JSON line per configuration: model, backend, device, precision, jit, batch, input shape,
-parameters, median and p90 step time, samples/s, model FLOPs per step and the FLOP/s they make at the
-median step time (``keras_zoo.flops``), peak host and device memory, versions. ``--sweep``
-runs every installed backend x precision x jit setting, each in a fresh process (the Keras backend is
-fixed at import).
+parameters, the first step's time (tracing and compilation: ``first_step_s``), median and p90 step time of
+``train_on_batch`` (each step returns its loss to Python, so the host waits for the device every step),
+the step time of a pipelined ``fit`` on the same batch kept on the device (``fit_step_time_ms``: what a
+training run gets, Keras dispatching the next step while the device runs this one), samples/s, model FLOPs
+and bytes per step (``keras_zoo.flops``) with the FLOP/s they make, model-FLOPs utilisation and a roofline
+step time when the device's peaks are given, peak host and device memory, versions. ``--sweep`` runs every
+installed backend x precision x jit setting, each in a fresh process (the Keras backend is fixed at import).
 """
 
 from __future__ import annotations
@@ -34,14 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "mixed", "bf16"),
+        choices=("auto", "fp32", "mixed", "bf16", "fp16"),
         help="auto: what train.py would use here (runtime.auto_precision)",
     )
     parser.add_argument("--jit", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
     parser.add_argument("--mode", default="train", choices=("train", "infer", "both"))
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing, compilation)")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed steps after the first (which is timed on its own)"
+    )
+    parser.add_argument(
+        "--fit-epochs",
+        type=int,
+        default=3,
+        help="pipelined fit: epochs of --steps steps each, the median epoch gives fit_step_time_ms (0: skip)",
+    )
+    parser.add_argument(
+        "--compile-cache",
+        action="store_true",
+        help="use the persistent compilation cache as train.py does (off: first_step_s is a cold compile)",
+    )
     parser.add_argument(
         "--flops",
         action="store_true",
@@ -51,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--peak-gflops",
         type=float,
         help="the device's peak GFLOP/s at the run's precision; adds model-FLOPs utilisation (mfu)",
+    )
+    parser.add_argument(
+        "--peak-gbps",
+        type=float,
+        help="the device's memory bandwidth in GB/s; with --peak-gflops adds the roofline step time",
     )
     parser.add_argument("--sweep", action="store_true", help="all installed backends x precisions x jit")
     return parser
@@ -102,6 +123,52 @@ def _time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
     return times
 
 
+def _first_and_warm_steps(step, n_warmup: int, n_steps: int) -> tuple[float, list[float]]:
+    """Seconds of the first call of ``step`` (tracing, compilation, first run), then the timed steps."""
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    return first, _time_steps(step, max(0, n_warmup - 1), n_steps)
+
+
+def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
+    """Per-step seconds of each epoch of a pipelined ``fit`` on the batch (x, y) held on the device.
+
+    One untimed epoch of one step first builds ``fit``'s path; then ``epochs`` epochs of ``steps`` steps.
+    The clock has no batch hooks, so Keras keeps dispatching steps asynchronously; an epoch ends only when
+    its logs are on the host, i.e. when its last step has run.
+    """
+    import keras
+
+    x, y = keras.tree.map_structure(keras.ops.convert_to_tensor, (x, y))
+
+    class SameBatch(keras.utils.PyDataset):
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, index):
+            return x, y
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    model.fit(SameBatch(1), epochs=1, verbose=0)
+    clock = EpochClock()
+    model.fit(SameBatch(steps), epochs=epochs, verbose=0, callbacks=[clock])
+    return [seconds / steps for seconds in clock.seconds]
+
+
 def _figures(times: list[float], batch: int) -> dict:
     import numpy as np
 
@@ -113,12 +180,28 @@ def _figures(times: list[float], batch: int) -> dict:
     }
 
 
-def _flop_figures(model, batch: int, mode: str, step_time_ms: float) -> dict:
-    """Model FLOPs of one step (training: 3x forward) and the GFLOP/s they make at the median step time."""
-    from keras_zoo.flops import forward_flops, training_step_flops  # imports Keras: after the TF env is set
+def _cost_figures(model, batch: int, mode: str, step_time_ms: float, args: argparse.Namespace) -> dict:
+    """Model FLOPs and bytes of one step (training: see keras_zoo.flops), the GFLOP/s they make at
+    ``step_time_ms``, and with the device's peaks its model-FLOPs utilisation and roofline step time."""
+    from keras_zoo import flops as cost  # imports Keras: after the TF env is set
 
-    flops = training_step_flops(model, batch) if mode == "train" else forward_flops(model, batch)
-    return {"model_flops_per_step": flops, "model_gflops_per_sec": round(flops / step_time_ms / 1e6, 2)}
+    train = mode == "train"
+    flops = cost.training_step_flops(model, batch) if train else cost.forward_flops(model, batch)
+    moved = cost.training_step_bytes(model, batch) if train else cost.forward_bytes(model, batch)
+    figures = {
+        "model_flops_per_step": flops,
+        "model_bytes_per_step": moved,
+        "model_gflops_per_sec": round(flops / step_time_ms / 1e6, 2),
+    }
+    if args.peak_gflops:
+        figures["mfu"] = round(figures["model_gflops_per_sec"] / args.peak_gflops, 4)
+    if args.peak_gbps:
+        figures["memory_roofline_ms"] = round(moved / args.peak_gbps / 1e6, 3)
+    if args.peak_gflops and args.peak_gbps:
+        compute_ms = flops / args.peak_gflops / 1e6
+        figures["roofline_ms"] = round(max(compute_ms, figures["memory_roofline_ms"]), 3)
+        figures["roofline_fraction"] = round(figures["roofline_ms"] / step_time_ms, 4)
+    return figures
 
 
 def _jax_step_flops(model, x, y) -> float | None:
@@ -156,6 +239,8 @@ def run_one(
     from keras_zoo.registry import get_model
 
     config = runtime.configure(args.device, args.precision, seed=0)
+    if args.compile_cache:
+        runtime.enable_compilation_cache(config.backend)
     jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
     if args.jit == "auto" and choice is not None:
         jit = config.jit_for(args.model, *choice)
@@ -177,17 +262,33 @@ def run_one(
     records = []
     modes = ["train", "infer"] if args.mode == "both" else [args.mode]
     for mode in modes:
+        fit = {}
         if mode == "train":
             model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit)
-            times = _time_steps(lambda: model.train_on_batch(x, y), args.warmup, args.steps)
+            first, times = _first_and_warm_steps(lambda: model.train_on_batch(x, y), args.warmup, args.steps)
+            if args.fit_epochs:
+                fit_times = _fit_step_times(model, x, y, args.steps, args.fit_epochs)
+                fit_ms = 1000 * sorted(fit_times)[len(fit_times) // 2]
+                fit = {
+                    "fit_step_time_ms": round(fit_ms, 3),
+                    "fit_samples_per_sec": round(1000 * batch / fit_ms, 3),
+                }
         else:
             if not model.compiled:
                 model.compile(loss="mse", jit_compile=jit)
-            times = _time_steps(lambda: model.predict_on_batch(x), args.warmup, args.steps)
-        record = {**base, "mode": mode, "steps": args.steps, "warmup": args.warmup, **_figures(times, batch)}
-        record.update(_flop_figures(model, batch, mode, record["step_time_ms"]))
-        if args.peak_gflops:
-            record["mfu"] = round(record["model_gflops_per_sec"] / args.peak_gflops, 4)
+            first, times = _first_and_warm_steps(lambda: model.predict_on_batch(x), args.warmup, args.steps)
+        record = {
+            **base,
+            "mode": mode,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "first_step_s": round(first, 3),
+            **_figures(times, batch),
+            **fit,
+        }
+        # utilisation and roofline judge the pipelined step when there is one: it is what training gets
+        judged_ms = fit.get("fit_step_time_ms", record["step_time_ms"])
+        record.update(_cost_figures(model, batch, mode, judged_ms, args))
         if mode == "train" and args.flops and config.backend == "jax":
             record["xla_flops_per_step"] = _jax_step_flops(model, x, y)
         records.append(record)
@@ -252,8 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 1 or args.warmup < 0:
         print("error: --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
-    if args.peak_gflops is not None and args.peak_gflops <= 0:
-        print("error: --peak-gflops must be > 0", file=sys.stderr)
+    for flag, value in (("--peak-gflops", args.peak_gflops), ("--peak-gbps", args.peak_gbps)):
+        if value is not None and value <= 0:
+            print(f"error: {flag} must be > 0", file=sys.stderr)
+            return 2
+    if args.fit_epochs < 0:
+        print("error: --fit-epochs must be >= 0", file=sys.stderr)
         return 2
     if args.sweep:
         return sweep(args, argv)

@@ -28,11 +28,34 @@ def test_train_and_infer_records_describe_the_run(capsys):
         # samples/s is batch x steps / summed step time; with two steps the median is their mean
         assert record["samples_per_sec"] == pytest.approx(3000 / record["step_time_ms"], rel=1e-3)
         assert record["peak_host_bytes"] > 0 and "keras" in record["versions"]
+        assert record["first_step_s"] > 0
     forward = forward_flops(get_model("unet", preset="tiny"), batch_size=3)
     assert (train["model_flops_per_step"], infer["model_flops_per_step"]) == (3 * forward, forward)
+    # training is judged at the pipelined fit step, inference at its own step
+    assert train["fit_step_time_ms"] > 0 and "fit_step_time_ms" not in infer
+    assert train["fit_samples_per_sec"] == pytest.approx(3000 / train["fit_step_time_ms"], rel=1e-3)
     assert train["model_gflops_per_sec"] == pytest.approx(
-        3 * forward / train["step_time_ms"] / 1e6, rel=1e-2, abs=0.01
+        3 * forward / train["fit_step_time_ms"] / 1e6, rel=1e-2, abs=0.01
     )
+    assert infer["model_gflops_per_sec"] == pytest.approx(
+        forward / infer["step_time_ms"] / 1e6, rel=1e-2, abs=0.01
+    )
+
+
+def test_roofline_is_the_slower_of_compute_and_memory_at_the_given_peaks(capsys):
+    from keras_zoo.flops import training_step_bytes
+
+    argv = ["--model", "unet", "--preset", "tiny", "--steps", "1", "--warmup", "0", "--fit-epochs", "0"]
+    (record,) = _records(capsys, [*argv, "--peak-gflops", "1000", "--peak-gbps", "2"])
+    assert "fit_step_time_ms" not in record
+    moved = training_step_bytes(get_model("unet", preset="tiny"), record["batch"])
+    assert record["model_bytes_per_step"] == moved
+    assert record["memory_roofline_ms"] == pytest.approx(moved / 2e6, rel=1e-3)
+    compute_ms = record["model_flops_per_step"] / 1e9
+    assert record["roofline_ms"] == pytest.approx(max(compute_ms, moved / 2e6), rel=1e-3)
+    assert record["roofline_fraction"] == pytest.approx(record["roofline_ms"] / record["step_time_ms"], rel=1e-2)
+    assert benchmark.main([*argv, "--peak-gbps", "-1"]) == 2
+    assert "--peak-gbps must be > 0" in capsys.readouterr().err
 
 
 def test_peak_gflops_adds_model_flops_utilisation(capsys):
