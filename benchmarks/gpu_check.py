@@ -1,0 +1,226 @@
+"""The GPU check: every network's training step under Keras/JAX, Keras/torch and the PyTorch ports, one run.
+
+Runs a fixed list of items, most important first, each in its own process under its own time limit, and
+stops starting items once the overall budget is spent (the rest are recorded as skipped). Every item
+appends JSON lines to one file: the records of ``keras-zoo benchmark`` or of ``benchmarks/torch_ports``,
+tagged with the item's name, or one record saying why the item has none (``error``, ``timeout``,
+``skipped``). At the end a markdown table compares each network's Keras/JAX step with the PyTorch port in
+eager bf16. ``benchmarks/gpu_check.sh`` is the command to run on a lent GPU; ``--smoke`` runs the same
+items on the CPU with tiny presets, one step each, and is what the test suite runs. Examples::
+
+    python benchmarks/gpu_check.py --out gpu_check.jsonl                 # on the GPU machine
+    python benchmarks/gpu_check.py --smoke --out /tmp/smoke.jsonl       # anywhere, a couple of minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ("unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet")
+KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
+REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
+TORCH_PORT = {"deeplabv3plus": "deeplab"}  # benchmarks/torch_ports/<file>.py where it differs from the model
+# One H200 (KINDS.md of the device tool): bf16 matrix products at about 790 TFLOP/s, copies at 4.3 TB/s.
+H200_PEAK_GFLOPS = 790_000.0
+H200_PEAK_GBPS = 4_300.0
+# Small configurations of the PyTorch ports for --smoke (the Keras items use the registry's "tiny" presets).
+SMOKE_PORT_ARGS = {
+    "unet": ("--preset", "tiny"),
+    "genesis": ("--preset", "tiny"),
+    "cascadenet": ("--size", "32", "32", "--n-cascades", "2", "--n-convs", "3", "--filters", "8"),
+    "deeplabv3plus": ("--input-size", "65", "65", "--width", "0.125", "--middle-units", "1"),
+    "amoebanet": (
+        "--input-shape",
+        "64",
+        "64",
+        "3",
+        "--num-cells",
+        "1",
+        "--filters",
+        "8",
+        "--stem-filters",
+        "8",
+    ),
+}
+# Seconds an item may run on the GPU: what compiling the step once took in the first GPU run, plus margin.
+GPU_LIMIT_S = {"unet": 90, "genesis": 90, "cascadenet": 90, "deeplabv3plus": 180, "amoebanet": 150}
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One measurement: a command, its environment, and how long it may take.
+
+    Attributes:
+        name: ``<kind>:<model>[:b<batch>]``; kinds are keras-jax, keras-torch, torch-eager, torch-compile.
+        model: registry name.
+        argv: the command (without the Python executable).
+        backend: ``KERAS_BACKEND`` for Keras items, None for the PyTorch ports.
+        limit_s: the item's time limit.
+        needs: the module the item needs (``jax`` or ``torch``); missing, it is skipped.
+    """
+
+    name: str
+    model: str
+    argv: tuple[str, ...]
+    backend: str | None
+    limit_s: float
+    needs: str
+
+
+def plan(smoke: bool) -> list[Item]:
+    """The items in the order they run: Keras/JAX, then the PyTorch ports in eager bf16 (the comparison),
+    then Keras on the torch backend, then the ports under ``torch.compile``."""
+    steps = ["--steps", "1", "--warmup", "0"] if smoke else ["--steps", "10", "--warmup", "2"]
+    peaks = [] if smoke else ["--peak-gflops", str(H200_PEAK_GFLOPS), "--peak-gbps", str(H200_PEAK_GBPS)]
+    device = "cpu" if smoke else "cuda"
+
+    def keras_item(kind: str, backend: str, model: str, batch: int) -> Item:
+        argv = ["-m", "keras_zoo.cli.benchmark", "--model", model, "--batch-size", str(batch), *steps, *peaks]
+        argv += ["--preset", "tiny", "--fit-epochs", "1"] if smoke else ["--device", "gpu"]
+        suffix = "" if batch == REFERENCE_BATCH[model] or smoke else f":b{batch}"
+        return Item(f"{kind}:{model}{suffix}", model, tuple(argv), backend, _limit(model, smoke), backend)
+
+    def port_item(kind: str, model: str) -> Item:
+        script = os.path.join(REPO, "benchmarks", "torch_ports", f"{TORCH_PORT.get(model, model)}.py")
+        batch = 1 if smoke else REFERENCE_BATCH[model]
+        argv = [script, "--batch-size", str(batch), *steps, "--device", device, "--precision", "bf16"]
+        argv += ["--channels-last"]
+        if smoke:
+            argv += SMOKE_PORT_ARGS[model]
+        if kind == "torch-compile":
+            argv += ["--compile", *(["--compile-backend", "eager"] if smoke else [])]
+        return Item(f"{kind}:{model}", model, tuple(argv), None, _limit(model, smoke), "torch")
+
+    items = [keras_item("keras-jax", "jax", m, 1 if smoke else REFERENCE_BATCH[m]) for m in MODELS]
+    if not smoke:
+        items.append(keras_item("keras-jax", "jax", "unet", 16))
+    items += [port_item("torch-eager", m) for m in MODELS]
+    items += [keras_item("keras-torch", "torch", m, 1 if smoke else REFERENCE_BATCH[m]) for m in MODELS]
+    items += [port_item("torch-compile", m) for m in MODELS]
+    return items
+
+
+def _limit(model: str, smoke: bool) -> float:
+    return 120.0 if smoke else float(GPU_LIMIT_S[model])
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run_item(item: Item, seconds_left: float) -> list[dict]:
+    """Runs ``item`` with the smaller of its limit and ``seconds_left``; returns its records, tagged."""
+    tag = {"item": item.name, "model": item.model}
+    if not _available(item.needs):
+        return [{**tag, "skipped": f"{item.needs} is not installed"}]
+    limit = min(item.limit_s, seconds_left)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+    if item.backend:
+        env["KERAS_BACKEND"] = item.backend
+    start = time.perf_counter()
+    try:
+        result = subprocess.run(
+            [sys.executable, *item.argv], env=env, cwd=REPO, capture_output=True, text=True, timeout=limit
+        )
+    except subprocess.TimeoutExpired:
+        return [{**tag, "timeout": f"no result within {limit:.0f} s", "wall_s": round(limit, 1)}]
+    wall = round(time.perf_counter() - start, 1)
+    records = []
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append({**tag, **json.loads(line), "wall_s": wall})
+            except json.JSONDecodeError:
+                continue
+    if result.returncode or not records:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
+        return [{**tag, "error": lines[-1][:500], "returncode": result.returncode, "wall_s": wall}]
+    return records
+
+
+def _step_ms(record: dict) -> float | None:
+    """The step time a training run gets: the pipelined fit step where measured, else the median step."""
+    return record.get("fit_step_time_ms") or record.get("step_time_ms")
+
+
+def _cell(record: dict | None) -> str:
+    if record is None:
+        return "-"
+    for why in ("skipped", "timeout", "error"):
+        if why in record:
+            return why
+    return f"{_step_ms(record):,.1f}"
+
+
+def table(records: list[dict]) -> str:
+    """Markdown: per network, each kind's training step time (ms), Keras/JAX's speed-up over the eager
+    bf16 port, the JAX first step (s), its model-FLOPs utilisation and the roofline share of its step."""
+    by_item = {r["item"]: r for r in records if r.get("mode", "train") == "train"}
+    rows = [
+        "| network, batch | keras-jax (ms) | torch-eager bf16 (ms) | jax speed-up | keras-torch (ms) "
+        "| torch-compile (ms) | jax first step (s) | jax MFU | roofline / jax step |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, jax in by_item.items():
+        if not name.startswith("keras-jax:"):
+            continue
+        model = jax["model"]
+        at_reference = name == f"keras-jax:{model}"  # the others (U-Net at 16) have no port to compare
+        others = {k: by_item.get(f"{k}:{model}") if at_reference else None for k in KINDS[1:]}
+        port = others["torch-eager"]
+        speedup = "-"
+        if port is not None and _cell(jax)[0].isdigit() and _cell(port)[0].isdigit():
+            speedup = f"{_step_ms(port) / _step_ms(jax):.2f}x"
+        first = f"{jax['first_step_s']:.1f}" if "first_step_s" in jax else "-"
+        mfu = f"{100 * jax['mfu']:.1f} %" if "mfu" in jax else "-"
+        roof = f"{100 * jax['roofline_fraction']:.0f} %" if "roofline_fraction" in jax else "-"
+        rows.append(
+            f"| {model}, {jax.get('batch', '?')} | {_cell(jax)} | {_cell(port)} | {speedup} "
+            f"| {_cell(others['keras-torch'])} | {_cell(others['torch-compile'])} | {first} | {mfu} | {roof} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="CPU, tiny presets, one step per item")
+    parser.add_argument("--out", default="gpu_check.jsonl", help="JSON lines file (appended to)")
+    parser.add_argument("--budget", type=float, default=450.0, help="seconds for all items together")
+    parser.add_argument("--only", nargs="+", choices=KINDS, metavar="KIND", help=f"run only these: {KINDS}")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="networks to run")
+    args = parser.parse_args(argv)
+    if args.budget <= 0:
+        parser.error("--budget must be > 0")
+    deadline = time.perf_counter() + args.budget
+    records: list[dict] = []
+    with open(args.out, "a", encoding="utf-8") as out:
+        for item in plan(args.smoke):
+            if (args.only and item.name.split(":")[0] not in args.only) or item.model not in args.models:
+                continue
+            left = deadline - time.perf_counter()
+            found = (
+                run_item(item, left)
+                if left > 5
+                else [{"item": item.name, "model": item.model, "skipped": "budget spent"}]
+            )
+            for record in found:
+                record.setdefault("date", time.strftime("%Y-%m-%d"))
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+            records += found
+            print(f"{item.name}: {_cell(found[0]) if len(found) == 1 else 'ok'}", flush=True)
+    print(table(records), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
