@@ -110,6 +110,12 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
     r.add_argument("--steps-per-execution", type=int, default=1)
     r.add_argument(
+        "--workers",
+        type=int,
+        help="input-pipeline workers preparing batches ahead of training (0: in the training loop's thread; "
+        "default: every core but one)",
+    )
+    r.add_argument(
         "--deterministic", action="store_true", help="deterministic ops (bitwise repeatable on CPU)"
     )
     r.add_argument(

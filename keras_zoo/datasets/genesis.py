@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_zoo.datasets.base import SeededBatches
+from keras_zoo.datasets.base import SeededSamples, worker_options
 
 Box = tuple[slice, slice, slice]
 
@@ -226,12 +226,26 @@ def genesis_pairs(
     steps: int | None = None,
     seed: int = 0,
     rates: TransformRates = TransformRates(),
-    **kwargs,
-) -> SeededBatches:
+    workers: int | None = 0,
+) -> SeededSamples:
     """Training stream of (transformed, original) batches from cubes (n, rows, cols, depth) in [0, 1].
 
-    Each batch takes ``batch_size`` distinct random cubes (with replacement across batches, as the
-    reference reshuffles per batch). ``steps`` defaults to ``n // batch_size`` (at least 1).
+    Each epoch walks a seeded permutation of the cubes, so a batch holds ``batch_size`` distinct cubes
+    (when there are that many), as the reference's generator, which reshuffles for every batch, does. Each
+    pair is one sample of :class:`SeededSamples`, corrupted with its own generator. ``steps`` defaults to
+    ``n // batch_size`` (at least 1).
+
+    Args:
+        cubes: (n, rows, cols, depth) float in [0, 1].
+        batch_size: cubes per batch.
+        steps: batches per epoch.
+        seed: base seed.
+        rates: transform probabilities.
+        workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
+            one), processes where the backend allows.
+
+    Returns:
+        :class:`SeededSamples` of ``(x, y)`` float32 batches ``(batch, rows, cols, depth, 1)``.
     """
     if cubes.ndim != 4 or len(cubes) == 0:
         raise ValueError(f"cubes must be a non-empty array (n, rows, cols, depth), got shape {cubes.shape}")
@@ -239,11 +253,12 @@ def genesis_pairs(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     steps = max(1, len(cubes) // batch_size) if steps is None else steps
 
-    def make_batch(rng: np.random.Generator, index: int):
-        chosen = rng.choice(len(cubes), size=batch_size, replace=batch_size > len(cubes))
-        return make_pair_batch(cubes[chosen], rng, rates)
+    def make_sample(rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = make_pair(cubes[item], rng, rates)
+        return x[..., None], y[..., None]
 
-    return SeededBatches(make_batch, steps, seed, **kwargs)
+    options = worker_options(workers, processes=True)
+    return SeededSamples(make_sample, len(cubes), batch_size, steps, seed, order="permutation", **options)
 
 
 def fixed_pairs(cubes: np.ndarray, seed: int = 0, rates: TransformRates = TransformRates()):

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image
 
-from keras_zoo.datasets.base import SeededBatches
+from keras_zoo.datasets.base import SeededSamples, worker_options
 from keras_zoo.errors import ConfigError, data_error, require_dir
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -168,8 +168,11 @@ def preprocess_eval(image: Image.Image, size: int) -> np.ndarray:
     return to_unit_range(np.asarray(crop, dtype="float32") / 255.0)
 
 
-class ImageFolderBatches(SeededBatches):
+class ImageFolderBatches(SeededSamples):
     """Training batches from image files: a seeded permutation per epoch, Inception preprocessing.
+
+    Image ``s`` of an epoch is file ``permutation[s % n]`` of the epoch's permutation, cropped, flipped and
+    distorted with the generator of sample ``s`` (:class:`keras_zoo.datasets.base.SeededSamples`).
 
     Args:
         paths: image files.
@@ -179,7 +182,9 @@ class ImageFolderBatches(SeededBatches):
         seed: base seed; a batch depends only on (seed, epoch, index).
         steps: batches per epoch (default: one pass, at least 1); the permutation wraps around.
         color_distort: apply the colour distortion.
-        **kwargs: ``PyDataset`` arguments (``workers``, ...).
+        workers: decoding workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
+            one); threads, as Pillow decodes and resizes without the GIL and a batch is large to send
+            between processes.
     """
 
     def __init__(
@@ -191,45 +196,41 @@ class ImageFolderBatches(SeededBatches):
         seed: int = 0,
         steps: int | None = None,
         color_distort: bool = True,
-        **kwargs,
+        workers: int | None = 0,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.paths = list(paths)
         self.labels = np.asarray(labels, dtype="int32")
-        self.batch_size = int(batch_size)
         self.image_size = int(image_size)
         self.color_distort = color_distort
-        self._order: tuple[int, np.ndarray] | None = None
+        steps = steps or max(1, len(self.paths) // max(1, batch_size))
         super().__init__(
-            self._make_batch, steps or max(1, len(self.paths) // self.batch_size), seed, **kwargs
+            self._sample_of,
+            len(self.paths),
+            batch_size,
+            steps,
+            seed,
+            order="permutation",
+            **worker_options(workers),
         )
 
-    def _permutation(self) -> np.ndarray:
-        if self._order is None or self._order[0] != self.epoch:
-            self._order = (
-                self.epoch,
-                np.random.default_rng([self.seed, self.epoch]).permutation(len(self.paths)),
-            )
-        return self._order[1]
-
-    def _make_batch(self, rng: np.random.Generator, index: int):
-        order = self._permutation()
-        picks = order[(index * self.batch_size + np.arange(self.batch_size)) % len(order)]
-        x = np.stack(
-            [
-                preprocess_train(read_image(self.paths[i]), self.image_size, rng, self.color_distort)
-                for i in picks
-            ]
-        )
-        return x, self.labels[picks]
+    def _sample_of(self, rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.int32]:
+        image = preprocess_train(read_image(self.paths[item]), self.image_size, rng, self.color_distort)
+        return image, self.labels[item]
 
 
 class ImageFolderEvalBatches(keras.utils.PyDataset):
-    """Evaluation batches from image files, in order, with Inception evaluation preprocessing."""
+    """Evaluation batches from image files, in order, with Inception evaluation preprocessing.
 
-    def __init__(self, paths, labels, batch_size: int, image_size: int, **kwargs):
-        super().__init__(**kwargs)
+    Args:
+        paths: image files.
+        labels: int labels, one per file.
+        batch_size: images per batch; the last batch may be smaller.
+        image_size: output height and width.
+        workers: decoding worker threads (see :func:`keras_zoo.datasets.base.worker_options`).
+    """
+
+    def __init__(self, paths, labels, batch_size: int, image_size: int, workers: int | None = 0):
+        super().__init__(**worker_options(workers))
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.paths = list(paths)

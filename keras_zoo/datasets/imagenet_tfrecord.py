@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from keras_zoo.datasets import tfdata
 from keras_zoo.datasets.imagenet import (
     AREA_RANGE,
     ASPECT_RANGE,
@@ -211,25 +212,38 @@ def imagenet_tfrecord_dataset(
     steps: int | None = None,
     color_distort: bool = True,
     shuffle_buffer: int = 10_000,
+    workers: int | None = None,
 ):
     """A ``tf.data.Dataset`` of (float32 images (batch, size, size, 3) in [-1, 1], int32 labels).
 
     Training data is shuffled (files and records), repeated and cut to ``steps`` batches per epoch (default:
     one pass); evaluation data is read once in order. Labels are 1..1000 with ``classes=1001`` and 0..999
-    with 1000.
+    with 1000. Record ``i`` of the training stream is augmented with the seed ``(seed, i)`` and every parallel
+    step keeps its order, so the batches do not depend on ``workers``.
+
+    Args:
+        data_dir: folder of ``train-*`` / ``validation-*`` shards.
+        split: ``"train"`` or ``"validation"``.
+        batch_size: images per batch.
+        image_size: output height and width.
+        training: Inception training preprocessing on a shuffled, repeated stream; else evaluation
+            preprocessing, in order, once.
+        classes: 1001 (labels 1..1000) or 1000 (labels 0..999).
+        seed: seed of the shard order, the shuffle buffer and the augmentation.
+        steps: training batches per epoch (default: one pass over the records).
+        color_distort: apply the colour distortion in training.
+        shuffle_buffer: records in the training shuffle buffer.
+        workers: decoding and augmentation threads (None: every core but one; 0: one record at a time, no
+            prefetch); see :func:`keras_zoo.datasets.tfdata.finish`.
     """
     tf = _tf()
     offset = check_classes(classes)
     files = tfrecord_files(data_dir, split)
+    calls = tfdata.parallel_calls(workers)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(8, len(files)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
-    )
+    dataset = tfdata.read_records(dataset, min(8, len(files)), workers)
     dataset = dataset.map(parse_example)
     if offset == 0:
         dataset = dataset.map(lambda jpeg, label: (jpeg, label - 1))
@@ -243,13 +257,13 @@ def imagenet_tfrecord_dataset(
                 preprocess_train_tf(record[0], image_size, color_distort, seed=(seed, index)),
                 record[1],
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=calls,
         )
         dataset = dataset.batch(batch_size, drop_remainder=True).take(steps)
     else:
         dataset = dataset.map(
             lambda jpeg, label: (preprocess_eval_tf(jpeg, image_size), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=calls,
         )
         dataset = dataset.batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return tfdata.finish(dataset, workers)

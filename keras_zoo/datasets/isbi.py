@@ -23,7 +23,7 @@ from scipy import ndimage, spatial
 from skimage import segmentation, transform
 
 from keras_zoo.datasets.augment import AugmentConfig, center_crop, random_patch
-from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.datasets.base import ArrayBatches, SeededSamples, worker_options
 from keras_zoo.errors import data_error, require_dir, require_file
 
 logger = logging.getLogger(__name__)
@@ -263,8 +263,12 @@ def training_batches(
     fit: str = "crop",
     augment: AugmentConfig | None = None,
     seed: int = 0,
-) -> SeededBatches:
+    workers: int | None = 0,
+) -> SeededSamples:
     """Seeded, resumable training batches of (image, label) patches.
+
+    Each patch is one sample of :class:`SeededSamples`: its slice (drawn with replacement) and its crop and
+    transform come from the sample's own generator, so batches do not depend on ``workers``.
 
     Args:
         slices: training slices (n, H, W).
@@ -275,9 +279,11 @@ def training_batches(
             ``input_size`` first (the reference) and augments the whole resized slice.
         augment: transform ranges, or None for none.
         seed: base seed.
+        workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
+            one). Processes where the backend allows: ``scipy.ndimage`` resampling holds the GIL.
 
     Returns:
-        :class:`SeededBatches` yielding float32 ``(batch, h, w, 1)`` images and labels.
+        :class:`SeededSamples` yielding float32 ``(batch, h, w, 1)`` images and labels.
     """
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
@@ -291,15 +297,15 @@ def training_batches(
             f"crop size {size} is larger than the slices {slices.images.shape[1:3]}; use fit='resize'"
         )
     centre = None if fit == "crop" else ((size[0] - 1) / 2.0, (size[1] - 1) / 2.0)
+    images, labels = slices.images, slices.labels
 
-    def make_batch(rng: np.random.Generator, index: int):
-        picks = rng.integers(len(slices.images), size=batch_size)
-        pairs = [random_patch(slices.images[i], slices.labels[i], size, rng, augment, centre) for i in picks]
-        images = np.stack([p[0] for p in pairs])[..., None].astype(np.float32)
-        labels = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
-        return images, labels
+    def make_sample(rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.ndarray]:
+        image, label = random_patch(images[item], labels[item], size, rng, augment, centre)
+        return image[..., None].astype(np.float32), label[..., None].astype(np.float32)
 
-    return SeededBatches(make_batch, steps=steps, seed=seed)
+    return SeededSamples(
+        make_sample, len(images), batch_size, steps, seed, **worker_options(workers, processes=True)
+    )
 
 
 def validation_slices(slices: Slices, fit: str, input_size: Sequence[int], stride: int) -> Slices:

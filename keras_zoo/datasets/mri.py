@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from keras_zoo.datasets.base import SeededSamples, worker_options
+
 
 def _check_acceleration(shape: Sequence[int], acceleration: float, centre_lines: int) -> tuple[int, int]:
     """Returns (Nx, lines to sample) after checking the mask arguments."""
@@ -196,20 +198,47 @@ def cascadenet_example(
     return (complex_to_channels(zero_filled), complex_to_channels(kspace), mask2), complex_to_channels(images)
 
 
-def undersampling_batches(
+def undersampled_examples(
     images: np.ndarray,
     batch_size: int,
+    steps: int,
+    seed: int = 0,
     acceleration: float = 4.0,
     centre_lines: int = 8,
     mask_kind: str = "cartesian",
-) -> Callable[[np.random.Generator, int], tuple[tuple[np.ndarray, ...], np.ndarray]]:
-    """``make_batch(rng, index)`` for :class:`keras_zoo.datasets.base.SeededBatches`: random images from
-    ``images`` (n, [frames,] Nx, Ny) with fresh masks drawn from the seeded ``rng`` (new ones every epoch)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    workers: int | None = 0,
+) -> SeededSamples:
+    """Training batches of :func:`cascadenet_example` pairs with fresh masks (new ones every epoch).
 
-    def make_batch(rng: np.random.Generator, index: int):
-        chosen = images[rng.integers(0, len(images), size=batch_size)]
-        return cascadenet_example(chosen, rng, acceleration, centre_lines, mask_kind)
+    Each example is one sample of :class:`keras_zoo.datasets.base.SeededSamples`: an image or sequence drawn
+    with replacement from ``images`` and its masks, both from the sample's own generator.
 
-    return make_batch
+    Args:
+        images: complex or magnitude images (n, Nx, Ny) or sequences (n, frames, Nx, Ny), already scaled.
+        batch_size: examples per batch.
+        steps: batches per epoch.
+        seed: base seed.
+        acceleration: undersampling factor.
+        centre_lines: fully sampled central lines.
+        mask_kind: "cartesian" (variable density) or "uniform".
+        workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
+            one); threads, as NumPy's FFTs release the GIL and a batch is large to send between processes.
+
+    Returns:
+        :class:`SeededSamples` of ``((image, kspace, mask), target)`` batches, each float32
+        (batch, [frames,] Nx, Ny, 2).
+
+    Raises:
+        ValueError: an empty ``images``, or mask settings that do not fit the images.
+    """
+    if len(images) == 0:
+        raise ValueError("images must hold at least one image")
+    cascadenet_example(images[:1], 0, acceleration, centre_lines, mask_kind)  # bad mask settings fail here
+
+    def make_sample(rng: np.random.Generator, item: int):
+        (image, kspace, mask), target = cascadenet_example(
+            images[item : item + 1], rng, acceleration, centre_lines, mask_kind
+        )
+        return (image[0], kspace[0], mask[0]), target[0]
+
+    return SeededSamples(make_sample, len(images), batch_size, steps, seed, **worker_options(workers))

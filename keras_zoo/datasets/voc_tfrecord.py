@@ -5,6 +5,11 @@ Each record is a ``tf.train.Example`` with ``image/encoded`` (the JPEG file's by
 ``image/segmentation/class/encoded`` (single-channel PNG of class indices) and
 ``image/segmentation/class/format`` ("png"). Each split is written as 4 shards named
 ``{split}-{shard:05d}-of-00004.tfrecord``. TensorFlow is imported lazily, only by these functions.
+
+Training reads the shards as a stream (:func:`training_dataset`): records are shuffled, decoded and augmented
+in parallel ``tf.data`` maps with DeepLab's augmentation written in ``tf.image`` (:func:`augment_tf`), every
+random choice stateless and seeded by (seed, record index), so the stream does not depend on the number of
+workers. Evaluation splits are small enough to load whole (:func:`load_tfrecord_split`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,17 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from keras_zoo.datasets.voc import check_labels, find_voc_root, label_path, read_label, read_split_ids
+from keras_zoo.datasets import tfdata
+from keras_zoo.datasets.voc import (
+    MEAN_PIXEL,
+    SCALES,
+    VOID_LABEL,
+    check_labels,
+    find_voc_root,
+    label_path,
+    read_label,
+    read_split_ids,
+)
 from keras_zoo.errors import DataError, data_error, require_file
 
 logger = logging.getLogger(__name__)
@@ -124,8 +139,8 @@ def tfrecord_files(data_dir: str | os.PathLike, split: str) -> list[str]:
     return files
 
 
-def tfrecord_dataset(files: Sequence[str]):
-    """A ``tf.data.Dataset`` of ``(filename, image uint8 (H, W, 3), label uint8 (H, W))`` decoded in parallel."""
+def decode_record(record):
+    """Parses and decodes one serialized example into ``(filename, image (H, W, 3), label (H, W))``, uint8."""
     import tensorflow as tf
 
     spec = {
@@ -135,14 +150,132 @@ def tfrecord_dataset(files: Sequence[str]):
         "image/width": tf.io.FixedLenFeature((), tf.int64),
         "image/segmentation/class/encoded": tf.io.FixedLenFeature((), tf.string),
     }
+    parsed = tf.io.parse_single_example(record, spec)
+    image = tf.io.decode_image(parsed["image/encoded"], channels=3, expand_animations=False)
+    label = tf.io.decode_png(parsed["image/segmentation/class/encoded"], channels=1)[..., 0]
+    return parsed["image/filename"], image, label
+
+
+def tfrecord_dataset(files: Sequence[str]):
+    """A ``tf.data.Dataset`` of :func:`decode_record` outputs, decoded in parallel."""
+    import tensorflow as tf
+
+    return tf.data.TFRecordDataset(list(files)).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def augment_tf(image, label, seed, crop_size: Sequence[int] = (513, 513), scales: Sequence[float] = SCALES):
+    """DeepLab's training augmentation in ``tf.image``, the steps of :func:`keras_zoo.datasets.voc.augment`.
+
+    A scale drawn from ``scales`` (bilinear resize with antialiasing for the image, nearest for the label,
+    sizes rounded as ``round(size * scale)``), padding at the bottom/right to the crop with the mean pixel and
+    void, a uniform crop position and a left-right flip with probability 1/2; then the image is mapped to
+    [-1, 1] as ``preprocess_input`` does. Pillow's and TensorFlow's bilinear filters differ slightly.
+
+    Args:
+        image: uint8 tensor (H, W, 3).
+        label: uint8 tensor (H, W).
+        seed: int pair; every random choice is stateless and derived from it.
+        crop_size: (height, width) of the output.
+        scales: scale factors drawn uniformly.
+
+    Returns:
+        ``(image, label)``: float32 (height, width, 3) in [-1, 1] and uint8 (height, width).
+    """
+    import tensorflow as tf
+
+    scale_seed, top_seed, left_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(tf.stack(seed), tf.int64), num=4)
+    )
+    height, width = (int(s) for s in crop_size[:2])
+    choice = tf.random.stateless_uniform([], scale_seed, 0, len(scales), dtype=tf.int32)
+    scale = tf.gather(tf.constant(scales, tf.float64), choice)
+    size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.shape(image)[:2], tf.float64) * scale), tf.int32))
+    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
+    pad_h, pad_w = tf.maximum(height - size[0], 0), tf.maximum(width - size[1], 0)
+    image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], constant_values=float(round(MEAN_PIXEL)))
+    label = tf.pad(label, [[0, pad_h], [0, pad_w]], constant_values=VOID_LABEL)
+    top = tf.random.stateless_uniform([], top_seed, 0, size[0] + pad_h - height + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], left_seed, 0, size[1] + pad_w - width + 1, dtype=tf.int32)
+    image = image[top : top + height, left : left + width]
+    label = label[top : top + height, left : left + width]
+    if_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+    image = tf.cond(if_flip, lambda: image[:, ::-1], lambda: image)
+    label = tf.cond(if_flip, lambda: label[:, ::-1], lambda: label)
+    image.set_shape((height, width, 3))
+    label.set_shape((height, width))
+    return image / 127.5 - 1.0, label
+
+
+def training_dataset(
+    data_dir: str | os.PathLike,
+    split: str,
+    batch_size: int,
+    steps: int,
+    crop_size: Sequence[int] = (513, 513),
+    scales: Sequence[float] = SCALES,
+    seed: int = 0,
+    workers: int | None = None,
+    shuffle_buffer: int = 2_000,
+):
+    """The training stream of ``split``'s shards: shuffled, decoded and augmented in parallel, batched.
+
+    Shards are interleaved in a seeded order, records shuffled through a seeded buffer and repeated; record
+    ``i`` of the stream is augmented by :func:`augment_tf` with the seed ``(seed, i)``. Every parallel step
+    keeps its order, so the batches do not depend on ``workers``.
+
+    Args:
+        data_dir: folder of ``{split}-*.tfrecord`` shards.
+        split: split name.
+        batch_size: crops per batch.
+        steps: batches per epoch (the stream is cut to ``steps`` batches).
+        crop_size: (height, width) of the crops.
+        scales: augmentation scales.
+        seed: seed of the shard order, the shuffle buffer and the augmentation.
+        workers: decode and augmentation threads (None: every core but one; 0: one element at a time).
+        shuffle_buffer: records in the shuffle buffer.
+
+    Returns:
+        ``tf.data.Dataset`` of (float32 images (batch, height, width, 3) in [-1, 1], uint8 labels
+        (batch, height, width)).
+
+    Raises:
+        DataError: no shards of ``split``.
+    """
+    import tensorflow as tf
+
+    if batch_size < 1 or steps < 1:
+        raise ValueError(f"batch_size and steps must be >= 1, got {batch_size} and {steps}")
+    files = tfrecord_files(data_dir, split)
+    calls = tfdata.parallel_calls(workers)
+    dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+    dataset = tfdata.read_records(dataset, min(4, len(files)), workers)
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed).repeat().enumerate()
+
+    def decode_and_augment(index, record):
+        _, image, label = decode_record(record)
+        return augment_tf(image, label, (seed, index), crop_size, scales)
+
+    dataset = dataset.map(decode_and_augment, num_parallel_calls=calls)
+    return tfdata.finish(dataset.batch(batch_size, drop_remainder=True).take(steps), workers)
+
+
+def load_tfrecord_labels(data_dir: str | os.PathLike, split: str) -> list[np.ndarray]:
+    """The labels of ``split`` only (uint8 (H, W) each, checked), decoded in parallel without the images."""
+    import tensorflow as tf
+
+    files = tfrecord_files(data_dir, split)
+    spec = {"image/segmentation/class/encoded": tf.io.FixedLenFeature((), tf.string)}
 
     def decode(record):
         parsed = tf.io.parse_single_example(record, spec)
-        image = tf.io.decode_image(parsed["image/encoded"], channels=3, expand_animations=False)
-        label = tf.io.decode_png(parsed["image/segmentation/class/encoded"], channels=1)[..., 0]
-        return parsed["image/filename"], image, label
+        return tf.io.decode_png(parsed["image/segmentation/class/encoded"], channels=1)[..., 0]
 
-    return tf.data.TFRecordDataset(list(files)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = tf.data.TFRecordDataset(files).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    try:
+        return [check_labels(label, f"{data_dir}/{split}") for label in dataset.as_numpy_iterator()]
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        raise data_error(files[0], f"corrupt {split} tfrecords ({error.message.splitlines()[0]})") from error
 
 
 def read_tfrecords(data_dir: str | os.PathLike, split: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

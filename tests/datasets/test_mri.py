@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.io
 
-from keras_zoo.datasets.base import SeededBatches
 from keras_zoo.datasets.mri import (
     cartesian_mask,
     cascadenet_example,
@@ -14,7 +13,7 @@ from keras_zoo.datasets.mri import (
     complex_to_channels,
     scale_to_unit_max,
     undersample,
-    undersampling_batches,
+    undersampled_examples,
     uniform_mask,
 )
 from keras_zoo.datasets.mri_readers import load_mr_images, read_cfl, read_mat, read_port_h5, write_cfl
@@ -87,11 +86,14 @@ def test_examples_and_seeded_batches_draw_fresh_masks_every_epoch():
     assert all(a.shape == (2, 32, 32, 2) for a in (zero_filled, kspace, mask, target))
     np.testing.assert_array_equal(mask[..., 0], mask[..., 1])
     np.testing.assert_allclose(channels_to_complex(target), images[:2], atol=1e-6)
-    batches = SeededBatches(undersampling_batches(images, batch_size=3, centre_lines=4), steps=2, seed=7)
+    batches = undersampled_examples(images, batch_size=3, steps=2, seed=7, centre_lines=4)
     first = batches[0]
+    assert all(a.shape == (3, 32, 32, 2) for a in (*first[0], first[1]))
     np.testing.assert_array_equal(first[0][2], batches[0][0][2])  # same (seed, epoch, index)
     batches.on_epoch_end()
     assert not np.array_equal(first[0][2], batches[0][0][2])
+    with pytest.raises(ValueError, match="centre_lines"):
+        undersampled_examples(images, batch_size=3, steps=2, centre_lines=40)
     (sequence_inputs, sequence_target) = cascadenet_example(
         phantom_images(1, 32, dynamic=True, frames=4), rng=0, centre_lines=4
     )

@@ -26,9 +26,9 @@ import keras
 import numpy as np
 
 from keras_zoo.callbacks.drop_path import DropPathSchedule
-from keras_zoo.cli.tasks.base import Data, Task
+from keras_zoo.cli.tasks.base import Data, Task, input_workers
 from keras_zoo.datasets import imagenet
-from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.datasets.base import ArrayBatches, SeededBatches, describe_workers, worker_options
 from keras_zoo.errors import ConfigError, data_error, require_dir
 from keras_zoo.losses.classification import SmoothedSparseCrossentropy
 from keras_zoo.models.amoebanet import amoebanet
@@ -91,7 +91,6 @@ class AmoebaNetTask(Task):
         )
         g.add_argument("--no-color-distort", action="store_true", help="skip the colour distortion")
         g.add_argument("--synthetic-samples", type=int, default=512, help="synthetic training images")
-        g.add_argument("--workers", type=int, default=1, help="image-decoding workers (folder data)")
 
     def _image_size(self, args) -> int:
         size = args.input_size
@@ -190,7 +189,7 @@ class AmoebaNetTask(Task):
             max(args.batch_size, 64), size, args.classes, np.random.default_rng([args.seed, 7]), prototypes
         )
         return Data(
-            train=SeededBatches(make_batch, steps, seed=args.seed),
+            train=SeededBatches(make_batch, steps, seed=args.seed, **worker_options(input_workers(args))),
             val=ArrayBatches(val_x, val_y, args.batch_size),
             description=f"synthetic {args.classes}-class images {size}x{size} (seed {args.seed}, {steps} steps)",
         )
@@ -204,7 +203,12 @@ class AmoebaNetTask(Task):
             files = records.tfrecord_files(args.data, "train")
             if sum(os.path.getsize(f) for f in files) > COUNT_LIMIT_BYTES:
                 steps = NUM_TRAIN_IMAGES // args.batch_size
-        common = {"batch_size": args.batch_size, "image_size": size, "classes": args.classes}
+        common = {
+            "batch_size": args.batch_size,
+            "image_size": size,
+            "classes": args.classes,
+            "workers": input_workers(args),
+        }
         train = records.imagenet_tfrecord_dataset(
             args.data,
             "train",
@@ -217,7 +221,9 @@ class AmoebaNetTask(Task):
         val = None
         if glob.glob(os.path.join(args.data, "validation-*")):
             val = records.imagenet_tfrecord_dataset(args.data, "validation", training=False, **common)
-        return Data(train=train, val=val, description=f"ImageNet tfrecords at {args.data} ({size}x{size})")
+        return Data(
+            train=train, val=val, description=f"ImageNet tfrecords at {args.data} ({size}x{size}), tf.data"
+        )
 
     def _folders(self, args) -> Data:
         root = require_dir(args.data, "ImageNet folder")
@@ -240,15 +246,14 @@ class AmoebaNetTask(Task):
             seed=args.seed,
             steps=args.steps_per_epoch,
             color_distort=not args.no_color_distort,
-            workers=args.workers,
+            workers=input_workers(args),
         )
         val = None
         if val_dir is not None:
             val_paths, val_labels = imagenet.list_image_folder(val_dir, args.classes)
             val = imagenet.ImageFolderEvalBatches(
-                val_paths, val_labels, args.batch_size, size, workers=args.workers
+                val_paths, val_labels, args.batch_size, size, workers=input_workers(args)
             )
         same = " (validation = the training images, eval preprocessing)" if val_dir == train_dir else ""
-        return Data(
-            train=train, val=val, description=f"ImageNet folders at {root}: {len(paths)} images{same}"
-        )
+        description = f"ImageNet folders at {root}: {len(paths)} images{same}, {describe_workers(train)}"
+        return Data(train=train, val=val, description=description)

@@ -35,6 +35,14 @@ class Data:
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def input_workers(args: argparse.Namespace) -> int | None:
+    """``--workers`` of ``args``: the input-pipeline workers, None (every core but one) when not given.
+
+    Namespaces built by hand, without the train CLI's parser, may lack the flag altogether.
+    """
+    return getattr(args, "workers", None)
+
+
 class Task:
     """Training recipe of one registered network; subclass per model in ``keras_zoo/cli/tasks/``.
 

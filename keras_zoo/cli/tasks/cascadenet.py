@@ -23,14 +23,14 @@ import os
 import keras
 import numpy as np
 
-from keras_zoo.cli.tasks.base import Data, Task
-from keras_zoo.datasets.base import ArrayBatches, SeededBatches, split_indices
+from keras_zoo.cli.tasks.base import Data, Task, input_workers
+from keras_zoo.datasets.base import ArrayBatches, describe_workers, split_indices
 from keras_zoo.datasets.mri import (
     MASKS,
     cascadenet_example,
     channels_to_complex,
     scale_to_unit_max,
-    undersampling_batches,
+    undersampled_examples,
 )
 from keras_zoo.datasets.mri_readers import load_mr_images
 from keras_zoo.datasets.phantoms import phantom_images
@@ -168,16 +168,21 @@ class CascadeNetTask(Task):
         train_idx, val_idx = split_indices(len(images), args.val_fraction, args.seed)
         train_images = images[train_idx]
         steps = args.steps_per_epoch or max(1, -(-len(train_images) // args.batch_size))
-        make_batch = undersampling_batches(
-            train_images, args.batch_size, args.acceleration, args.centre_lines, args.mask
-        )
-        try:
-            make_batch(
-                np.random.default_rng(0), 0
-            )  # fail now, with a one-line message, on a bad mask setting
+        try:  # a bad mask setting fails here, with a one-line message
+            train = undersampled_examples(
+                train_images,
+                args.batch_size,
+                steps,
+                args.seed,
+                args.acceleration,
+                args.centre_lines,
+                args.mask,
+                workers=input_workers(args),
+            )
         except ValueError as exc:
+            if isinstance(exc, KerasZooError):
+                raise
             raise ConfigError(f"cascadenet: {exc}") from None
-        train = SeededBatches(make_batch, steps, seed=args.seed)
         if len(val_idx):
             val_inputs, val_target = cascadenet_example(
                 images[val_idx], VALIDATION_SEED + args.seed, args.acceleration, args.centre_lines, args.mask
@@ -190,7 +195,8 @@ class CascadeNetTask(Task):
         return Data(
             train,
             val,
-            f"{description} ({len(train_idx)}/{len(val_idx)}), {args.acceleration:g}x",
+            f"{description} ({len(train_idx)}/{len(val_idx)}), {args.acceleration:g}x, "
+            f"{describe_workers(train)}",
             extras={"panel_inputs": panel_inputs, "panel_target": panel_target},
         )
 

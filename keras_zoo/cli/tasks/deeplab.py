@@ -25,8 +25,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from keras_zoo.cli.tasks.base import Data, Task
-from keras_zoo.datasets.base import ArrayBatches, SeededBatches
+from keras_zoo.cli.tasks.base import Data, Task, input_workers
+from keras_zoo.datasets.base import ArrayBatches, SeededSamples, describe_workers, worker_options
 from keras_zoo.datasets.voc import (
     CLASS_NAMES,
     NUM_CLASSES,
@@ -212,38 +212,77 @@ class DeepLabTask(Task):
 
     def load_data(self, args: argparse.Namespace) -> Data:
         crop = self._crop(args)
-        if args.data:
-            names, images, labels = load_split(args.data, args.train_split)
-            val_names, val_images, val_labels = load_split(args.data, args.val_split)
-            description = (
-                f"VOC {args.train_split}/{args.val_split} at {args.data} ({len(images)}/{len(val_images)})"
+        scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
+        streamed = bool(args.data) and bool(
+            glob.glob(os.path.join(args.data, f"{args.train_split}-*.tfrecord"))
+        )
+        if streamed:  # tfrecords: the training split is streamed through tf.data, never held in memory
+            from keras_zoo.datasets import voc_tfrecord
+
+            train = voc_tfrecord.training_dataset(
+                args.data,
+                args.train_split,
+                args.batch_size,
+                args.steps_per_epoch,
+                crop,
+                scales,
+                args.seed,
+                input_workers(args),
             )
+            labels, names, images = [], [], None
+            if args.classes < NUM_CLASSES or args.class_weights == ["balanced"]:
+                labels = voc_tfrecord.load_tfrecord_labels(args.data, args.train_split)
+                names = [f"{args.train_split} record {i}" for i in range(len(labels))]
+        elif args.data:
+            names, images, labels = load_split(args.data, args.train_split)
         else:
             if args.synthetic_samples < 2:
                 raise ConfigError(f"--synthetic-samples must be >= 2, got {args.synthetic_samples}")
-            n_val = max(1, args.synthetic_samples // 8)
             images, labels = synthetic_dataset(
-                args.synthetic_samples - n_val, crop, seed=args.seed, num_classes=args.classes
+                args.synthetic_samples - max(1, args.synthetic_samples // 8),
+                crop,
+                seed=args.seed,
+                num_classes=args.classes,
             )
+            names = [f"synthetic_train_{i}" for i in range(len(images))]
+        if args.data:
+            val_names, val_images, val_labels = load_split(args.data, args.val_split)
+        else:
+            n_val = max(1, args.synthetic_samples // 8)
             val_images, val_labels = synthetic_dataset(
                 n_val, crop, seed=args.seed + 1_000_003, num_classes=args.classes
             )
             val_names = [f"synthetic_{i}" for i in range(n_val)]
-            description = f"synthetic scenes {crop[0]}x{crop[1]} ({len(images)}/{n_val})"
-        for name, label in zip(names if args.data else range(len(labels)), [*labels, *val_labels]):
+        for name, label in zip([*names, *val_names], [*labels, *val_labels]):
             classes = label[label != VOID_LABEL]
             if classes.size and classes.max() >= args.classes:
                 raise DataError(f"{name}: label class {int(classes.max())} >= --classes {args.classes}")
         self.class_weights = self._class_weights(args, labels)
-        scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
 
-        def make_batch(rng: np.random.Generator, index: int):
-            picks = rng.integers(0, len(images), size=args.batch_size)
-            pairs = [augment(images[i], labels[i], rng, crop, scales) for i in picks]
-            x = preprocess_input(np.stack([p[0] for p in pairs]))
-            return x, np.stack([p[1] for p in pairs])
+        if images is not None:  # in memory: seeded samples, augmented by NumPy and Pillow in worker threads
 
-        train = SeededBatches(make_batch, args.steps_per_epoch, seed=args.seed)
+            def make_sample(rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.ndarray]:
+                image, label = augment(images[item], labels[item], rng, crop, scales)
+                return preprocess_input(image), label
+
+            # Pillow's resize releases the GIL and a batch of 513x513 crops is large to send between
+            # processes: threads.
+            train = SeededSamples(
+                make_sample,
+                len(images),
+                args.batch_size,
+                args.steps_per_epoch,
+                args.seed,
+                **worker_options(input_workers(args)),
+            )
+        count = f"{len(images)}" if images is not None else "streamed"
+        if args.data:
+            description = (
+                f"VOC {args.train_split}/{args.val_split} at {args.data} ({count}/{len(val_images)})"
+            )
+        else:
+            description = f"synthetic scenes {crop[0]}x{crop[1]} ({count}/{len(val_images)})"
+        workers = describe_workers(train) if images is not None else "tf.data"
         eval_images, eval_labels = pad_for_eval(val_images, val_labels, crop, val_names)
         val = ArrayBatches(preprocess_input(eval_images), eval_labels, args.batch_size)
         extras = {
@@ -252,7 +291,7 @@ class DeepLabTask(Task):
             "names": list(val_names),
             "sizes": [im.shape[:2] for im in val_images],
         }
-        return Data(train=train, val=val, description=description, extras=extras)
+        return Data(train=train, val=val, description=f"{description}, {workers}", extras=extras)
 
     def _class_weights(self, args: argparse.Namespace, labels) -> list[float] | None:
         """``--class-weights`` as a list of floats (None without the flag); logs them."""

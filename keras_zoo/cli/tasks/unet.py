@@ -16,10 +16,10 @@ import logging
 import keras
 import numpy as np
 
-from keras_zoo.cli.tasks.base import Data, Task
+from keras_zoo.cli.tasks.base import Data, Task, input_workers
 from keras_zoo.datasets import isbi
 from keras_zoo.datasets.augment import AugmentConfig
-from keras_zoo.datasets.base import split_indices
+from keras_zoo.datasets.base import describe_workers, split_indices
 from keras_zoo.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -132,12 +132,20 @@ class UNetTask(Task):
         train, val = slices.subset(train_ids), slices.subset(val_ids)
         augment = AUGMENTATIONS[args.augment]()
         batches = isbi.training_batches(
-            train, args.batch_size, size, args.steps_per_epoch, args.fit, augment, seed=args.seed
+            train,
+            args.batch_size,
+            size,
+            args.steps_per_epoch,
+            args.fit,
+            augment,
+            args.seed,
+            input_workers(args),
         )
         val_slices = isbi.validation_slices(val, args.fit, size, 2**DEPTH)
         description = (
             f"{slices.source}: {len(train_ids)} train / {len(val_ids)} validation slices of "
-            f"{slices.images.shape[1]}x{slices.images.shape[2]}, fit={args.fit}, augment={args.augment}"
+            f"{slices.images.shape[1]}x{slices.images.shape[2]}, fit={args.fit}, augment={args.augment}, "
+            f"{describe_workers(batches)}"
         )
         return Data(
             train=batches,
