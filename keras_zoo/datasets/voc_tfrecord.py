@@ -166,8 +166,8 @@ def tfrecord_dataset(files: Sequence[str]):
 def augment_tf(image, label, seed, crop_size: Sequence[int] = (513, 513), scales: Sequence[float] = SCALES):
     """DeepLab's training augmentation in ``tf.image``, the steps of :func:`keras_zoo.datasets.voc.augment`.
 
-    A scale drawn from ``scales`` (bilinear resize with antialiasing for the image, nearest for the label,
-    sizes rounded as ``round(size * scale)``), padding at the bottom/right to the crop with the mean pixel and
+    A scale drawn from ``scales`` (bilinear resize with antialiasing for the image, rounded to whole grey
+    levels, nearest for the label, sizes rounded as ``round(size * scale)``), padding at the bottom/right to the crop with the mean pixel and
     void, a uniform crop position and a left-right flip with probability 1/2; then the image is mapped to
     [-1, 1] as ``preprocess_input`` does. Pillow's and TensorFlow's bilinear filters differ slightly.
 
@@ -190,7 +190,8 @@ def augment_tf(image, label, seed, crop_size: Sequence[int] = (513, 513), scales
     choice = tf.random.stateless_uniform([], scale_seed, 0, len(scales), dtype=tf.int32)
     scale = tf.gather(tf.constant(scales, tf.float64), choice)
     size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.shape(image)[:2], tf.float64) * scale), tf.int32))
-    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    # rounded to whole grey levels, as Pillow's uint8 resize: the filter may overshoot 255 by a little
+    image = tf.clip_by_value(tf.round(tf.image.resize(image, size, method="bilinear", antialias=True)), 0, 255)
     label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
     pad_h, pad_w = tf.maximum(height - size[0], 0), tf.maximum(width - size[1], 0)
     image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], constant_values=float(round(MEAN_PIXEL)))

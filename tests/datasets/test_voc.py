@@ -119,6 +119,36 @@ def test_augmentation_keeps_image_and_label_aligned():
     assert seen_pad  # scale 0.5 pads with the mean pixel and void
 
 
+def test_tf_augmentation_keeps_image_and_label_aligned_and_is_seeded():
+    """The tf.image version of the augmentation (streamed tfrecords), checked as the NumPy one above."""
+    tf = pytest.importorskip("tensorflow")
+    from keras_zoo.datasets.voc_tfrecord import augment_tf
+
+    rng = np.random.default_rng(0)
+    label = np.kron(rng.integers(0, 21, size=(6, 8)), np.ones((16, 16), int)).astype(np.uint8)
+    image = np.stack([label * 10, 255 - label * 10, np.full_like(label, 50)], -1).astype(np.uint8)
+    seen_pad = False
+    for seed in range(12):
+        out_image, out_label = (t.numpy() for t in augment_tf(image, label, (3, seed), (80, 112)))
+        assert (
+            out_image.shape == (80, 112, 3) and out_image.dtype == np.float32 and out_label.dtype == np.uint8
+        )
+        assert -1.0 <= out_image.min() and out_image.max() <= 1.0
+        valid = out_label != 255
+        seen_pad |= bool((~valid).any())
+        pixels = np.round((out_image + 1.0) * 127.5)
+        assert np.mean(np.round(pixels[..., 0] / 10.0)[valid] == out_label[valid]) > 0.7
+        np.testing.assert_array_equal(pixels[~valid], np.full_like(pixels[~valid], 128))
+        # without scaling (crop, pad, flip only) the alignment is exact
+        out_image, out_label = (t.numpy() for t in augment_tf(image, label, (3, seed), (80, 112), (1.0,)))
+        pixels = np.round((out_image + 1.0) * 127.5)
+        np.testing.assert_array_equal(pixels[..., 0], np.where(out_label == 255, 128, out_label * 10.0))
+    assert seen_pad  # scales below 1 pad with the mean pixel and void
+    again = augment_tf(tf.constant(image), tf.constant(label), (3, 5), (80, 112))
+    first = augment_tf(image, label, (3, 5), (80, 112))
+    np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
+
+
 def test_synthetic_scenes_are_seeded_and_valid():
     images, labels = voc.synthetic_dataset(3, (40, 48), seed=7)
     again, _ = voc.synthetic_dataset(3, (40, 48), seed=7)
