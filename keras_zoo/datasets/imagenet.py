@@ -16,7 +16,6 @@ from importlib import resources
 
 import keras
 import numpy as np
-from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image
 
 from keras_zoo.datasets.base import SeededSamples, worker_options
@@ -115,12 +114,33 @@ def sample_distorted_box(height: int, width: int, rng: np.random.Generator, max_
     return 0, 0, height, width
 
 
+def adjust_saturation(image: np.ndarray, factor: float) -> np.ndarray:
+    """Multiplies the HSV saturation of an RGB image in [0, 1] by ``factor`` (up to 1), keeping hue and value.
+
+    Equal to converting to HSV, scaling S and converting back, without the round trip: a channel ``c`` of a
+    pixel with maximum ``v`` and chroma ``v - min`` (saturation ``chroma / v``) becomes
+    ``v - (v - c) * s`` with ``s = min(factor, v / chroma)``; grey pixels (chroma 0) stay as they are.
+
+    Args:
+        image: float array (..., 3) in [0, 1].
+        factor: saturation multiplier (>= 0).
+
+    Returns:
+        Float array of the image's shape and dtype in [0, 1].
+    """
+    red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+    value = np.maximum(np.maximum(red, green), blue)
+    chroma = value - np.minimum(np.minimum(red, green), blue)
+    # Where chroma is (nearly) 0, v - c is too: any finite scale leaves the pixel as it is.
+    scale = np.minimum(value / np.maximum(chroma, image.dtype.type(1e-12)), image.dtype.type(factor))
+    out = value[..., None] - (value[..., None] - image) * scale[..., None]
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def distort_color(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Fast-mode Inception colour distortion of a float image in [0, 1]: brightness, then saturation."""
-    image = np.clip(image + rng.uniform(-BRIGHTNESS_DELTA, BRIGHTNESS_DELTA), 0.0, 1.0)
-    hsv = rgb_to_hsv(image)
-    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*SATURATION_RANGE), 0.0, 1.0)
-    return np.clip(hsv_to_rgb(hsv), 0.0, 1.0)
+    image = np.clip(image + image.dtype.type(rng.uniform(-BRIGHTNESS_DELTA, BRIGHTNESS_DELTA)), 0.0, 1.0)
+    return adjust_saturation(image, rng.uniform(*SATURATION_RANGE))
 
 
 def to_unit_range(image: np.ndarray) -> np.ndarray:

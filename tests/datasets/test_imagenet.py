@@ -86,6 +86,24 @@ def test_distorted_boxes_follow_the_reference_ranges():
         assert 0.7 < w / h < 1.4 or (h, w) == (300, 400)
 
 
+def test_saturation_without_the_hsv_round_trip_matches_it():
+    from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
+
+    rng = np.random.default_rng(0)
+    image = rng.random((48, 40, 3)).astype(np.float32)
+    image[:8] = image[:8, :, :1]  # grey
+    image[8:16] = np.round(image[8:16])  # primaries, black and white
+    image[16:20] = 0.0
+    for factor in (0.0, 0.5, 1.0, 1.37, 1.5, 4.0):
+        hsv = rgb_to_hsv(image)
+        hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0.0, 1.0)
+        expected = np.clip(hsv_to_rgb(hsv), 0.0, 1.0)
+        out = imagenet.adjust_saturation(image, factor)
+        assert out.dtype == np.float32 and out.shape == image.shape
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(imagenet.adjust_saturation(image, 1.0)[:8], image[:8])
+
+
 def test_folder_batches_are_seeded_and_resumable(tmp_path):
     truth = write_tree(tmp_path)
     paths, labels = imagenet.list_image_folder(tmp_path)
