@@ -22,6 +22,7 @@ Command line (one JSON line, see ``harness.py``)::
 
     python benchmarks/torch_ports/amoebanet.py --batch-size 8 [--input-shape 224 224 3] [--classes 1001]
         [--num-cells 6] [--filters 256] [--stem-filters 32] [--aux-head] [--precision bf16] [--channels-last]
+        [--device cuda] [--compile [--compile-mode MODE]]   (the device options: harness.py)
 """
 
 from __future__ import annotations
@@ -538,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--drop-path-keep-prob", type=float, default=1.0)
     parser.add_argument("--dropout-keep-prob", type=float, default=0.5)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(parser, argv)
     height, width, channels = args.input_shape
     model = build(
         input_shape=(height, width, channels),

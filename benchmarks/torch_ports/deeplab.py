@@ -26,7 +26,8 @@ What it reproduces, channels first (N, C, H, W):
 
 Usage: ``python benchmarks/torch_ports/deeplab.py --batch-size 2 [--input-size 513 513] [--classes 21]
 [--output-stride 16] [--backbone xception65] [--width 1.0] [--middle-units N] [--precision bf16]
-[--channels-last]`` prints one JSON line.
+[--channels-last] [--device cuda] [--compile [--compile-mode MODE]]`` prints one JSON line (the device
+and compile options: ``harness.py``).
 """
 
 from __future__ import annotations
@@ -469,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--atrous-rates", type=int, nargs="+", default=None)
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier")
     parser.add_argument("--middle-units", type=int, default=None, help="middle-flow repeats")
-    args = parser.parse_args(argv)
+    args = harness.parse_args(parser, argv)
     height, width = args.input_size
     model = build(
         input_shape=(height, width, 3),

@@ -17,18 +17,22 @@ Command line (one JSON line from ``harness.time_training``)::
 
     python benchmarks/torch_ports/genesis.py --batch-size 2 [--filters 32] [--depth 4]
         [--input-shape 64 64 32 1] [--no-batch-norm] [--precision bf16] [--channels-last]
+        [--device cuda] [--compile [--compile-mode MODE]]   (the device options: harness.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-import harness  # benchmarks/torch_ports/ is on sys.path (run as a script, or via the tests' load_port)
-from keras_weights import copy_weights_by_name, init_keras_
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from keras_weights import copy_weights_by_name, init_keras_  # noqa: E402
 
 BN_EPSILON = 1e-3  # the reference's Keras-2 BatchNormalization epsilon (torch's default is 1e-5)
 
@@ -173,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--depth", type=int)
     parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--bn-momentum", type=float)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(parser, argv)
     config = dict(PRESETS[args.preset])
     for key in ("input_shape", "classes", "filters", "depth", "batch_norm", "bn_momentum"):
         if getattr(args, key) is not None:
