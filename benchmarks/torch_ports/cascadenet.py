@@ -24,6 +24,14 @@ real and channel 1 imaginary (Keras: (batch, H, W, 2) and (batch, frames, H, W, 
 ``fftshift``), as in :mod:`keras_zoo.layers.fft`. DC and k-space averaging compute in float32 with autocast
 off, as the Keras layers (dtype float32) do under mixed precision.
 
+Under ``torch.compile`` (``--compile``, see ``harness.py``) the complex-valued parts are a problem: inductor
+generates no code for complex tensors (it falls back to eager ATen kernels op by op, and fails outright
+on the dynamic model's ``torch.roll`` of a complex tensor with torch 2.13), and a graph break inside the
+cascade loop makes dynamo skip the whole ``forward``, leaving nothing compiled. So ``--compile-scope cnn``
+(the default) compiles each cascade's CNN on its own (:meth:`CascadeNet.compile_cnns`) and runs residual
+adds, DC and k-space averaging eagerly; ``--compile-scope model`` compiles the whole model in one graph
+with the complex ops left to inductor's fallback (2D only in practice).
+
 Timing (``main()``) feeds every input, the mask included, uniform [0, 1) float32 noise, as ``keras-zoo
 benchmark`` does: a non-binary mask costs the same arithmetic as a binary one, so the step time is
 representative even though the inputs are not a real undersampled scan.
@@ -34,7 +42,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +288,28 @@ class CascadeNet(nn.Module):
             if data_sharing
             else None
         )
+        # compile_cnns(): denoiser key ("shared" or "cascade{c}") -> its compiled version; a plain dict, so
+        # neither parameters nor state_dict see the compiled wrappers
+        self.compiled_cnns: dict[str, Callable] = {}
+
+    def denoiser_modules(self) -> dict[str, nn.Sequential]:
+        """Every distinct cascade CNN by key: ``{"shared": ...}`` or ``{"cascade1": ..., ...}``."""
+        return {"shared": self.shared} if self.shared_weights else dict(self.denoisers.items())
+
+    def compile_cnns(self, compile: Callable[[nn.Module], Callable]) -> CascadeNet:
+        """Makes ``forward`` call ``compile(cnn)`` for each cascade CNN, the complex-valued DC staying eager.
+
+        ``compile`` is e.g. ``torch.compile`` with its options. Dynamo compiles each distinct CNN once per
+        input ``requires_grad`` state (the first cascade's input is the data, which needs no gradient), all
+        through ``nn.Sequential.forward``; the recompile limit is raised to cover that (10 cascades of the
+        dynamic model would pass the default 8 and leave the last ones eager). Returns ``self``.
+        """
+        cnns = self.denoiser_modules()
+        config = torch._dynamo.config
+        limit_name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        setattr(config, limit_name, max(getattr(config, limit_name), 2 * len(cnns) + 2))
+        self.compiled_cnns = {key: compile(cnn) for key, cnn in cnns.items()}
+        return self
 
     def input_shapes(self) -> list[tuple[int, ...]]:
         """Channels-first shapes (without batch) of image, kspace and mask: (2, [frames,] H, W)."""
@@ -296,9 +326,11 @@ class CascadeNet(nn.Module):
             prefix = f"cascade{c}"
             features = x if self.kavgs is None else self.kavgs[f"{prefix}_kavg"](x, mask)
             if self.shared_weights:
-                denoiser, dc = self.shared, self.dc
+                key, denoiser, dc = "shared", self.shared, self.dc
             else:
-                denoiser, dc = self.denoisers[prefix], self.dcs[f"{prefix}_dc"]
+                key, denoiser, dc = prefix, self.denoisers[prefix], self.dcs[f"{prefix}_dc"]
+            if key in self.compiled_cnns:
+                denoiser = self.compiled_cnns[key]
             x = x + denoiser(features)  # cascade{c}_residual
             x = dc(x, kspace, mask)
         return x
@@ -381,7 +413,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dynamic", action="store_true", help="3D convs over (frames, H, W)")
     parser.add_argument("--frames", type=int, default=30, help="frames of a dynamic sequence")
     parser.add_argument("--no-data-sharing", action="store_true", help="dynamic without k-space averaging")
-    args = parser.parse_args(argv)
+    parser.add_argument("--compile-scope", default="cnn", choices=("cnn", "model"),
+                        help="with --compile: cnn compiles each cascade's CNN, DC and FFTs eager; model "
+                        "compiles the whole model, complex ops falling back to eager kernels (2D only)")
+    args = harness.parse_args(parser, argv)
 
     config: dict = dict(ASCEND_VARIANT) if args.variant == "ascend" else {}
     config["filters"] = args.filters
@@ -399,8 +434,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     name = "cascadenet" + ("-dynamic" if args.dynamic else "")
     name += "-ascend" if args.variant == "ascend" else ""
     # Inputs: image, kspace, mask, all uniform [0, 1) (see the module docstring).
+    compile_model = None if args.compile_scope == "model" else (lambda m, compile: m.compile_cnns(compile))
     record = harness.time_training(model, model.input_shapes(), args, name,
-                                   forward=lambda m, xs: m(*xs))
+                                   forward=lambda m, xs: m(*xs), compile_model=compile_model)
+    record["compile_scope"] = args.compile_scope if args.compile else None
     harness.print_record(record)
 
 
