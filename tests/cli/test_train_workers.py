@@ -21,9 +21,11 @@ def test_negative_workers_are_a_one_line_user_error(tmp_path, capsys, value):
     assert lines == [f"error: --workers must be an integer >= 0, got {value}"]
 
 
-@pytest.mark.parametrize("model", sorted(SMALL))
+@pytest.mark.parametrize("model", [*sorted(SMALL), "amoebanet --aux-head"])
 def test_every_training_reader_gets_the_workers(model):
-    args, task = parse_args(["--model", model, *SMALL[model], "--steps-per-epoch", "2", "--workers", "3"])
+    model, *extra = model.split()
+    argv = ["--model", model, *SMALL[model], *extra, "--steps-per-epoch", "2", "--workers", "3"]
+    args, task = parse_args(argv)
     assert args.workers == 3
     train = task.load_data(args).train
     assert train.workers == 3 and train.max_queue_size == 6

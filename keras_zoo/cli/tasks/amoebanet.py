@@ -41,10 +41,14 @@ COUNT_LIMIT_BYTES = 2 << 30  # count tfrecord records only for small sets
 
 
 class PairedTargets(keras.utils.PyDataset):
-    """Repeats the labels of a batch stream for the main and auxiliary outputs."""
+    """Repeats the labels of a batch stream for the main and auxiliary outputs, with the stream's workers."""
 
-    def __init__(self, batches, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, batches: keras.utils.PyDataset):
+        super().__init__(
+            workers=batches.workers,
+            use_multiprocessing=batches.use_multiprocessing,
+            max_queue_size=batches.max_queue_size,
+        )
         self.batches = batches
 
     def __len__(self) -> int:
