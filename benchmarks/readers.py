@@ -1,16 +1,22 @@
 """Input-pipeline throughput: each network's training reader against the model's training samples/s.
 
 Every reader is built exactly as ``train.py`` builds it (``keras_zoo.cli.train.parse_args`` then the
-task's ``load_data``), at the reference batch and input shape; its training stream is then read batch by
-batch (``stream[i]`` for a ``PyDataset``, the iterator for a ``tf.data.Dataset``), the first ``--warmup``
-batches untimed. One JSON line per reader compares its samples/s with the fastest CPU training run of the
-same model and preset in ``--model-results`` (``ratio`` = reader / model; issue 7 asks for >= 2). Data comes
-from ``--data-root`` (``shared/data``) where present, otherwise from the recipe's synthetic generator;
-tfrecord readers first write their shards with ``keras-zoo prepare`` into a temporary folder (timed as
-``prepare_s``). Examples::
+task's ``load_data``), at the reference batch and input shape, with ``--workers N`` when given; its
+training stream is then read as ``model.fit`` reads it: a ``PyDataset`` through Keras's adapter (its
+enqueuer runs the workers, threads or forked processes, and queues batches ahead), a ``tf.data.Dataset``
+through its iterator (``N`` threads, prefetch). The first ``--warmup`` batches are untimed (worker start,
+tf.data tracing), and the stream holds a few batches more than are read, so that the workers are still busy
+when the timing stops. One JSON line per reader and worker count records the wall-clock samples/s, the CPU
+time of the process and its worker processes over the timed batches (``samples_per_cpu_s``: the rate of
+one fully used core, the figure to scale by cores), and compares samples/s with the fastest CPU training
+run of the same model and preset in ``--model-results`` (``ratio`` = reader / model; issue 7 asks for
+>= 2). Data comes from ``--data-root`` (``shared/data``) where present, otherwise from the recipe's
+synthetic generator; tfrecord readers first write their shards with ``keras-zoo prepare`` into a temporary
+folder (timed as ``prepare_s``). Examples::
 
     python benchmarks/readers.py                                   # all readers, 5 timed batches each
     python benchmarks/readers.py --models unet genesis --batches 10 --out readers.jsonl
+    python benchmarks/readers.py --workers 0 1 2 --batches 20      # each reader with 0, 1 and 2 workers
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(os.path.dirname(REPO), "shared", "data")
@@ -178,6 +184,65 @@ def model_rates(path: str) -> dict[tuple[str, str], dict]:
     return best
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its children, live or ended.
+
+    Live children (Keras's worker processes) are read from ``/proc`` on Linux; elsewhere only children that
+    have ended and been waited for are counted.
+    """
+    times = os.times()
+    total = time.process_time() + times.children_user + times.children_system  # all threads, in ns steps
+    if not os.path.isdir("/proc"):
+        return total
+    ticks, me = os.sysconf("SC_CLK_TCK"), os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+@contextlib.contextmanager
+def reading(stream) -> Iterator[Callable[[], object]]:
+    """``next_batch()`` over one epoch of ``stream``, read as ``model.fit`` reads it.
+
+    A ``keras.utils.PyDataset`` goes through Keras's adapter, whose enqueuer runs the dataset's workers
+    (started here, stopped on exit); a ``tf.data.Dataset`` through its own iterator.
+    """
+    import keras
+
+    if not isinstance(stream, keras.utils.PyDataset):
+        yield iter(stream).__next__
+        return
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(stream, shuffle=False)
+    adapter.on_epoch_begin()
+    try:
+        yield iter(adapter.get_numpy_iterator()).__next__
+    finally:
+        adapter.on_epoch_end()
+
+
+def parallelism(stream, workers: int | None) -> tuple[int, str]:
+    """(workers used, how): ``"processes"``, ``"threads"``, ``"main thread"`` or ``"tf.data threads"``."""
+    import keras
+
+    from keras_zoo.datasets.base import resolve_workers
+
+    if not isinstance(stream, keras.utils.PyDataset):
+        return resolve_workers(workers), "tf.data threads"
+    if stream.use_multiprocessing and stream.workers:
+        return stream.workers, "processes"
+    return stream.workers, "threads" if stream.workers > 1 else "main thread"
+
+
 def _sample_shapes(x) -> list[list[int]]:
     inputs = x if isinstance(x, (list, tuple)) else [x]
     return [[int(d) for d in tuple(a.shape)[1:]] for a in inputs]
@@ -188,45 +253,53 @@ def _batch_size(x) -> int:
     return int(first.shape[0])
 
 
-def measure(reader: Reader, batches: int = 5, warmup: int = 1, models: dict | None = None) -> dict:
+def measure(
+    reader: Reader, batches: int = 5, warmup: int = 1, models: dict | None = None, workers: int | None = None
+) -> dict:
     """Builds ``reader`` through the train CLI's parser and task, and times its training batches.
 
     Args:
         reader: the pipeline.
         batches: timed batches (after ``warmup`` untimed ones).
-        warmup: untimed batches (tf.data graph tracing, file caches).
+        warmup: untimed batches (worker start, tf.data graph tracing, file caches).
         models: :func:`model_rates` output; adds the model's samples/s and the ratio when it has the model.
+        workers: ``--workers`` of the train CLI (None: its default, every core but one).
 
     Returns:
-        The JSON record: reader, model, source, description, batch, shape, batches, seconds (total timed),
-        seconds_per_batch, samples_per_sec, setup_s, prepare_s, model_samples_per_sec, model_config, ratio.
+        The JSON record: reader, model, source, description, workers (as asked, None for the default),
+        workers_used, parallelism, cores (usable by this process), batch, shape, batches, warmup, seconds
+        (total timed), seconds_per_batch, samples_per_sec, cpu_s (CPU time of the process and its worker
+        processes while timed), samples_per_cpu_s, setup_s, prepare_s, model_samples_per_sec, model_config,
+        ratio.
     """
     from keras_zoo.cli.train import parse_args
+    from keras_zoo.datasets.base import resolve_workers, usable_cores
 
     if batches < 1 or warmup < 0:
         raise ValueError(f"need batches >= 1 and warmup >= 0, got {batches} and {warmup}")
+    # batches left unread keep the workers busy until the timing stops (two queued per worker)
+    spare = 2 * resolve_workers(workers) + 1
     with tempfile.TemporaryDirectory(prefix="readers_") as scratch:
         start = time.perf_counter()
         extra = reader.prepare(scratch) if reader.prepare else []
         prepare_s = time.perf_counter() - start
-        argv = ["--model", reader.model, *reader.argv, *extra, "--steps-per-epoch", str(warmup + batches)]
+        steps = warmup + batches + spare
+        argv = ["--model", reader.model, *reader.argv, *extra, "--steps-per-epoch", str(steps)]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
         args, task = parse_args(argv)
         start = time.perf_counter()
         data = task.load_data(args)
         setup_s = time.perf_counter() - start
         stream = data.train
-        if hasattr(stream, "__getitem__"):
-            next_batch = iter(stream[i] for i in range(warmup + batches)).__next__
-        else:  # tf.data.Dataset
-            next_batch = iter(stream).__next__
-        for _ in range(warmup):
-            next_batch()
-        times = []
-        for _ in range(batches):
-            start = time.perf_counter()
-            x, _ = next_batch()
-            times.append(time.perf_counter() - start)
-    total = sum(times)
+        used, how = parallelism(stream, args.workers)
+        with reading(stream) as next_batch:
+            for _ in range(warmup):
+                next_batch()
+            cpu_start, start = cpu_seconds(), time.perf_counter()
+            for _ in range(batches):
+                x, _ = next_batch()
+            total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     size = _batch_size(x)
     record = {
         "reader": reader.name,
@@ -234,6 +307,10 @@ def measure(reader: Reader, batches: int = 5, warmup: int = 1, models: dict | No
         "preset": reader.preset,
         "source": reader.source,
         "description": data.description,
+        "workers": workers,
+        "workers_used": used,
+        "parallelism": how,
+        "cores": usable_cores(),
         "batch": size,
         "shape": _sample_shapes(x),
         "batches": batches,
@@ -241,6 +318,8 @@ def measure(reader: Reader, batches: int = 5, warmup: int = 1, models: dict | No
         "seconds": round(total, 6),
         "seconds_per_batch": round(total / batches, 6),
         "samples_per_sec": round(size * batches / total, 3),
+        "cpu_s": round(cpu, 6),
+        "samples_per_cpu_s": round(size * batches / cpu, 3) if cpu > 0 else None,
         "setup_s": round(setup_s, 2),
         "prepare_s": round(prepare_s, 4),
         "model_samples_per_sec": None,
@@ -264,17 +343,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed batches per reader")
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="shared/data (absent: synthetic)")
     parser.add_argument("--model-results", default=DEFAULT_MODEL_RESULTS, help="keras-zoo benchmark lines")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="train CLI --workers for each run, e.g. 0 1 2 (default: the CLI's, every core but one)",
+    )
+    parser.add_argument("--readers", nargs="+", metavar="NAME", help="only these readers (default: all)")
     parser.add_argument("--out", help="append the JSON lines to this file")
     args = parser.parse_args(argv)
+    if args.workers and min(args.workers) < 0:
+        parser.error(f"--workers must be >= 0, got {min(args.workers)}")
     models = model_rates(args.model_results)
     for reader in default_readers(args.data_root):
-        if reader.model not in args.models:
+        if reader.model not in args.models or (args.readers and reader.name not in args.readers):
             continue
-        line = json.dumps(measure(reader, args.batches, args.warmup, models))
-        print(line, flush=True)
-        if args.out:
-            with open(args.out, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+        for workers in args.workers or [None]:
+            line = json.dumps(measure(reader, args.batches, args.warmup, models, workers))
+            print(line, flush=True)
+            if args.out:
+                with open(args.out, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
     return 0
 
 

@@ -16,10 +16,11 @@ sys.modules["readers"] = readers  # dataclasses look their module up
 spec.loader.exec_module(readers)
 
 FIELDS = {
-    "reader", "model", "preset", "source", "description", "batch", "shape", "batches", "warmup", "seconds",
-    "seconds_per_batch", "samples_per_sec", "setup_s", "prepare_s", "model_samples_per_sec", "model_config",
-    "ratio",
+    "reader", "model", "preset", "source", "description", "workers", "workers_used", "parallelism", "cores",
+    "batch", "shape", "batches", "warmup", "seconds", "seconds_per_batch", "samples_per_sec", "cpu_s",
+    "samples_per_cpu_s", "setup_s", "prepare_s", "model_samples_per_sec", "model_config", "ratio",
 }  # fmt: skip
+TINY_UNET = ("--input-size", "32", "32", "--batch-size", "3")
 
 
 def _model_results(tmp_path, model: str, rates: list[float]) -> dict:
@@ -43,16 +44,19 @@ def _check_record(record: dict, batch: int, shape: list, batches: int) -> None:
     # both are rounded to microseconds, which is more than 0.1 % of a sub-millisecond batch
     assert record["seconds_per_batch"] == pytest.approx(record["seconds"] / batches, rel=1e-3, abs=1e-6)
     assert record["samples_per_sec"] == pytest.approx(batch * batches / record["seconds"], rel=0.01)
+    assert record["cpu_s"] > 0 and record["cores"] >= 1
+    assert record["samples_per_cpu_s"] == pytest.approx(batch * batches / record["cpu_s"], rel=0.01)
     json.dumps(record)  # one JSON line
 
 
 def test_unet_synthetic_reader_is_timed_and_compared_with_the_fastest_training_run(tmp_path):
     models = _model_results(tmp_path, "unet", [0.2, 0.5])
     assert models[("unet", "default")]["samples_per_sec"] == 0.5  # the fastest train record, not infer
-    reader = readers.Reader("unet-tiny", "unet", argv=("--input-size", "32", "32", "--batch-size", "3"))
-    record = readers.measure(reader, batches=2, warmup=1, models=models)
+    reader = readers.Reader("unet-tiny", "unet", argv=TINY_UNET)
+    record = readers.measure(reader, batches=2, warmup=1, models=models, workers=0)
     _check_record(record, batch=3, shape=[[32, 32, 1]], batches=2)
     assert record["source"] == "synthetic" and "synthetic" in record["description"]
+    assert record["workers"] == record["workers_used"] == 0 and record["parallelism"] == "main thread"
     assert record["model_samples_per_sec"] == 0.5
     assert record["ratio"] == pytest.approx(record["samples_per_sec"] / 0.5, rel=0.02)
 
@@ -72,9 +76,10 @@ def test_tfrecord_reader_is_prepared_then_iterated(tmp_path):
         source=str(folder),
         prepare=readers._tfrecords("imagenet", str(folder), "--num-shards", "2"),
     )
-    record = readers.measure(reader, batches=2, warmup=1, models={})
+    record = readers.measure(reader, batches=2, warmup=1, models={}, workers=1)
     _check_record(record, batch=2, shape=[[32, 32, 3]], batches=2)
     assert "tfrecords" in record["description"] and record["prepare_s"] > 0
+    assert record["workers_used"] == 1 and record["parallelism"] == "tf.data threads"
     assert record["ratio"] is None and record["model_samples_per_sec"] is None
 
 
@@ -83,3 +88,33 @@ def test_without_shared_data_every_network_has_a_synthetic_reader(tmp_path):
     assert {r.model for r in found} == set(readers.MODELS)
     assert all("synthetic" in r.source for r in found)
     assert all("--data" not in r.argv for r in found)
+
+
+def test_workers_option_runs_each_reader_with_each_worker_count(tmp_path, monkeypatch, capsys):
+    """``--workers 0 2``: one line per count; the U-Net reader forks 2 processes on TensorFlow."""
+    tiny = readers.Reader("unet-tiny", "unet", argv=TINY_UNET)
+    monkeypatch.setattr(readers, "default_readers", lambda data_root: [tiny])
+    out = tmp_path / "lines.jsonl"
+    argv = [
+        "--workers",
+        "0",
+        "2",
+        "--batches",
+        "2",
+        "--model-results",
+        str(tmp_path / "none"),
+        "--out",
+        str(out),
+    ]
+    assert readers.main(argv) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["workers"], r["workers_used"]) for r in records] == [(0, 0), (2, 2)]
+    import keras
+
+    expected = "processes" if keras.config.backend() in ("tensorflow", "torch") else "threads"
+    assert records[1]["parallelism"] == expected and "2 worker" in records[1]["description"]
+    for record in records:
+        _check_record(record, batch=3, shape=[[32, 32, 1]], batches=2)
+    assert capsys.readouterr().out.count("\n") == 2  # the same lines on stdout
+    with pytest.raises(SystemExit):
+        readers.main(["--workers", "-1"])
