@@ -31,6 +31,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -135,6 +136,12 @@ def time_training(
             is ``torch.compile`` with the options given and ``runner`` replaces ``model`` in ``forward``;
             default ``compile(model)``. CascadeNet compiles its CNNs only (``CascadeNet.compile_cnns``).
 
+    Returns:
+        The record (``print_record``). When a step or the setup raises (out of device memory, a compiler
+        error), the traceback goes to stderr and the record comes back with ``error`` (the exception, one
+        line), ``failed_at`` ("setup", "first step", "warm-up" or "timed steps") and null timings, so a
+        scripted run still gets one JSON line per command.
+
     Raises:
         ValueError: when ``args`` cannot run here (see ``option_error``).
     """
@@ -143,57 +150,7 @@ def time_training(
         raise ValueError(error)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    torch.set_num_threads(args.threads)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    fmt = memory_format(input_shapes) if args.channels_last else None
-    model = model.to(device=device, memory_format=fmt) if fmt is not None else model.to(device)
-    inputs = []
-    for shape in input_shapes:
-        x = torch.from_numpy(rng.random((args.batch_size, *shape), dtype=np.float32)).to(device)
-        inputs.append(x.contiguous(memory_format=fmt) if fmt is not None and x.dim() in (4, 5) else x)
-    forward = forward or (lambda m, xs: m(*xs))
-    model.train()
-    with torch.no_grad():  # the eager model: the output's shape, without compiling a no-grad graph
-        out = forward(model, inputs)
-    target = torch.from_numpy(rng.random(tuple(out.shape), dtype=np.float32)).to(device)
-    del out
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-7)
-    runner = model
-    if args.compile:
-        compile = torch_compile(args)
-        runner = compile(model) if compile_model is None else compile_model(model, compile)
-
-    def step() -> None:
-        if args.compile and args.compile_mode in ("reduce-overhead", "max-autotune"):
-            torch.compiler.cudagraph_mark_step_begin()  # the CUDA-graph modes: a new step's outputs
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            prediction = forward(runner, inputs)
-            loss = torch.mean((prediction.float() - target) ** 2)  # float32 whatever the precision
-        loss.backward()
-        optimizer.step()
-
-    def clock() -> float:
-        if cuda:
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    times, first_step_s = [], None
-    for index in range(args.warmup + args.steps):
-        start = clock()
-        step()
-        elapsed = clock() - start
-        if first_step_s is None:
-            first_step_s = elapsed
-        if index >= args.warmup:
-            times.append(elapsed)
-    t = np.asarray(times)
-    return {
+    record = {
         "model": name,
         "framework": f"torch {torch.__version__}",
         "precision": args.precision,
@@ -202,40 +159,117 @@ def time_training(
         "batch": args.batch_size,
         "input_shape": [list(s) for s in input_shapes],
         "parameters": count_parameters(model),
-        "step_time_ms": round(1000 * float(np.median(t)), 3),
-        "step_time_p90_ms": round(1000 * float(np.percentile(t, 90)), 3),
-        "samples_per_sec": round(args.batch_size * len(t) / float(t.sum()), 3),
+        "step_time_ms": None,
+        "step_time_p90_ms": None,
+        "samples_per_sec": None,
         "date": time.strftime("%Y-%m-%d"),
         "device": device.type,
         "compile": bool(args.compile),
         "compile_mode": args.compile_mode if args.compile else None,
         "compile_backend": args.compile_backend if args.compile else None,
-        "first_step_s": round(first_step_s, 4),
+        "first_step_s": None,
         "warmup": args.warmup,
         "steps": args.steps,
-        "peak_memory_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if cuda else None,
+        "peak_memory_mib": None,
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda if cuda else None,
-        "gpu": torch.cuda.get_device_name(device) if cuda else None,
-        "fp32_precision": fp32_precision() if cuda else None,
+        "gpu": None,
+        "fp32_precision": None,
     }
+    phase = "setup"
+    try:
+        if cuda:
+            record["gpu"] = torch.cuda.get_device_name(device)
+            record["fp32_precision"] = fp32_precision()
+        torch.set_num_threads(args.threads)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        fmt = memory_format(input_shapes) if args.channels_last else None
+        model = model.to(device=device, memory_format=fmt) if fmt is not None else model.to(device)
+        inputs = []
+        for shape in input_shapes:
+            x = torch.from_numpy(rng.random((args.batch_size, *shape), dtype=np.float32)).to(device)
+            inputs.append(x.contiguous(memory_format=fmt) if fmt is not None and x.dim() in (4, 5) else x)
+        forward = forward or (lambda m, xs: m(*xs))
+        model.train()
+        with torch.no_grad():  # the eager model: the output's shape, without compiling a no-grad graph
+            out = forward(model, inputs)
+        target = torch.from_numpy(rng.random(tuple(out.shape), dtype=np.float32)).to(device)
+        del out
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-7)
+        runner = model
+        if args.compile:
+            compile = torch_compile(args)
+            runner = compile(model) if compile_model is None else compile_model(model, compile)
+
+        def step() -> None:
+            if args.compile and args.compile_mode in ("reduce-overhead", "max-autotune"):
+                torch.compiler.cudagraph_mark_step_begin()  # the CUDA-graph modes: a new step's outputs
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                prediction = forward(runner, inputs)
+                loss = torch.mean((prediction.float() - target) ** 2)  # float32 whatever the precision
+            loss.backward()
+            optimizer.step()
+
+        def clock() -> float:
+            if cuda:
+                torch.cuda.synchronize(device)
+            return time.perf_counter()
+
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        times = []
+        for index in range(args.warmup + args.steps):
+            phase = "first step" if index == 0 else "warm-up" if index < args.warmup else "timed steps"
+            start = clock()
+            step()
+            elapsed = clock() - start
+            if index == 0:
+                record["first_step_s"] = round(elapsed, 4)
+            if index >= args.warmup:
+                times.append(elapsed)
+    except Exception as failure:  # one record whatever went wrong (out of memory, a compiler error, ...)
+        traceback.print_exc(file=sys.stderr)
+        record["error"] = f"{type(failure).__name__}: {failure}"[:2000]
+        record["failed_at"] = phase
+        if cuda and torch.cuda.is_initialized():
+            record["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        return record
+    t = np.asarray(times)
+    record["step_time_ms"] = round(1000 * float(np.median(t)), 3)
+    record["step_time_p90_ms"] = round(1000 * float(np.percentile(t, 90)), 3)
+    record["samples_per_sec"] = round(args.batch_size * len(t) / float(t.sum()), 3)
+    if cuda:
+        record["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return record
 
 
 def fp32_precision() -> dict:
-    """What float32 convolutions and matmuls may use on CUDA ("tf32" or "ieee"/"none"), as torch reports it.
+    """What float32 convolutions and matmuls may use on CUDA, as torch reports it (never raises).
 
-    torch's defaults allow TF32 in cuDNN convolutions but not in matmuls; the record keeps them so a run
-    can be compared with a framework whose defaults differ.
+    ``conv`` and ``matmul`` are torch's ``fp32_precision`` settings ("tf32", "ieee", or "none": follow the
+    global one), ``float32_matmul_precision`` the older global ("highest": no TF32). torch's defaults allow
+    TF32 in cuDNN convolutions but not in matmuls; the record keeps them so a run can be compared with a
+    framework whose defaults differ.
     """
-    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
-    matmul = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
-    if conv is None:  # torch before the fp32_precision settings
-        conv = "tf32" if torch.backends.cudnn.allow_tf32 else "ieee"
-    if matmul is None:
-        matmul = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
-    return {"conv": conv, "matmul": matmul}
+    try:
+        conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+        matmul = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+        if conv is None:  # torch before the fp32_precision settings
+            conv = "tf32" if torch.backends.cudnn.allow_tf32 else "ieee"
+        if matmul is None:
+            matmul = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
+        return {"conv": conv, "matmul": matmul,
+                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    except Exception as failure:  # a record field, not worth failing a run for
+        return {"unknown": f"{type(failure).__name__}: {failure}"}
 
 
 def print_record(record: dict) -> None:
-    """Prints ``record`` as one JSON line on stdout."""
+    """Prints ``record`` as one JSON line on stdout; exits with status 1 after it if it carries an error."""
     print(json.dumps(record), flush=True)
+    if record.get("error"):
+        raise SystemExit(1)

@@ -51,11 +51,12 @@ def torch(load_port):
     torch.set_num_threads(1)
     torch.manual_seed(0)
     config = torch._dynamo.config
-    limit = config.recompile_limit
+    limit_name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    limit = getattr(config, limit_name)
     torch._dynamo.reset()
     yield torch
     torch._dynamo.reset()
-    config.recompile_limit = limit
+    setattr(config, limit_name, limit)
 
 
 def channels_first_shapes(name: str, config: dict) -> list[tuple[int, ...]]:
@@ -168,6 +169,39 @@ def test_first_step_is_timed_apart_from_the_timed_steps(torch, harness, load_por
     record = harness.time_training(unet.build(**SMALL_CONFIGS["unet"]), [(1, 32, 32)], args, "unet")
     # Tracing forward and backward graphs takes far longer than running the tiny network once.
     assert record["first_step_s"] * 1000 > 3 * record["step_time_ms"]
+
+
+@pytest.mark.parametrize(
+    "failing_step, warmup, phase",
+    [(1, 2, "first step"), (2, 2, "warm-up"), (3, 2, "timed steps"), (1, 0, "first step")],
+)
+def test_a_failing_step_gives_an_error_record_and_exit_1(torch, harness, load_port, capsys, failing_step,
+                                                         warmup, phase):
+    """Out of memory or a compiler error on the GPU: still one JSON line (with the error), then status 1."""
+    unet = load_port("unet")
+    calls = []
+
+    def forward(model, inputs):
+        if torch.is_grad_enabled():  # a training step (the shape probe runs without gradients)
+            calls.append(1)
+            if len(calls) == failing_step:
+                raise RuntimeError("CUDA out of memory (simulated)")
+        return model(*inputs)
+
+    args = harness.add_timing_arguments(argparse.ArgumentParser()).parse_args(
+        ["--batch-size", "1", "--steps", "2", "--warmup", str(warmup), "--threads", "1"]
+    )
+    record = harness.time_training(unet.build(**SMALL_CONFIGS["unet"]), [(1, 32, 32)], args, "unet", forward)
+    assert record["error"] == "RuntimeError: CUDA out of memory (simulated)" and record["failed_at"] == phase
+    assert record["step_time_ms"] is None and record["samples_per_sec"] is None
+    assert (record["first_step_s"] is None) == (failing_step == 1)
+    assert RECORD_FIELDS <= set(record)
+    assert "Traceback" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        harness.print_record(record)
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["failed_at"] == phase
 
 
 # ----------------------------------------------------------------------------------------------------------
