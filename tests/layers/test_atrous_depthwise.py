@@ -1,0 +1,254 @@
+"""keras_zoo.layers.atrous_depthwise: the space-to-batch and phase rewrites against Keras' DepthwiseConv2D.
+
+The layer is imported as ``AtrousDepthwiseConv2D`` here; it keeps Keras' class name ``DepthwiseConv2D``.
+
+Equality, per backend (TensorFlow and JAX on CPU, float32):
+
+* atrous, "same" padding (DeepLab's case): forward and input gradient bitwise equal on both backends; each
+  output pixel sums the same nine products in the same tap order, only on a re-indexed grid.
+* atrous, "valid" padding: bitwise on TensorFlow; to float32 rounding on JAX, whose XLA:CPU convolution
+  emitter picks its loop nest from the shapes, so a phase grid with a single output pixel may be summed in
+  another order.
+* atrous kernel gradient: to float32 rounding on both. It sums batch x height x width products per tap; the
+  space-to-batch form sums them phase by phase, an order no backend promises to share.
+* strided (phase decomposition): to float32 rounding on both. The nine taps are summed as four partial
+  sums, one per phase, instead of in row-major order.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_zoo.layers.atrous_depthwise import DepthwiseConv2D as AtrousDepthwiseConv2D
+from keras_zoo.layers.atrous_depthwise import atrous_depthwise_conv, strided_depthwise_conv
+from keras_zoo.weights import load_weights, save_h5_weights
+
+pytestmark = pytest.mark.backend_agnostic
+
+RATES = (2, 6, 12, 18)
+# odd, even, and sizes that are no multiple of the rates (33: DeepLab's stride-16 map of a 513 crop)
+SIZES = ((9, 9), (12, 12), (13, 20), (33, 33))
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(list(key))
+
+
+def _normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype("float32")
+
+
+def _value_and_grads(fn, x: np.ndarray, kernel: np.ndarray, cotangent: np.ndarray):
+    """(fn(x, kernel), d<fn, cotangent>/dx, d<fn, cotangent>/dkernel) as NumPy arrays."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        y, vjp = jax.vjp(fn, x, kernel)
+        dx, dkernel = vjp(cotangent)
+        return tuple(np.asarray(v) for v in (y, dx, dkernel))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x, kernel = tf.constant(x), tf.constant(kernel)
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = fn(x, kernel)
+        dx, dkernel = tape.gradient(y, [x, kernel], output_gradients=tf.constant(cotangent))
+        return tuple(v.numpy() for v in (y, dx, dkernel))
+    pytest.skip(f"gradients are checked on the tensorflow and jax backends, not {backend}")
+
+
+def _assert_rounding_equal(actual: np.ndarray, expected: np.ndarray):
+    """Equal up to float32 rounding of sums over a few hundred to a few thousand terms."""
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def _dilated_cases():
+    for (height, width), rate, padding in itertools.product(SIZES, RATES, ("same", "valid")):
+        if padding == "valid" and min(height, width) <= 2 * rate:
+            continue  # the dilated 3x3 kernel does not fit
+        yield height, width, rate, padding
+
+
+@pytest.mark.parametrize("height, width, rate, padding", list(_dilated_cases()))
+def test_atrous_forward_and_gradients_match_dilated_conv(height, width, rate, padding):
+    rng = _rng(height, width, rate)
+    x, kernel = _normal(rng, 2, height, width, 3), _normal(rng, 3, 3, 3, 2)
+
+    def reference(x, kernel):
+        return ops.depthwise_conv(x, kernel, 1, padding, dilation_rate=rate)
+
+    def rewritten(x, kernel):
+        return atrous_depthwise_conv(x, kernel, (rate, rate), padding)
+
+    out_shape = ops.convert_to_numpy(reference(x, kernel)).shape
+    cotangent = _normal(rng, *out_shape)
+    y, dx, dkernel = _value_and_grads(rewritten, x, kernel, cotangent)
+    y_ref, dx_ref, dkernel_ref = _value_and_grads(reference, x, kernel, cotangent)
+    if padding == "same" or keras.config.backend() == "tensorflow":
+        np.testing.assert_array_equal(y, y_ref)
+    else:
+        _assert_rounding_equal(y, y_ref)
+    if padding == "same":
+        np.testing.assert_array_equal(dx, dx_ref)
+    else:
+        _assert_rounding_equal(dx, dx_ref)
+    _assert_rounding_equal(dkernel, dkernel_ref)
+
+
+@pytest.mark.parametrize(
+    "kernel_size, rate, padding",
+    [((2, 2), (2, 2), "same"), ((3, 2), (6, 2), "same"), ((2, 3), (1, 3), "valid"), ((5, 5), (3, 3), "same")],
+)
+def test_atrous_even_kernels_and_unequal_rates(kernel_size, rate, padding):
+    # even kernels pad "same" unevenly and take the explicit-padding path
+    rng = _rng(*kernel_size, *rate)
+    x, kernel = _normal(rng, 2, 13, 20, 3), _normal(rng, *kernel_size, 3, 1)
+    expected = ops.convert_to_numpy(ops.depthwise_conv(x, kernel, 1, padding, dilation_rate=rate))
+    actual = ops.convert_to_numpy(atrous_depthwise_conv(x, kernel, rate, padding))
+    _assert_rounding_equal(actual, expected)
+
+
+@pytest.mark.parametrize(
+    "height, width, kernel_size, strides, padding",
+    [
+        (131, 131, 3, 2, "valid"),  # DeepLab's entry flow at 257: fixed padding, then valid
+        (35, 35, 3, 2, "valid"),
+        (12, 17, 3, 2, "same"),
+        (13, 20, 2, 2, "valid"),
+        (13, 20, 5, 3, "same"),
+        (13, 20, 3, (2, 1), "valid"),
+        (9, 9, 1, 2, "valid"),
+    ],
+)
+def test_strided_forward_and_gradients_match_strided_conv(height, width, kernel_size, strides, padding):
+    rng = _rng(height, width, kernel_size)
+    x, kernel = _normal(rng, 2, height, width, 3), _normal(rng, kernel_size, kernel_size, 3, 2)
+    pair = strides if isinstance(strides, tuple) else (strides, strides)
+
+    def reference(x, kernel):
+        return ops.depthwise_conv(x, kernel, pair, padding)
+
+    def rewritten(x, kernel):
+        return strided_depthwise_conv(x, kernel, pair, padding)
+
+    cotangent = _normal(rng, *ops.convert_to_numpy(reference(x, kernel)).shape)
+    for actual, expected in zip(
+        _value_and_grads(rewritten, x, kernel, cotangent), _value_and_grads(reference, x, kernel, cotangent)
+    ):
+        _assert_rounding_equal(actual, expected)
+
+
+def _pair(rate: int = 1, strides: int = 1, padding: str = "same", **kwargs):
+    """A DepthwiseConv2D and an AtrousDepthwiseConv2D built on (None, 13, 20, 3) with the same weights."""
+    args = dict(kernel_size=3, strides=strides, dilation_rate=rate, padding=padding, **kwargs)
+    old, new = keras.layers.DepthwiseConv2D(**args), AtrousDepthwiseConv2D(**args)
+    old.build((None, 13, 20, 3))
+    new.build((None, 13, 20, 3))
+    rng = _rng(rate, strides)
+    new.set_weights([_normal(rng, *w.shape) for w in old.weights])
+    old.set_weights(new.get_weights())
+    return old, new
+
+
+@pytest.mark.parametrize("rate, strides, padding", [(6, 1, "same"), (2, 1, "valid"), (1, 2, "valid")])
+def test_layer_matches_parent_with_bias_and_activation(rate, strides, padding):
+    old, new = _pair(rate, strides, padding, depth_multiplier=2, use_bias=True, activation="relu")
+    x = _normal(_rng(7), 2, 13, 20, 3)
+    expected = ops.convert_to_numpy(old(x))
+    actual = ops.convert_to_numpy(new(x))
+    assert actual.shape == expected.shape
+    if strides == 1 and padding == "same":
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        _assert_rounding_equal(actual, expected)
+
+
+def test_rewrite_is_chosen_by_backend_and_configuration():
+    x = keras.KerasTensor((None, 13, 20, 3))
+    rewrites = keras.config.backend() != "tensorflow"  # TF's native kernels are faster on CPU
+    assert AtrousDepthwiseConv2D(3, dilation_rate=2)._rewrite(x) == ("atrous" if rewrites else None)
+    assert AtrousDepthwiseConv2D(3, strides=2)._rewrite(x) == ("strided" if rewrites else None)
+    assert AtrousDepthwiseConv2D(3)._rewrite(x) is None
+    assert AtrousDepthwiseConv2D(3, strides=2, dilation_rate=2)._rewrite(x) is None
+    assert AtrousDepthwiseConv2D(3, dilation_rate=2)._rewrite(keras.KerasTensor((None, None, 20, 3))) is None
+    channels_first = AtrousDepthwiseConv2D(3, dilation_rate=2, data_format="channels_first")
+    assert channels_first._rewrite(keras.KerasTensor((None, 3, 13, 20))) is None
+
+
+def test_mixed_precision_forward_matches_parent():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    old, new = _pair(rate=12)
+    x = _normal(_rng(3), 2, 13, 20, 3)
+    expected, actual = ops.convert_to_numpy(old(x)), ops.convert_to_numpy(new(x))
+    assert ops.dtype(new(x)) == "bfloat16"
+    np.testing.assert_array_equal(actual.astype("float32"), expected.astype("float32"))
+
+
+def _model(layer_cls, **kwargs) -> keras.Model:
+    inputs = keras.Input((13, 20, 3))
+    x = layer_cls(3, dilation_rate=2, padding="same", use_bias=True, name="dw1", **kwargs)(inputs)
+    x = layer_cls(3, strides=2, padding="valid", use_bias=False, name="dw2")(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_weights_saved_from_depthwise_conv2d_load_into_the_new_layer(tmp_path, suffix):
+    old = _model(keras.layers.DepthwiseConv2D, bias_initializer="random_normal")
+    new = _model(AtrousDepthwiseConv2D)
+    assert [w.path for w in new.weights] == [w.path for w in old.weights]
+    path = str(tmp_path / f"old{suffix}")
+    if suffix == ".h5":  # legacy Keras-2 layout, loaded by layer name
+        save_h5_weights(old, path)
+        report = load_weights(new, path)
+        assert sorted(report.matched) == ["dw1", "dw2"] and not report.missing and not report.mismatched
+    else:  # Keras 3, by layer order
+        old.save_weights(path)
+        new.load_weights(path)
+    for w_old, w_new in zip(old.weights, new.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(w_new), ops.convert_to_numpy(w_old))
+    x = _normal(_rng(5), 2, 13, 20, 3)
+    _assert_rounding_equal(ops.convert_to_numpy(new(x)), ops.convert_to_numpy(old(x)))
+
+
+def test_config_round_trip_and_keras_file(tmp_path):
+    layer = AtrousDepthwiseConv2D(
+        3, dilation_rate=6, padding="same", depth_multiplier=2, use_bias=False, name="aspp1_depthwise"
+    )
+    config = layer.get_config()
+    assert config == keras.layers.DepthwiseConv2D.from_config(config).get_config()
+    clone = AtrousDepthwiseConv2D.from_config(config)
+    assert clone.get_config() == config
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == "keras_zoo>DepthwiseConv2D"
+    assert isinstance(keras.saving.deserialize_keras_object(serialized), AtrousDepthwiseConv2D)
+
+    model = _model(AtrousDepthwiseConv2D)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert all(type(layer) is AtrousDepthwiseConv2D for layer in loaded.layers[1:])
+    x = _normal(_rng(9), 1, 13, 20, 3)
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)))
+
+
+def test_bad_arguments_name_the_value():
+    x = _normal(_rng(1), 1, 9, 9, 2)
+    kernel = _normal(_rng(2), 3, 3, 2, 1)
+    with pytest.raises(ValueError, match="'causal'"):
+        atrous_depthwise_conv(x, kernel, (2, 2), "causal")
+    with pytest.raises(ValueError, match="13x13"):
+        atrous_depthwise_conv(x, kernel, (6, 6), "valid")  # 9x9 input, dilated kernel 13x13
+    with pytest.raises(ValueError, match=r"\(0, 2\)"):
+        atrous_depthwise_conv(x, kernel, (0, 2))
+    with pytest.raises(ValueError, match="'full'"):
+        strided_depthwise_conv(x, kernel, (2, 2), "full")
+    with pytest.raises(ValueError, match=r"\(2, 0\)"):
+        strided_depthwise_conv(x, kernel, (2, 0))
