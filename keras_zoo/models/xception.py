@@ -23,6 +23,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from keras_zoo.layers import atrous_depthwise
+
 BN_MOMENTUM = 0.9997  # slim batch-norm decay of the reference
 BACKBONE_BN_EPSILON = 1e-3
 CONV_STDDEV = 0.09  # truncated-normal stddev of the backbone's convolution weights
@@ -187,7 +189,7 @@ def apply_separable_conv(
     if stride > 1:
         x = apply_fixed_padding(x, 3, rate, name=f"{name}_pad")
         padding = "valid"
-    x = layers.DepthwiseConv2D(
+    x = atrous_depthwise.DepthwiseConv2D(  # keras' layer, its atrous and strided forms XLA-friendly
         3,
         strides=stride,
         dilation_rate=rate,
