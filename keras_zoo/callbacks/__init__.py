@@ -1,4 +1,5 @@
-"""Training callbacks: atomic resumable HDF5 checkpoints, step timing, loss-scale monitoring, schedules, panels."""
+"""Training callbacks: atomic resumable HDF5 checkpoints, step timing, NaN guard, loss-scale monitoring,
+schedules, panels; those with batch hooks keep Keras' asynchronous callback dispatch (see ``stride``)."""
 
 from keras_zoo.callbacks.checkpoint import (
     CheckpointState,
@@ -9,14 +10,18 @@ from keras_zoo.callbacks.checkpoint import (
 from keras_zoo.callbacks.drop_path import DropPathSchedule
 from keras_zoo.callbacks.genesis_panels import RestorationPanels
 from keras_zoo.callbacks.loss_scale import LossScaleMonitor
+from keras_zoo.callbacks.nan_guard import NaNGuard
 from keras_zoo.callbacks.reconstruction_panels import ReconstructionPanels
+from keras_zoo.callbacks.tensorboard import EpochTensorBoard
 from keras_zoo.callbacks.timing import StepTimer
 
 __all__ = [
     "CheckpointState",
     "DropPathSchedule",
+    "EpochTensorBoard",
     "HDF5Checkpoint",
     "LossScaleMonitor",
+    "NaNGuard",
     "ReconstructionPanels",
     "RestorationPanels",
     "StepTimer",
