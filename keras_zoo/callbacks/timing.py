@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import keras
 import numpy as np
 
+from keras_zoo.callbacks.stride import check_every, chunk_steps, crosses, epoch_steps, steps_per_execution
+
 
 class StepTimer(keras.callbacks.Callback):
-    """Times every training step and reports median/p90 step time and samples per second.
+    """Times training steps on a stride and reports median/p90 step time and samples per second.
 
-    A step's time is the wall time from the end of the previous step (or the start of the epoch) to the
-    end of this one, so it includes input loading, as the ModelZoo scripts' "ms/step" does. The first
-    ``warmup_steps`` steps of the run (graph tracing, compilation, caches) are excluded. With
-    ``steps_per_execution > 1`` Keras calls the batch hooks once per chunk; the chunk's time is divided
-    evenly among its steps.
+    The timer keeps Keras' asynchronous callback dispatch (``async_safe``; see
+    :mod:`keras_zoo.callbacks.stride`): it never reads a device value and takes the time in the batch hook,
+    which Keras calls once the step's logs exist as Python floats, i.e. once the step's computation has
+    finished, whether the hook runs in Keras' thread pool or in the training loop. Time marks are taken at
+    the start of each epoch, after the chunk that completes every ``every``-th step of an epoch, after the
+    chunk that completes the last warm-up step, and after the epoch's last chunk (epochs of unknown length:
+    at the end of the epoch when no validation ran in it, else their last steps are not timed). The time
+    between two marks, divided by the steps between them, is the time of each of those steps, so a step's
+    time includes input loading and device work, as the ModelZoo scripts' "ms/step" does; the median and
+    90th percentile are over these per-step values (each the mean of up to ``every`` steps). Steps up to
+    the first ``warmup_steps`` of the run (graph tracing, compilation, caches) are excluded. With
+    ``steps_per_execution > 1`` Keras calls the batch hooks once per chunk, so marks fall on chunk ends.
 
     Each epoch adds ``step_time_ms`` (median so far), ``samples_per_sec`` and ``epoch_time_s`` to the
     logs (so they reach the history and CSV). At the end of training it prints::
@@ -32,10 +42,18 @@ class StepTimer(keras.callbacks.Callback):
         warmup_steps: steps excluded from the figures.
         final_metric: log key printed as ``Final accuracy``.
         verbose: print the final lines.
+        every: steps between two time marks within an epoch.
     """
 
+    async_safe = True
+
     def __init__(
-        self, batch_size: int, warmup_steps: int = 5, final_metric: str = "loss", verbose: bool = True
+        self,
+        batch_size: int,
+        warmup_steps: int = 5,
+        final_metric: str = "loss",
+        verbose: bool = True,
+        every: int = 10,
     ):
         super().__init__()
         if batch_size < 1:
@@ -46,29 +64,49 @@ class StepTimer(keras.callbacks.Callback):
         self.warmup_steps = warmup_steps
         self.final_metric = final_metric
         self.verbose = verbose
+        self.every = check_every(every)
         self.summary: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def on_train_begin(self, logs=None):
         self.step_times: list[float] = []
-        self.steps_seen = 0
+        self.steps_seen = 0  # steps of the finished epochs; read by the batch hooks of the running one
         self.summary = {}
+        self._per_execution = steps_per_execution(self.model)
         self._train_start = time.perf_counter()
         self._last_logs: dict = {}
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self._last_end = time.perf_counter()
-        self._last_batch = -1
+        # Keras has waited for the previous epoch's hooks, so no batch hook runs now.
+        self._epoch_start = time.perf_counter()
+        self._marks: list[tuple[int, float]] = [(0, self._epoch_start)]
+        self._epoch_steps = 0
+        self._validated = False
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
-        steps = max(1, batch - self._last_batch)
-        per_step = (now - self._last_end) / steps
-        for _ in range(steps):
-            self.steps_seen += 1
-            if self.steps_seen > self.warmup_steps:
-                self.step_times.append(per_step)
-        self._last_end = now
-        self._last_batch = batch
+        steps = epoch_steps(self.params)
+        start, end = chunk_steps(batch, self._per_execution, steps)
+        warmup = self.warmup_steps - self.steps_seen
+        mark = crosses(start, end, self.every) or end == steps or start < warmup <= end
+        with self._lock:
+            self._epoch_steps = max(self._epoch_steps, end)
+            if mark:
+                self._marks.append((end, now))
+
+    def on_test_begin(self, logs=None):
+        self._validated = True
+
+    def _close_epoch(self, now: float) -> None:
+        """Turns the epoch's marks into per-step times; called once Keras has waited for every batch hook."""
+        marks = sorted(self._marks)
+        if marks[-1][0] < self._epoch_steps and not self._validated:
+            marks.append((self._epoch_steps, now))
+        times = np.maximum.accumulate([t for _, t in marks])  # a late pool thread cannot make time go back
+        for (s0, _), (s1, _), t0, t1 in zip(marks, marks[1:], times, times[1:]):
+            if s1 > s0 and self.steps_seen + s0 >= self.warmup_steps:
+                self.step_times.extend([(t1 - t0) / (s1 - s0)] * (s1 - s0))
+        self.steps_seen += self._epoch_steps
 
     def _figures(self) -> dict[str, float]:
         times = np.asarray(self.step_times, dtype=np.float64)
@@ -83,12 +121,14 @@ class StepTimer(keras.callbacks.Callback):
         }
 
     def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._close_epoch(now)
         if logs is None:
             return
         figures = self._figures()
         logs["step_time_ms"] = figures.get("step_time_ms", float("nan"))
         logs["samples_per_sec"] = figures.get("samples_per_sec", float("nan"))
-        logs["epoch_time_s"] = time.perf_counter() - self._epoch_start
+        logs["epoch_time_s"] = now - self._epoch_start
         self._last_logs = dict(logs)
 
     def on_train_end(self, logs=None):

@@ -6,9 +6,11 @@ import pytest
 
 from keras_zoo.callbacks import StepTimer
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 class _Sleep(keras.callbacks.Callback):
-    """Pads every training step with a known sleep."""
+    """Pads every executed chunk of steps with a known sleep in the training loop's thread."""
 
     def __init__(self, seconds):
         super().__init__()
@@ -18,17 +20,33 @@ class _Sleep(keras.callbacks.Callback):
         time.sleep(self.seconds)
 
 
-def _tiny_model():
+class _EpochClock(keras.callbacks.Callback):
+    """Wall time of each epoch, with epoch hooks only (Keras waits for the epoch's steps before the end)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def _tiny_model(steps_per_execution=1):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
     return model
+
+
+def _data(samples):
+    return np.zeros((samples, 4), "float32"), np.zeros((samples, 1), "float32")
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 2])
 def test_step_time_of_a_sleep_padded_step(capsys, steps_per_execution):
-    model = _tiny_model()
-    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
-    x, y = np.zeros((32, 4), "float32"), np.zeros((32, 1), "float32")
+    model = _tiny_model(steps_per_execution)
+    x, y = _data(32)
     timer = StepTimer(batch_size=4, warmup_steps=2, final_metric="loss")
     history = model.fit(x, y, batch_size=4, epochs=2, callbacks=[_Sleep(0.05), timer], verbose=0)
     s = timer.summary
@@ -44,8 +62,66 @@ def test_step_time_of_a_sleep_padded_step(capsys, steps_per_execution):
     assert "Final accuracy : " in out
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_step_time_is_the_wall_time_of_compute_bound_steps(steps_per_execution):
+    """Steps whose device work dwarfs their dispatch: under asynchronous dispatch (JAX) the training loop
+    queues them without waiting, so a timer that did not wait for each step's results would see almost
+    none of their time."""
+    width, batch, steps = 512, 128, 16
+    inputs = keras.Input((width,))
+    x = inputs
+    for _ in range(3):
+        x = keras.layers.Dense(width)(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch * steps, width)).astype("float32")
+    y = rng.normal(size=(batch * steps, 1)).astype("float32")
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compiles the step
+    timer, clock = StepTimer(batch_size=batch, warmup_steps=0, every=4, verbose=False), _EpochClock()
+    model.fit(x, y, batch_size=batch, epochs=1, callbacks=[clock, timer], verbose=0)
+    wall = clock.seconds[0]  # from the epoch's start until Keras has waited for all its steps
+    s = timer.summary
+    assert s["timed_steps"] == steps
+    timed = steps * batch / s["samples_per_sec"]  # seconds the timed steps took, by the timer
+    assert 0.6 * wall < timed <= wall
+    assert 0.5 * wall / steps < s["step_time_ms"] / 1000 < 1.5 * wall / steps
+
+
+def test_stride_marks_give_every_step_its_share():
+    model = _tiny_model()
+    x, y = _data(4 * 25)
+    timer = StepTimer(batch_size=4, warmup_steps=3, every=10, verbose=False)
+    model.fit(x, y, batch_size=4, epochs=2, callbacks=[_Sleep(0.01), timer], verbose=0)
+    s = timer.summary
+    assert s["total_steps"] == 50 and s["timed_steps"] == 47
+    assert len(timer.step_times) == 47 and 10 <= s["step_time_ms"] < 50
+
+
+def test_epochs_of_unknown_length_are_timed_to_their_end():
+    tf = pytest.importorskip("tensorflow")
+    x, y = _data(4)
+    batches = tf.data.Dataset.from_tensors((x, y)).repeat(12).filter(lambda *_: True)  # length unknown
+    assert int(batches.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    model = _tiny_model()
+    timer = StepTimer(batch_size=4, warmup_steps=2, every=5, verbose=False)
+    model.fit(batches, epochs=2, callbacks=[_Sleep(0.01), timer], verbose=0, shuffle=False)
+    assert timer.summary["total_steps"] == 24 and timer.summary["timed_steps"] == 22
+    assert 10 <= timer.summary["step_time_ms"] < 50
+
+
+def test_keeps_asynchronous_dispatch():
+    if not keras.src.backend.IS_THREAD_SAFE:
+        pytest.skip("this backend always dispatches batch hooks synchronously")
+    model = _tiny_model()
+    callbacks = keras.callbacks.CallbackList([StepTimer(batch_size=4)], model=model)
+    assert callbacks._async_train
+
+
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="batch_size"):
         StepTimer(batch_size=0)
     with pytest.raises(ValueError, match="warmup_steps"):
         StepTimer(batch_size=1, warmup_steps=-1)
+    with pytest.raises(ValueError, match="every"):
+        StepTimer(batch_size=1, every=0)
