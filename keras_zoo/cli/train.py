@@ -15,6 +15,13 @@ import os
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported only after --backend is applied
+    import keras
+
+    from keras_zoo.callbacks import StepTimer
+    from keras_zoo.cli.tasks.base import Data, Task
 
 log = logging.getLogger("keras_zoo.train")
 
@@ -247,13 +254,56 @@ def _jit_value(args, runtime_config):
     )
 
 
+def training_callbacks(
+    args: argparse.Namespace, task: Task, data: Data, state=None, chief: bool = True
+) -> tuple[list[keras.callbacks.Callback], StepTimer]:
+    """The callbacks of a training run, built as :func:`run` builds them.
+
+    None of them turns off Keras 3's asynchronous dispatch of batch-end hooks (see
+    ``keras_zoo.callbacks.stride``): the per-batch ones (NaN guard, step timer) act on a stride and are
+    ``async_safe``, the rest have epoch hooks only.
+
+    Args:
+        args: parsed arguments (``batch_size``, ``warmup_steps``, ``output``, ``keep_best``, ``resume`` and
+            what ``task.callbacks`` reads).
+        task: the model's :class:`~keras_zoo.cli.tasks.base.Task`.
+        data: the run's :class:`~keras_zoo.cli.tasks.base.Data`.
+        state: checkpoint state of a resumed run, or None.
+        chief: whether this worker writes checkpoints and logs.
+
+    Returns:
+        ``(callbacks, timer)``: the list for ``model.fit`` and its :class:`~keras_zoo.callbacks.StepTimer`.
+    """
+    import keras
+
+    from keras_zoo.callbacks import EpochTensorBoard, HDF5Checkpoint, LossScaleMonitor, NaNGuard, StepTimer
+    from keras_zoo.cli import report
+
+    output = args.output
+    monitor = task.monitor if data.val is not None else "loss"
+    timer = StepTimer(
+        args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss"
+    )
+    callbacks = [NaNGuard(), timer, LossScaleMonitor()]
+    if chief:  # only one worker writes checkpoints and logs
+        callbacks += [
+            HDF5Checkpoint(
+                os.path.join(output, "checkpoints"), monitor, task.mode, args.keep_best, initial_state=state
+            ),
+            *task.callbacks(args, data, output),
+            keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
+        ]
+        if report.tensorboard_available():
+            callbacks.append(EpochTensorBoard(os.path.join(output, "tensorboard")))
+    return callbacks, timer
+
+
 def run(args: argparse.Namespace, task) -> int:
     """Trains (or evaluates) ``task``'s model as ``args`` say; writes everything under ``args.output``."""
-    import keras
     import yaml
 
     from keras_zoo import runtime
-    from keras_zoo.callbacks import HDF5Checkpoint, LossScaleMonitor, StepTimer, restore_checkpoint
+    from keras_zoo.callbacks import restore_checkpoint
     from keras_zoo.cli import report
     from keras_zoo.errors import ConfigError
     from keras_zoo.io import write_text
@@ -297,19 +347,7 @@ def run(args: argparse.Namespace, task) -> int:
             if hasattr(data.train, "set_epoch"):
                 data.train.set_epoch(initial_epoch)
 
-    monitor = task.monitor if data.val is not None else "loss"
-    timer = StepTimer(
-        args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss"
-    )
-    callbacks = [keras.callbacks.TerminateOnNaN(), timer, LossScaleMonitor()]
-    if chief:  # only one worker writes checkpoints and logs
-        callbacks += [
-            HDF5Checkpoint(ckpt_dir, monitor, task.mode, args.keep_best, initial_state=state),
-            *task.callbacks(args, data, output),
-            keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
-        ]
-        if report.tensorboard_available():
-            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output, "tensorboard")))
+    callbacks, timer = training_callbacks(args, task, data, state, chief)
 
     diverged = False
     if not args.eval_only:

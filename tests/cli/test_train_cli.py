@@ -193,3 +193,53 @@ def test_only_the_chief_writes_checkpoints_and_logs(tmp_path, monkeypatch):
     assert run(tmp_path, "--epochs", "1") == 0
     assert not (tmp_path / "out/checkpoints/last.h5").exists()
     assert not (tmp_path / "out/summary.json").exists()
+
+
+# Tiny configurations of each registered task, enough to load its synthetic data and build its callbacks.
+TINY_TASKS = {
+    "toy": [],
+    "unet": ["--input-size", "32", "32", "--filters", "2", "--batch-size", "2", "--steps-per-epoch", "2"],
+    "genesis": [
+        "--input-size",
+        "16",
+        "16",
+        "8",
+        "--filters",
+        "2",
+        "--batch-size",
+        "2",
+        "--steps-per-epoch",
+        "2",
+    ],
+    "cascadenet": [
+        "--input-size",
+        "32",
+        "32",
+        "--samples",
+        "6",
+        "--batch-size",
+        "2",
+        "--steps-per-epoch",
+        "2",
+    ],
+    "deeplabv3plus": ["--input-size", "33", "33", "--batch-size", "2", "--steps-per-epoch", "2"],
+    "amoebanet": ["--input-size", "32", "--batch-size", "2", "--drop-path-keep-prob", "0.9"],
+}
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", sorted(TINY_TASKS))
+def test_training_callbacks_keep_asynchronous_dispatch(tmp_path, name):
+    """Keras runs ``on_train_batch_end`` in a thread pool, without a per-step wait, for the CLI's list."""
+    if keras.config.backend() != "jax":
+        pytest.skip("asynchronous dispatch is checked under JAX (TensorFlow always dispatches synchronously)")
+    args, task = train_cli.parse_args(["--model", name, "--output", str(tmp_path), *TINY_TASKS[name]])
+    data = task.load_data(args)
+    callbacks, timer = train_cli.training_callbacks(args, task, data)
+    assert timer in callbacks and len(callbacks) >= 5  # guard, timer, loss scale, checkpoint, CSV (+ task's)
+    assert not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    callback_list = keras.callbacks.CallbackList(  # as model.fit builds it, progress bar included
+        callbacks, add_history=True, add_progbar=True, model=model, verbose=1, epochs=args.epochs, steps=2
+    )
+    assert callback_list._async_train, [type(c).__name__ for c in callbacks]
