@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import platform
+import subprocess
 import sys
 
 import keras
@@ -135,8 +136,26 @@ def _parse_capability(value) -> tuple[int, int] | None:
 def gpu_compute_capability(backend: str) -> tuple[int, int] | None:
     """The CUDA compute capability of the backend's first GPU, e.g. ``(9, 0)`` for a Hopper GPU.
 
-    None where no GPU is visible or the backend does not report one (ROCm, unknown devices).
+    Asks the backend, then ``nvidia-smi``; None where neither reports one (ROCm, unknown devices).
     """
+    return _backend_capability(backend) or _nvidia_smi_capability()
+
+
+def _nvidia_smi_capability() -> tuple[int, int] | None:
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = result.stdout.split()
+    return _parse_capability(lines[0]) if result.returncode == 0 and lines else None
+
+
+def _backend_capability(backend: str) -> tuple[int, int] | None:
     try:
         if backend == "jax":
             jax = importlib.import_module("jax")

@@ -170,3 +170,20 @@ def test_npu_session_config(mode):
 def test_npu_session_config_rejects_unknown_mode():
     with pytest.raises(ConfigError, match="precision_mode"):
         npu_session_config("fp64")
+
+
+def test_compute_capability_falls_back_to_nvidia_smi(monkeypatch):
+    import subprocess
+
+    from keras_zoo.runtime import core
+
+    monkeypatch.setattr(core, "_backend_capability", lambda backend: None)
+    answer = subprocess.CompletedProcess([], 0, stdout="8.6\n", stderr="")
+    monkeypatch.setattr(core.subprocess, "run", lambda *a, **k: answer)
+    assert core.gpu_compute_capability("jax") == (8, 6)
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("nvidia-smi")
+
+    monkeypatch.setattr(core.subprocess, "run", missing)
+    assert core.gpu_compute_capability("jax") is None
