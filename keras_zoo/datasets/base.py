@@ -8,8 +8,10 @@ sees exactly the batches an uninterrupted run would, whatever the number of work
 whichever worker makes which batch.
 
 Workers are Keras's own (``PyDataset(workers=..., use_multiprocessing=..., max_queue_size=...)``), configured
-by :func:`worker_options`: a default of every core but one, forked processes where the reader's work holds
-the GIL and the backend can be forked, threads otherwise.
+by :func:`worker_options`: a default of every core but one, and threads unless a reader asks for forked
+processes (only where the backend can be forked). The readers here all use threads: their heavy steps (Pillow
+decoding and resizing, ``scipy.ndimage`` resampling, NumPy's FFTs, ufuncs, sorting and fancy indexing)
+release the GIL, and a thread hands its batch over without the pickling and pipe copy that a process needs.
 """
 
 from __future__ import annotations
@@ -70,10 +72,10 @@ def worker_options(workers: int | None = None, processes: bool = False) -> dict[
         workers: parallel workers that make batches ahead of the training loop; None: :func:`default_workers`;
             0: each batch is made in the training loop's thread when ``fit`` asks for it.
         processes: whether the reader's work runs better in processes than in threads, i.e. whether much of
-            it holds the GIL (pure Python, ``scipy.ndimage`` resampling). Processes are forked only on the
-            TensorFlow and PyTorch backends and where ``fork`` is the start method; JAX always gets threads.
-            Keras runs a single thread worker in the training loop's thread, so with threads ``workers=1``
-            makes batches as ``workers=0`` does.
+            it holds the GIL (pure-Python loops). Processes are forked only on the TensorFlow and PyTorch
+            backends and where ``fork`` is the start method; JAX always gets threads. Keras runs a single
+            thread worker in the training loop's thread, so with threads ``workers=1`` makes batches as
+            ``workers=0`` does.
 
     Returns:
         Keyword arguments for a ``PyDataset``; the queue holds two batches per worker.

@@ -241,8 +241,8 @@ def genesis_pairs(
         steps: batches per epoch.
         seed: base seed.
         rates: transform probabilities.
-        workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
-            one), processes where the backend allows.
+        workers: parallel worker threads (see :func:`keras_zoo.datasets.base.worker_options`; None: every
+            core but one).
 
     Returns:
         :class:`SeededSamples` of ``(x, y)`` float32 batches ``(batch, rows, cols, depth, 1)``.
@@ -257,7 +257,7 @@ def genesis_pairs(
         x, y = make_pair(cubes[item], rng, rates)
         return x[..., None], y[..., None]
 
-    options = worker_options(workers, processes=True)
+    options = worker_options(workers)
     return SeededSamples(make_sample, len(cubes), batch_size, steps, seed, order="permutation", **options)
 
 

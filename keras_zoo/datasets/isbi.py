@@ -279,8 +279,8 @@ def training_batches(
             ``input_size`` first (the reference) and augments the whole resized slice.
         augment: transform ranges, or None for none.
         seed: base seed.
-        workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
-            one). Processes where the backend allows: ``scipy.ndimage`` resampling holds the GIL.
+        workers: parallel worker threads (see :func:`keras_zoo.datasets.base.worker_options`; None: every
+            core but one).
 
     Returns:
         :class:`SeededSamples` yielding float32 ``(batch, h, w, 1)`` images and labels.
@@ -303,9 +303,7 @@ def training_batches(
         image, label = random_patch(images[item], labels[item], size, rng, augment, centre)
         return image[..., None].astype(np.float32), label[..., None].astype(np.float32)
 
-    return SeededSamples(
-        make_sample, len(images), batch_size, steps, seed, **worker_options(workers, processes=True)
-    )
+    return SeededSamples(make_sample, len(images), batch_size, steps, seed, **worker_options(workers))
 
 
 def validation_slices(slices: Slices, fit: str, input_size: Sequence[int], stride: int) -> Slices:

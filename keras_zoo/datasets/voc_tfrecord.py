@@ -191,7 +191,9 @@ def augment_tf(image, label, seed, crop_size: Sequence[int] = (513, 513), scales
     scale = tf.gather(tf.constant(scales, tf.float64), choice)
     size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.shape(image)[:2], tf.float64) * scale), tf.int32))
     # rounded to whole grey levels, as Pillow's uint8 resize: the filter may overshoot 255 by a little
-    image = tf.clip_by_value(tf.round(tf.image.resize(image, size, method="bilinear", antialias=True)), 0, 255)
+    image = tf.clip_by_value(
+        tf.round(tf.image.resize(image, size, method="bilinear", antialias=True)), 0, 255
+    )
     label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
     pad_h, pad_w = tf.maximum(height - size[0], 0), tf.maximum(width - size[1], 0)
     image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], constant_values=float(round(MEAN_PIXEL)))

@@ -37,7 +37,7 @@ def assert_same_batches(first, second) -> None:
 
 
 def test_isbi_batches_do_not_depend_on_the_workers(shared_data):
-    """The train CLI's ISBI reader on the real slices: main thread vs 2 workers (processes on TensorFlow)."""
+    """The train CLI's ISBI reader on the real slices: main thread vs 2 worker threads."""
     common = ["--model", "unet", "--data", str(shared_data / "isbi2012"), "--input-size", "64", "64"]
     common += ["--augment", "strong", "--steps-per-epoch", "5", "--batch-size", "3"]
     runs = {}
@@ -51,7 +51,8 @@ def test_isbi_batches_do_not_depend_on_the_workers(shared_data):
 
 
 @pytest.mark.parametrize("processes", [False, True])
-def test_isbi_reader_in_threads_and_processes(processes, monkeypatch):
+def test_isbi_reader_in_threads_and_forked_processes(processes):
+    """Forked workers (worker_options(processes=True)) see each new epoch too: Keras forks them per epoch."""
     slices = isbi.synthetic_membranes(3, (48, 48), seed=0)
     streams = []
     for workers in (0, 2):
