@@ -8,9 +8,10 @@ through its iterator (``N`` threads, prefetch). The first ``--warmup`` batches a
 tf.data tracing), and the stream holds a few batches more than are read, so that the workers are still busy
 when the timing stops. One JSON line per reader and worker count records the wall-clock samples/s, the CPU
 time of the process and its worker processes over the timed batches (``samples_per_cpu_s``: the rate of
-one fully used core, the figure to scale by cores), and compares samples/s with the fastest CPU training
-run of the same model and preset in ``--model-results`` (``ratio`` = reader / model; issue 7 asks for
->= 2). Data comes from ``--data-root`` (``shared/data``) where present, otherwise from the recipe's
+one fully used core, the figure to scale by cores), how the worker threads spent that time (on a CPU,
+waiting for one, or blocked, e.g. on the GIL; Linux only), and compares samples/s with the fastest CPU
+training run of the same model and preset in ``--model-results`` (``ratio`` = reader / model; issue 7 asks
+for >= 2). Data comes from ``--data-root`` (``shared/data``) where present, otherwise from the recipe's
 synthetic generator; tfrecord readers first write their shards with ``keras-zoo prepare`` into a temporary
 folder (timed as ``prepare_s``). Examples::
 
@@ -29,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -184,17 +186,11 @@ def model_rates(path: str) -> dict[tuple[str, str], dict]:
     return best
 
 
-def cpu_seconds() -> float:
-    """CPU seconds (user + system) used so far by this process and its children, live or ended.
-
-    Live children (Keras's worker processes) are read from ``/proc`` on Linux; elsewhere only children that
-    have ended and been waited for are counted.
-    """
-    times = os.times()
-    total = time.process_time() + times.children_user + times.children_system  # all threads, in ns steps
+def _children_stats() -> dict[int, list[str]]:
+    """``/proc/<pid>/stat`` fields after the command name, for each live child process (Linux; else {})."""
     if not os.path.isdir("/proc"):
-        return total
-    ticks, me = os.sysconf("SC_CLK_TCK"), os.getpid()
+        return {}
+    children, me = {}, os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -204,8 +200,76 @@ def cpu_seconds() -> float:
         except OSError:  # the process ended meanwhile
             continue
         if int(fields[1]) == me:
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            children[int(entry)] = fields
+    return children
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its children, live or ended.
+
+    Live children (Keras's worker processes) are read from ``/proc`` on Linux; elsewhere only children that
+    have ended and been waited for are counted.
+    """
+    times = os.times()
+    total = time.process_time() + times.children_user + times.children_system  # all threads, in ns steps
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for fields in _children_stats().values():
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
+
+
+def thread_schedstats() -> dict[str, tuple[float, float]]:
+    """Seconds on a CPU and waiting for one (run queue) of every thread of this process and its children.
+
+    Read from ``/proc/<pid>/task/<tid>/schedstat`` (Linux); empty where that does not exist. Keys are
+    ``"<pid>/<tid>"``.
+    """
+    stats = {}
+    for pid in (os.getpid(), *_children_stats()):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                    on_cpu, waiting = f.read().split()[:2]
+            except (OSError, ValueError):
+                continue
+            stats[f"{pid}/{tid}"] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+    return stats
+
+
+def worker_times(before: dict, after: dict, wall: float, main_thread: str) -> dict:
+    """How the threads that made batches spent the timed ``wall`` seconds (from :func:`thread_schedstats`).
+
+    A worker is any thread other than ``main_thread`` (the reading loop) that ran for at least 2 % of the
+    time. Its wall time splits into on-CPU, run-queue wait (no free core: other load on the machine) and the
+    rest, blocked: waiting for the GIL, a lock, a full queue or a file.
+
+    Returns:
+        ``{"worker_threads", "worker_cpu_s", "worker_runqueue_s", "worker_blocked_s"}``; None values where
+        the OS gives no per-thread figures or no worker thread ran.
+    """
+    busy = []
+    for key, (on_cpu, waiting) in after.items():
+        start = before.get(key, (0.0, 0.0))
+        if key != main_thread and on_cpu - start[0] >= 0.02 * wall:
+            busy.append((on_cpu - start[0], waiting - start[1]))
+    if not busy:
+        return {
+            "worker_threads": 0,
+            "worker_cpu_s": None,
+            "worker_runqueue_s": None,
+            "worker_blocked_s": None,
+        }
+    cpu, runqueue = sum(b[0] for b in busy), sum(b[1] for b in busy)
+    return {
+        "worker_threads": len(busy),
+        "worker_cpu_s": round(cpu, 4),
+        "worker_runqueue_s": round(runqueue, 4),
+        "worker_blocked_s": round(max(0.0, len(busy) * wall - cpu - runqueue), 4),
+    }
 
 
 @contextlib.contextmanager
@@ -269,7 +333,8 @@ def measure(
         The JSON record: reader, model, source, description, workers (as asked, None for the default),
         workers_used, parallelism, cores (usable by this process), batch, shape, batches, warmup, seconds
         (total timed), seconds_per_batch, samples_per_sec, cpu_s (CPU time of the process and its worker
-        processes while timed), samples_per_cpu_s, setup_s, prepare_s, model_samples_per_sec, model_config,
+        processes while timed), samples_per_cpu_s, worker_threads / worker_cpu_s / worker_runqueue_s /
+        worker_blocked_s (:func:`worker_times`), setup_s, prepare_s, model_samples_per_sec, model_config,
         ratio.
     """
     from keras_zoo.cli.train import parse_args
@@ -296,10 +361,15 @@ def measure(
         with reading(stream) as next_batch:
             for _ in range(warmup):
                 next_batch()
-            cpu_start, start = cpu_seconds(), time.perf_counter()
+            threads_start, cpu_start, start = thread_schedstats(), cpu_seconds(), time.perf_counter()
             for _ in range(batches):
                 x, _ = next_batch()
-            total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+            total, cpu, threads_end = (
+                time.perf_counter() - start,
+                cpu_seconds() - cpu_start,
+                thread_schedstats(),
+            )
+    main_thread = f"{os.getpid()}/{threading.get_native_id()}"
     size = _batch_size(x)
     record = {
         "reader": reader.name,
@@ -320,6 +390,7 @@ def measure(
         "samples_per_sec": round(size * batches / total, 3),
         "cpu_s": round(cpu, 6),
         "samples_per_cpu_s": round(size * batches / cpu, 3) if cpu > 0 else None,
+        **worker_times(threads_start, threads_end, total, main_thread),
         "setup_s": round(setup_s, 2),
         "prepare_s": round(prepare_s, 4),
         "model_samples_per_sec": None,
@@ -329,9 +400,8 @@ def measure(
     model = (models or {}).get((reader.model, reader.preset))
     if model is not None:
         record["model_samples_per_sec"] = model["samples_per_sec"]
-        record["model_config"] = (
-            f"{model.get('backend')} {model.get('precision')} jit={model.get('jit')} batch {model.get('batch')}"
-        )
+        settings = (model.get("backend"), model.get("precision"), model.get("jit"), model.get("batch"))
+        record["model_config"] = "{} {} jit={} batch {}".format(*settings)
         record["ratio"] = round(size * batches / total / model["samples_per_sec"], 1)
     return record
 

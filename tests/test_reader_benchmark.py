@@ -2,8 +2,10 @@
 
 import importlib.util
 import json
+import os
 import pathlib
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -18,7 +20,8 @@ spec.loader.exec_module(readers)
 FIELDS = {
     "reader", "model", "preset", "source", "description", "workers", "workers_used", "parallelism", "cores",
     "batch", "shape", "batches", "warmup", "seconds", "seconds_per_batch", "samples_per_sec", "cpu_s",
-    "samples_per_cpu_s", "setup_s", "prepare_s", "model_samples_per_sec", "model_config", "ratio",
+    "samples_per_cpu_s", "worker_threads", "worker_cpu_s", "worker_runqueue_s", "worker_blocked_s", "setup_s",
+    "prepare_s", "model_samples_per_sec", "model_config", "ratio",
 }  # fmt: skip
 TINY_UNET = ("--input-size", "32", "32", "--batch-size", "3")
 
@@ -57,6 +60,7 @@ def test_unet_synthetic_reader_is_timed_and_compared_with_the_fastest_training_r
     _check_record(record, batch=3, shape=[[32, 32, 1]], batches=2)
     assert record["source"] == "synthetic" and "synthetic" in record["description"]
     assert record["workers"] == record["workers_used"] == 0 and record["parallelism"] == "main thread"
+    assert record["worker_threads"] == 0 and record["worker_cpu_s"] is None  # the reading loop made them
     assert record["model_samples_per_sec"] == 0.5
     assert record["ratio"] == pytest.approx(record["samples_per_sec"] / 0.5, rel=0.02)
 
@@ -115,3 +119,20 @@ def test_workers_option_runs_each_reader_with_each_worker_count(tmp_path, monkey
     assert capsys.readouterr().out.count("\n") == 2  # the same lines on stdout
     with pytest.raises(SystemExit):
         readers.main(["--workers", "-1"])
+
+
+def test_worker_times_split_each_worker_thread_into_cpu_run_queue_and_blocked():
+    before = {"1/1": (5.0, 1.0), "1/2": (1.0, 0.5), "1/3": (2.0, 0.0), "1/4": (0.0, 0.0)}
+    after = {"1/1": (9.0, 1.0), "1/2": (1.6, 0.8), "1/3": (2.005, 0.0), "1/4": (0.5, 0.1), "1/5": (0.3, 0.0)}
+    # 1/1 is the reading loop; 1/3 ran for under 2 % of the second; 1/5 started during the timing
+    times = readers.worker_times(before, after, wall=1.0, main_thread="1/1")
+    assert times == {
+        "worker_threads": 3,
+        "worker_cpu_s": pytest.approx(1.4),
+        "worker_runqueue_s": pytest.approx(0.4),
+        "worker_blocked_s": pytest.approx(1.2),
+    }
+    assert readers.worker_times(before, before, 1.0, "1/1")["worker_cpu_s"] is None
+    if os.path.isdir("/proc/self/task"):
+        stats = readers.thread_schedstats()
+        assert f"{os.getpid()}/{threading.get_native_id()}" in stats
