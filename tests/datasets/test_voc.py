@@ -55,6 +55,23 @@ def test_folder_and_tfrecord_readers_round_trip(tmp_path, raw):
         np.testing.assert_array_equal(label, data[image_id][1])
 
 
+def test_streamed_training_batches_and_labels_only_from_tfrecords(tmp_path):
+    from keras_zoo.datasets.voc_tfrecord import load_tfrecord_labels, training_dataset
+
+    data = _write_voc(tmp_path / "VOCdevkit", [f"2007_{i:06d}" for i in range(5)])
+    prepare_voc(tmp_path / "VOCdevkit", tmp_path / "records", splits=["train"])
+    labels = load_tfrecord_labels(tmp_path / "records", "train")
+    np.testing.assert_array_equal(np.stack(labels), np.stack([label for _, label in data.values()]))
+    stream = training_dataset(tmp_path / "records", "train", 3, 2, crop_size=(17, 19), seed=4, workers=2)
+    batches = [(x.numpy(), y.numpy()) for x, y in stream]
+    assert len(batches) == 2
+    for x, y in batches:
+        assert x.shape == (3, 17, 19, 3) and x.dtype == np.float32 and -1.0 <= x.min() and x.max() <= 1.0
+        assert y.shape == (3, 17, 19) and y.dtype == np.uint8 and set(np.unique(y)) <= {*range(21), 255}
+    with pytest.raises(DataError, match="no val-"):
+        training_dataset(tmp_path / "records", "val", 3, 2)
+
+
 def test_real_samples_through_prepare_voc(shared_data, tmp_path):
     root = shared_data / "voc2012_samples"
     ids, images, labels = voc.load_voc_split(root, "val")
