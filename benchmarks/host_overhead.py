@@ -12,8 +12,10 @@ time is the training loop's host cost. Modes:
 
 The ``fit`` modes are timed per epoch by a callback with epoch hooks only (first in the list, so the
 checkpoint written at the epoch's end is not counted); the figure is the median over ``--repeats``
-epochs of the epoch's time divided by its steps, after a warm-up epoch that compiles the step. Prints
-one JSON line per (mode, steps_per_execution)::
+epochs of the epoch's time divided by its steps, after a warm-up epoch that compiles the step, as wall
+time (``ms_per_step``) and as CPU time of the process (``cpu_ms_per_step``, all its threads: less
+disturbed by other processes on a shared machine; on CPU backends it includes the step's computation).
+Prints one JSON line per (mode, steps_per_execution)::
 
     KERAS_BACKEND=jax python benchmarks/host_overhead.py
     KERAS_BACKEND=tensorflow python benchmarks/host_overhead.py --modes fit fit_cli \
@@ -96,8 +98,10 @@ def async_dispatch(callbacks: list, model) -> bool | None:
     return getattr(keras.callbacks.CallbackList(callbacks, model=model), "_async_train", None)
 
 
-def time_fit(model, x, y, batch_size: int, repeats: int, callbacks: list, verbose: int) -> list[float]:
-    """Seconds per step of each of ``repeats`` epochs of ``model.fit``."""
+def time_fit(
+    model, x, y, batch_size: int, repeats: int, callbacks: list, verbose: int
+) -> list[tuple[float, float]]:
+    """(Wall, process CPU) seconds per step of each of ``repeats`` epochs of ``model.fit``."""
     import keras
 
     class EpochClock(keras.callbacks.Callback):
@@ -105,10 +109,11 @@ def time_fit(model, x, y, batch_size: int, repeats: int, callbacks: list, verbos
             self.per_step = []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
+            self._start = (time.perf_counter(), time.process_time())
 
         def on_epoch_end(self, epoch, logs=None):
-            self.per_step.append((time.perf_counter() - self._start) / (len(x) // batch_size))
+            now, steps = (time.perf_counter(), time.process_time()), len(x) // batch_size
+            self.per_step.append(tuple((b - a) / steps for a, b in zip(self._start, now)))
 
     clock = EpochClock()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
@@ -116,15 +121,16 @@ def time_fit(model, x, y, batch_size: int, repeats: int, callbacks: list, verbos
     return clock.per_step
 
 
-def time_train_on_batch(model, x, y, batch_size: int, repeats: int) -> list[float]:
-    """Seconds per step of each of ``repeats`` passes of ``train_on_batch`` over the data."""
+def time_train_on_batch(model, x, y, batch_size: int, repeats: int) -> list[tuple[float, float]]:
+    """(Wall, process CPU) seconds per step of each of ``repeats`` passes of ``train_on_batch``."""
     per_step = []
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = (time.perf_counter(), time.process_time())
         for xb, yb in batches:
             model.train_on_batch(xb, yb)
-        per_step.append((time.perf_counter() - start) / len(batches))
+        now = (time.perf_counter(), time.process_time())
+        per_step.append(tuple((b - a) / len(batches) for a, b in zip(start, now)))
     return per_step
 
 
@@ -158,8 +164,10 @@ def measure(mode: str, spe: int, args: argparse.Namespace) -> dict:
             record["async_dispatch"] = async_dispatch(callbacks, model)
             record["verbose"] = args.verbose
             per_step = time_fit(model, x, y, args.batch_size, args.repeats, callbacks, args.verbose)
-    record["ms_per_step"] = round(1000 * statistics.median(per_step), 3)
-    record["ms_per_step_min"] = round(1000 * min(per_step), 3)
+    wall, cpu = zip(*per_step)
+    record["ms_per_step"] = round(1000 * statistics.median(wall), 3)
+    record["ms_per_step_min"] = round(1000 * min(wall), 3)
+    record["cpu_ms_per_step"] = round(1000 * statistics.median(cpu), 3)  # all threads of this process
     record.update(cpus=os.cpu_count(), keras=keras.__version__, date=time.strftime("%Y-%m-%d"))
     return record
 
