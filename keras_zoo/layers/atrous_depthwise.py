@@ -12,7 +12,8 @@ exact reformulations remove all of them:
   combines pixels of one phase, so the convolution runs on the sub-grids with dilation 1, and the phases
   are interleaved back and cropped. For "same" padding and an odd kernel the sub-grids are convolved
   "same": the zeros past the ends of a sub-grid are exactly the zeros that "same" padding of the full grid
-  (or the end padding) supplies. "valid" padding, and "same" with an even kernel (whose padding is split
+  (or the end padding) supplies; taps that reach past the whole grid (rate 18 on a 17x17 map) only read
+  zeros and are dropped first. "valid" padding, and "same" with an even kernel (whose padding is split
   unevenly), pad the full grid explicitly and convolve "valid".
 * **Strided** (stride ``s > 1``): phase decomposition. Output pixel ``i`` reads input rows ``s * i + t``;
   grouping the taps ``t`` by ``t mod s`` gives one stride-1 "valid" convolution per phase sub-grid
@@ -40,6 +41,22 @@ def _same_padding(size: int, kernel: int, stride: int, rate: int) -> tuple[int, 
     out = -(-size // stride)
     total = max((out - 1) * stride + effective - size, 0)
     return total // 2, total - total // 2
+
+
+def _drop_padding_taps(kernel, axis: int, size: int, rate: int):
+    """Kernel and rate along ``axis`` without the taps that only read "same" padding (odd kernels).
+
+    A tap ``t`` of a dilated kernel reads pixel ``i + (t - centre) * rate``; when ``|t - centre| * rate``
+    is at least ``size`` that pixel is padding for every ``i``, so the tap only adds zeros. With no tap
+    left but the centre, the axis needs no dilation at all (rate 1).
+    """
+    centre = (int(kernel.shape[axis]) - 1) // 2
+    reach = min(centre, (size - 1) // rate)
+    if reach < centre:
+        index = [slice(None)] * 4
+        index[axis] = slice(centre - reach, centre + reach + 1)
+        kernel = kernel[tuple(index)]
+    return kernel, (rate if reach else 1)
 
 
 def _spatial_size(inputs) -> tuple[int, int]:
@@ -74,6 +91,10 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
     if padding == "same":
         out_h, out_w = height, width
         if kernel_h % 2 == 1 and kernel_w % 2 == 1:
+            kernel, rate_h = _drop_padding_taps(kernel, 0, height, rate_h)
+            kernel, rate_w = _drop_padding_taps(kernel, 1, width, rate_w)
+            if rate_h == rate_w == 1:  # e.g. rate 18 on a 17x17 map: only the centre tap reads pixels
+                return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format="channels_last")
             conv_padding = "same"
         else:  # even kernels pad unevenly: pad the full grid explicitly, convolve "valid"
             pad_h = _same_padding(height, kernel_h, 1, rate_h)
