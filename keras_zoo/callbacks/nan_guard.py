@@ -38,7 +38,7 @@ class NaNGuard(keras.callbacks.Callback):
         super().__init__()
         self.every = check_every(every)
         self.monitor = monitor
-        self.stopped_at: tuple[int, int] | None = None
+        self.stopped_at: tuple[int, int | None] | None = None
         self._lock = threading.Lock()
 
     def on_train_begin(self, logs=None):
