@@ -111,10 +111,17 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     r.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "mixed", "bf16"),
-        help="auto: bfloat16 mixed precision where it measured faster (CPUs with AMX), else fp32",
+        choices=("auto", "fp32", "mixed", "bf16", "fp16"),
+        help="auto: bfloat16 mixed precision on GPUs from Ampere on and on CPUs with AMX, float16 with loss "
+        "scaling on older GPUs, else fp32; mixed: the device's mixed precision; bf16/fp16: that one",
     )
     r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
+    r.add_argument(
+        "--no-compile-cache",
+        dest="compile_cache",
+        action="store_false",
+        help="do not keep compiled steps in the persistent cache (JAX; $KERAS_ZOO_CACHE_DIR or ~/.cache/keras_zoo)",
+    )
     r.add_argument("--steps-per-execution", type=int, default=1)
     r.add_argument(
         "--workers",
@@ -319,6 +326,8 @@ def run(args: argparse.Namespace, task) -> int:
     os.makedirs(ckpt_dir, exist_ok=True)
 
     rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
+    if getattr(args, "compile_cache", True):
+        runtime.enable_compilation_cache(rt.backend)
     scope, replicas = distribution_scope(args.distribute)
     chief = is_chief()
     if chief:

@@ -243,3 +243,18 @@ def test_training_callbacks_keep_asynchronous_dispatch(tmp_path, name):
         callbacks, add_history=True, add_progbar=True, model=model, verbose=1, epochs=args.epochs, steps=2
     )
     assert callback_list._async_train, [type(c).__name__ for c in callbacks]
+
+
+def test_compilation_cache_is_on_by_default_and_off_with_its_flag(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("keras_zoo.runtime.enable_compilation_cache", lambda backend: calls.append(backend))
+    assert run(tmp_path, "--epochs", "1") == 0
+    assert calls == [keras.config.backend()]
+    assert run(tmp_path, "--epochs", "1", "--no-compile-cache", output="nocache") == 0
+    assert calls == [keras.config.backend()]
+    assert yaml.safe_load((tmp_path / "nocache/args.yaml").read_text())["compile_cache"] is False
+
+
+def test_fp16_precision_trains_with_loss_scaling(tmp_path):
+    assert run(tmp_path, "--epochs", "1", "--device", "cpu", "--precision", "fp16") == 0
+    assert json.loads((tmp_path / "out/summary.json").read_text())["runtime"]["policy"] == "mixed_float16"
