@@ -1,8 +1,18 @@
-"""Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging, drop-path."""
+"""Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging, drop-path, and a
+depthwise convolution whose atrous and strided forms lower to plain convolutions (JAX, torch)."""
 
+from keras_zoo.layers.atrous_depthwise import DepthwiseConv2D
 from keras_zoo.layers.data_consistency import DataConsistency
 from keras_zoo.layers.drop_path import DropPath
 from keras_zoo.layers.fft import fft2_channels, ifft2_channels, real_dft
 from keras_zoo.layers.kspace_averaging import KSpaceAveraging
 
-__all__ = ["DataConsistency", "DropPath", "KSpaceAveraging", "fft2_channels", "ifft2_channels", "real_dft"]
+__all__ = [
+    "DataConsistency",
+    "DepthwiseConv2D",
+    "DropPath",
+    "KSpaceAveraging",
+    "fft2_channels",
+    "ifft2_channels",
+    "real_dft",
+]
