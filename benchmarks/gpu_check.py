@@ -24,9 +24,11 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ("unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet")
+sys.path.insert(0, REPO)
+from keras_zoo.cli.benchmark import REFERENCE_BATCH  # noqa: E402 - imports neither Keras nor a backend
+
+MODELS = tuple(REFERENCE_BATCH)
 KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
-REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
 TORCH_PORT = {"deeplabv3plus": "deeplab"}  # benchmarks/torch_ports/<file>.py where it differs from the model
 # One H200 (KINDS.md of the device tool): bf16 matrix products at about 790 TFLOP/s, copies at 4.3 TB/s.
 H200_PEAK_GFLOPS = 790_000.0

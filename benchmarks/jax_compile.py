@@ -20,8 +20,10 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ("unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet")
-REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
+sys.path.insert(0, REPO)
+from keras_zoo.cli.benchmark import REFERENCE_BATCH  # noqa: E402 - imports neither Keras nor a backend
+
+MODELS = tuple(REFERENCE_BATCH)
 CONVOLUTION = re.compile(r"stablehlo\.convolution.*")
 
 
@@ -109,5 +111,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, REPO)
     sys.exit(main())
