@@ -59,6 +59,16 @@ def _drop_padding_taps(kernel, axis: int, size: int, rate: int):
     return kernel, (rate if reach else 1)
 
 
+def _checked_window(name: str, values, padding: str) -> tuple[int, int]:
+    """``values`` (two ints >= 1) as a tuple; raises ValueError naming ``name`` or the padding otherwise."""
+    first, second = (int(v) for v in values)
+    if first < 1 or second < 1:
+        raise ValueError(f"{name} must be >= 1, got {tuple(values)}")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    return first, second
+
+
 def _spatial_size(inputs) -> tuple[int, int]:
     height, width = inputs.shape[1], inputs.shape[2]
     if height is None or width is None:
@@ -80,11 +90,7 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
         ``keras.ops.depthwise_conv(inputs, kernel, 1, padding, dilation_rate=dilation_rate)``: out_h = height
         for "same", ``height - (kh - 1) * rate_h`` for "valid" (likewise for the width).
     """
-    rate_h, rate_w = (int(r) for r in dilation_rate)
-    if rate_h < 1 or rate_w < 1:
-        raise ValueError(f"dilation_rate must be >= 1, got {tuple(dilation_rate)}")
-    if padding not in ("same", "valid"):
-        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    rate_h, rate_w = _checked_window("dilation_rate", dilation_rate, padding)
     kernel_h, kernel_w = int(kernel.shape[0]), int(kernel.shape[1])
     height, width = _spatial_size(inputs)
     x = inputs
@@ -143,11 +149,7 @@ def strided_depthwise_conv(inputs, kernel, strides: tuple[int, int], padding: st
         ``keras.ops.depthwise_conv(inputs, kernel, strides, padding)``: out = ceil(height / stride_h) for
         "same", ``(height - kh) // stride_h + 1`` for "valid" (likewise for the width).
     """
-    stride_h, stride_w = (int(s) for s in strides)
-    if stride_h < 1 or stride_w < 1:
-        raise ValueError(f"strides must be >= 1, got {tuple(strides)}")
-    if padding not in ("same", "valid"):
-        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    stride_h, stride_w = _checked_window("strides", strides, padding)
     kernel_h, kernel_w = int(kernel.shape[0]), int(kernel.shape[1])
     height, width = _spatial_size(inputs)
     x = inputs
