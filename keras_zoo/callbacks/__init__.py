@@ -13,11 +13,12 @@ from keras_zoo.callbacks.loss_scale import LossScaleMonitor
 from keras_zoo.callbacks.nan_guard import NaNGuard
 from keras_zoo.callbacks.reconstruction_panels import ReconstructionPanels
 from keras_zoo.callbacks.tensorboard import EpochTensorBoard
-from keras_zoo.callbacks.timing import StepTimer
+from keras_zoo.callbacks.timing import EpochClock, StepTimer
 
 __all__ = [
     "CheckpointState",
     "DropPathSchedule",
+    "EpochClock",
     "EpochTensorBoard",
     "HDF5Checkpoint",
     "LossScaleMonitor",

@@ -150,3 +150,20 @@ class StepTimer(keras.callbacks.Callback):
                 lines.append(f"Final accuracy : {float(final):.6f}")
             sys.stdout.write("".join(line + "\n" for line in lines))
             sys.stdout.flush()
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Records each epoch's wall time in :attr:`seconds`.
+
+    It has epoch hooks only, so Keras keeps dispatching steps asynchronously, and an epoch ends only once its
+    logs are on the host, i.e. once its last step has run: the times include the device's work.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)

@@ -135,10 +135,12 @@ def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
     """Per-step seconds of each epoch of a pipelined ``fit`` on the batch (x, y) held on the device.
 
     One untimed epoch of one step first builds ``fit``'s path; then ``epochs`` epochs of ``steps`` steps.
-    The clock has no batch hooks, so Keras keeps dispatching steps asynchronously; an epoch ends only when
-    its logs are on the host, i.e. when its last step has run.
+    The clock (:class:`keras_zoo.callbacks.EpochClock`) has no batch hooks, so Keras keeps dispatching
+    steps asynchronously, and it counts each epoch's device work.
     """
     import keras
+
+    from keras_zoo.callbacks import EpochClock
 
     x, y = keras.tree.map_structure(keras.ops.convert_to_tensor, (x, y))
 
@@ -152,16 +154,6 @@ def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
 
         def __getitem__(self, index):
             return x, y
-
-    class EpochClock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
 
     model.fit(SameBatch(1), epochs=1, verbose=0)
     clock = EpochClock()

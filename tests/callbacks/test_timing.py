@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_zoo.callbacks import StepTimer
+from keras_zoo.callbacks import EpochClock, StepTimer
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -18,19 +18,6 @@ class _Sleep(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         time.sleep(self.seconds)
-
-
-class _EpochClock(keras.callbacks.Callback):
-    """Wall time of each epoch, with epoch hooks only (Keras waits for the epoch's steps before the end)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def _tiny_model(steps_per_execution=1):
@@ -78,7 +65,7 @@ def test_step_time_is_the_wall_time_of_compute_bound_steps(steps_per_execution):
     x = rng.normal(size=(batch * steps, width)).astype("float32")
     y = rng.normal(size=(batch * steps, 1)).astype("float32")
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compiles the step
-    timer, clock = StepTimer(batch_size=batch, warmup_steps=0, every=4, verbose=False), _EpochClock()
+    timer, clock = StepTimer(batch_size=batch, warmup_steps=0, every=4, verbose=False), EpochClock()
     model.fit(x, y, batch_size=batch, epochs=1, callbacks=[clock, timer], verbose=0)
     wall = clock.seconds[0]  # from the epoch's start until Keras has waited for all its steps
     s = timer.summary
