@@ -2,8 +2,10 @@
 
 ``keras-zoo export --model unet --preset tiny --weights w.h5 --format onnx --output unet.onnx`` uses Keras'
 ``model.export`` (ONNX through tf2onnx on the TensorFlow backend), writes atomically (a failed export never
-leaves a half-written output), then runs the exported file (onnxruntime, or the SavedModel's ``serve``
-endpoint) on seeded random inputs and compares it with the Keras model (``model(x, training=False)``).
+leaves a half-written output), with ``--overwrite`` replaces only an earlier export of the same format (an
+ONNX file, or a folder holding nothing but a SavedModel; never a folder of other files: see
+:func:`keras_zoo.run_folder.replace_output`), then runs the exported file (onnxruntime, or the SavedModel's
+``serve`` endpoint) on seeded random inputs and compares it with the Keras model (``model(x, training=False)``).
 
 The check is ``max|exported - keras| <= tolerance + rtol * max|keras|`` for every output: an absolute floor
 plus a bound relative to the output's own magnitude (``np.allclose`` with the output's peak as the scale). The
@@ -32,6 +34,7 @@ import tempfile
 import numpy as np
 
 from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+from keras_zoo.run_folder import check_replaceable, replace_output
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("export")
     g.add_argument("--format", required=True, choices=sorted(FORMATS))
     g.add_argument("--output", required=True, help="SavedModel folder or .onnx file to write")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export of the same format (never a folder of other files)",
+    )
     g.add_argument(
         "--input-size",
         type=int,
@@ -110,21 +117,27 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
     cannot express); the SavedModel keeps the FFTs.
 
     Raises:
-        ConfigError: ``path`` exists without ``overwrite``, the format's converter is not installed, the model
+        ConfigError: ``path`` exists without ``overwrite`` or is not an earlier export of ``fmt`` (see
+            :func:`check_replaceable`), the format's converter is not installed, the model
             cannot be traced for the format (the real DFT needs static height and width), or the
             converted ONNX graph is not valid ONNX (``onnx.checker``, e.g. a complex op that no ONNX opset
-            defines); nothing is written then.
+            defines), or ``path``'s folder cannot be written; nothing is written or removed then.
     """
     from keras_zoo.errors import ConfigError
     from keras_zoo.layers.fft import real_dft
 
-    if os.path.exists(path) and not overwrite:
-        raise ConfigError(f"{path}: exists; pass --overwrite to replace it")
-    keras_outputs(model, inputs)  # Keras' exporters need a model that has been called once
+    path = os.path.normpath(path)  # "out/" names the folder "out"
+    check_replaceable(path, fmt, overwrite)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
     try:
+        os.makedirs(directory, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=".export-", dir=directory)
+    except OSError as exc:  # a file on the way, a read-only file system, /proc
+        raise ConfigError(
+            f"{path}: cannot write there ({exc.strerror or exc}); choose another --output"
+        ) from None
+    try:
+        keras_outputs(model, inputs)  # Keras' exporters need a model that has been called once
         target = os.path.join(scratch, os.path.basename(path))
         try:
             with real_dft() if fmt == "onnx" else contextlib.nullcontext():
@@ -137,11 +150,9 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
             raise ConfigError(f"{model.name}: cannot export to {fmt} ({_layer_message(exc)})") from None
         if fmt == "onnx":
             check_onnx(target, model.name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(target, path)
+        replace_output(target, path, fmt, overwrite)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)  # the folder made above: what is left of this export
 
 
 def _layer_message(exc: Exception) -> str:
@@ -233,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         args = build_parser().parse_args(argv)
+        check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)  # before the slow part
         model, _ = build_model(args)
         inputs = sample_inputs(model, args.input_size)
         export_model(model, args.output, args.format, inputs, overwrite=args.overwrite)

@@ -7,6 +7,8 @@ with the Keras model's FFTs."""
 import contextlib
 import importlib.util
 import json
+import os
+import pathlib
 
 import keras
 import numpy as np
@@ -147,17 +149,121 @@ def test_user_errors_exit_2(tmp_path, capsys, monkeypatch, argv, needle):
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and needle in err, err
 
 
+# --overwrite replaces only an earlier export of the same format; the user's other files survive byte for byte.
+
+
+def _snapshot(root) -> dict:
+    """``{relative path: file bytes, or None for a folder}`` of everything under ``root``."""
+    tree = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            tree[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in files:
+            tree[os.path.relpath(os.path.join(folder, name), root)] = pathlib.Path(folder, name).read_bytes()
+    return tree
+
+
+def _training_run(folder) -> None:
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "args.yaml").write_text("model: unet\npreset: tiny\n")
+    (folder / "checkpoints" / "best.h5").write_bytes(bytes(range(256)) * 8)
+    (folder / "history.csv").write_text("epoch,loss\n0,0.69\n")
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+TINY_UNET = ["--model", "unet", "--preset", "tiny"]
+
+
 def test_existing_output_needs_overwrite(tmp_path, capsys):
-    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "variables").mkdir(parents=True)
+    (tmp_path / "saved" / "saved_model.pb").write_bytes(b"an earlier export")
+    (tmp_path / "saved" / "variables" / "variables.index").write_bytes(b"index")
+    before = _snapshot(tmp_path)
+    assert export.main([*TINY_UNET, "--format", "savedmodel", "--output", str(tmp_path / "saved")]) == 2
+    assert "saved: exists; pass --overwrite to replace it" in _error_line(capsys)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "savedmodel"])
+def test_overwrite_refuses_a_training_run_folder(tmp_path, capsys, fmt):
+    """Was: the whole folder, checkpoints included, deleted and replaced by the .onnx file."""
+    _training_run(tmp_path / "run")
+    before = _snapshot(tmp_path)
+    argv = [*TINY_UNET, "--format", fmt, "--output", str(tmp_path / "run"), "--overwrite"]
+    assert export.main(argv) == 2
+    err = _error_line(capsys)
+    assert f"{tmp_path / 'run'}: exists and is not" in err and "choose another --output" in err
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+@pytest.mark.parametrize("fmt", ["onnx", "savedmodel"])
+def test_output_dot_is_one_line_error(tmp_path, capsys, monkeypatch, fmt, overwrite):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("keep")
+    before = _snapshot(tmp_path)
+    assert export.main([*TINY_UNET, "--format", fmt, "--output", ".", *overwrite]) == 2
+    assert _error_line(capsys).startswith("error: .: exists and is not")
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "fmt, name, content",
+    [
+        ("onnx", "notes.onnx", b"my notes, named .onnx"),  # right name, not an ONNX model
+        ("onnx", "weights.h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 64),
+        ("savedmodel", "model.onnx", b"\x08\x08\x12\x07tf2onnx"),  # an ONNX export is no SavedModel
+    ],
+)
+def test_overwrite_refuses_a_file_of_another_kind(tmp_path, capsys, fmt, name, content):
+    (tmp_path / name).write_bytes(content)
+    assert export.main([*TINY_UNET, "--format", fmt, "--output", str(tmp_path / name), "--overwrite"]) == 2
+    assert f"{name}: exists and is not" in _error_line(capsys)
+    assert _snapshot(tmp_path) == {name: content}
+
+
+@pytest.mark.parametrize("output", ["/proc/keras-zoo.onnx", "{tmp}/notes.txt/model.onnx"])
+def test_unwritable_output_is_one_line_error(tmp_path, capsys, output):
+    (tmp_path / "notes.txt").write_text("keep")
+    output = output.format(tmp=tmp_path)
+    assert export.main([*TINY_UNET, "--format", "onnx", "--output", output]) == 2
+    assert f"{output}: cannot write there" in _error_line(capsys)
+    assert _snapshot(tmp_path) == {"notes.txt": b"keep"}
+
+
+@needs_onnx
+def test_overwrite_replaces_its_own_onnx_export(tmp_path, capsys):
+    output = tmp_path / "unet.onnx"
+    assert export.main([*TINY_UNET, "--format", "onnx", "--output", str(output)]) == 0
+    first = output.read_bytes()
+    argv = [*TINY_UNET, "--set", "filters=2", "--format", "onnx", "--output", str(output)]
+    assert export.main(argv) == 2  # kept without --overwrite
+    assert "exists; pass --overwrite" in capsys.readouterr().err and output.read_bytes() == first
+    assert export.main([*argv, "--overwrite"]) == 0
+    assert _result(capsys)["verified"]
+    assert output.read_bytes() != first and sorted(os.listdir(tmp_path)) == ["unet.onnx"]
+
+
+def test_overwrite_replaces_its_own_savedmodel_export(tmp_path, capsys):
+    pytest.importorskip("tensorflow")
+    output = tmp_path / "saved"
+    assert export.main([*TINY_UNET, "--format", "savedmodel", "--output", str(output), "--no-verify"]) == 0
+    first = _snapshot(output)
     argv = [
-        "--model",
-        "unet",
-        "--preset",
-        "tiny",
+        *TINY_UNET,
+        "--set",
+        "filters=2",
         "--format",
         "savedmodel",
         "--output",
-        str(tmp_path / "saved"),
+        f"{output}/",
+        "--overwrite",
     ]
-    assert export.main(argv) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert export.main(argv) == 0
+    assert _result(capsys)["verified"]
+    assert _snapshot(output) != first and sorted(os.listdir(tmp_path)) == ["saved"]  # no scratch left
