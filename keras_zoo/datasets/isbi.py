@@ -2,8 +2,11 @@
 
 On disk the data comes either as PNG folders (``train/image/N.png`` with ``train/label/N.png``, matched by
 file name, as in zhixuhao/unet) or as the challenge's multi-page TIFF stacks (``train-volume.tif`` with
-``train-labels.tif``). Readers return float32 arrays (slices, H, W): images scaled to [0, 1] and labels
-thresholded at 0.5, so 1 = cell interior (white) and 0 = membrane (black).
+``train-labels.tif``). Any image file of a folder may itself be a multi-page TIFF: each page is a slice.
+Readers return float32 arrays (slices, H, W): images scaled to [0, 1] and labels decoded to 1 = cell
+interior (white) and 0 = membrane (black). A label file must hold two levels, 0 for membrane and one
+other value for cell interior, whatever its encoding (0/1, 0/255, 0/65535, a bilevel or a two-colour
+palette PNG); a constant label or one with grey levels (resized, smoothed, saved as JPEG) is refused.
 
 Images are fitted to the model input either by random crops at native resolution (``fit="crop"``: thin
 membranes stay sharp) or by resizing every slice to the input size as the reference does
@@ -18,7 +21,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageSequence
 from scipy import ndimage, spatial
 from skimage import segmentation, transform
 
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 FITS = ("crop", "resize")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+GREY_MODES = ("L", "I;16", "I;16B", "I", "F", "1")  # Pillow modes read as stored
 
 
 @dataclasses.dataclass
@@ -80,23 +84,80 @@ def binarize(labels: np.ndarray) -> np.ndarray:
     return (labels > 0.5).astype(np.float32)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Reads one 2D image file as grayscale float32 (H, W) in [0, 1].
+def decode_labels(raw: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """Decodes raw label values (any shape) to float32 {0, 1}: 0 stays membrane, the other level is cell.
+
+    Args:
+        raw: label values as stored (bool, integer or float), e.g. (H, W) or (pages, H, W).
+        path: the file, for messages.
 
     Raises:
-        DataError: naming the file when it is missing, empty or not a readable image.
+        DataError: naming ``path`` when the values are not exactly two levels with 0 the lower one
+            (a constant label, grey levels, NaN/Inf or a label without 0).
+    """
+    values = np.unique(raw)
+    expected = "expected 0 = membrane and one other value (1 or 255) = cell interior"
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        raise data_error(path, f"label holds {bad} NaN or Inf values; {expected}")
+    if len(values) == 2 and values[0] == 0:
+        return (raw == values[1]).astype(np.float32)
+    if len(values) == 1:
+        raise data_error(path, f"constant label (every pixel {values[0]}): no membrane to learn; {expected}")
+    if len(values) > 2:
+        shown = ", ".join(f"{v:g}" for v in values[:4].astype(np.float64))
+        raise data_error(
+            path,
+            f"label holds {len(values)} levels ({shown}, ...); {expected} "
+            "(was it resized, smoothed or saved as JPEG?)",
+        )
+    raise data_error(path, f"label levels {values[0]:g} and {values[1]:g}; {expected}")
+
+
+def _read_frames(path: str | os.PathLike) -> np.ndarray:
+    """Reads every page of an image file as stored (pages, H, W): grey modes kept, others (RGB, palette
+    colours) converted to 8-bit luminance, bilevel images as bool.
+
+    Raises:
+        DataError: naming the file when it is missing, empty, unreadable or its pages differ in size.
     """
     path = require_file(path, "image")
     try:
         with Image.open(path) as image:
-            if image.mode not in ("L", "I;16", "I;16B", "I", "F", "1"):
-                image = image.convert("L")
-            array = np.asarray(image)
+            frames = []
+            for frame in ImageSequence.Iterator(image):
+                if frame.mode not in GREY_MODES:
+                    frame = frame.convert("L")
+                frames.append(np.asarray(frame))
     except Exception as error:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
-        raise data_error(path, f"cannot read image ({error})") from error
-    if array.ndim != 2:
-        raise data_error(path, f"expected a 2D grayscale image, got shape {array.shape}")
-    return to_unit_range(array, path)
+        raise data_error(path, f"cannot read image ({type(error).__name__}: {error})") from error
+    shapes = sorted({frame.shape for frame in frames})
+    if len(shapes) != 1:
+        raise data_error(path, f"pages differ in shape {shapes}")
+    return np.stack(frames)
+
+
+def read_pages(path: str | os.PathLike) -> np.ndarray:
+    """Reads every page of an image file (a multi-page TIFF, or any single image) as float32 (pages, H, W)
+    in [0, 1], grayscale.
+
+    Raises:
+        DataError: naming the file when it is missing, empty or not a readable image.
+    """
+    return to_unit_range(_read_frames(path), path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads one 2D image file as grayscale float32 (H, W) in [0, 1].
+
+    Raises:
+        DataError: naming the file when it is missing, empty or not a readable image, or when it is a
+            multi-page stack (read those with :func:`read_pages`, one slice a page).
+    """
+    frames = _read_frames(path)
+    if len(frames) > 1:
+        raise data_error(path, f"a stack of {len(frames)} pages, not one image (read_pages reads every page)")
+    return to_unit_range(frames[0], path)
 
 
 def _image_files(folder: str) -> dict[str, str]:
@@ -112,12 +173,31 @@ def _natural_key(name: str):
     return (0, int(name), name) if name.isdigit() else (1, 0, name)
 
 
+def _read_pair(image_path: str, label_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """One image file and its label file: float32 (pages, H, W) images in [0, 1] and labels in {0, 1}.
+
+    Raises:
+        DataError: naming the label file when its pages or their shape differ from the image's.
+    """
+    image, label = _read_frames(image_path), _read_frames(label_path)
+    if len(label) != len(image):
+        raise data_error(label_path, f"{len(label)} label pages for {len(image)} pages in {image_path}")
+    if label.shape != image.shape:
+        raise data_error(
+            label_path, f"label shape {label.shape[1:]} differs from image shape {image.shape[1:]}"
+        )
+    return to_unit_range(image, image_path), decode_labels(label, label_path)
+
+
 def read_png_folders(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> Slices:
     """Reads image/label pairs from two folders, matched by file name (``image/3.png`` with ``label/3.png``).
 
+    A multi-page TIFF pair gives one slice a page, named ``"<name> page <i>"``.
+
     Raises:
         DataError: naming the folder or file for a missing or empty folder, different counts, an image
-            without a label of the same name, an unreadable file, or shapes that differ.
+            without a label of the same name, an unreadable file, a label that is not two-level
+            (:func:`decode_labels`), or shapes or page counts that differ.
     """
     image_dir, label_dir = require_dir(image_dir, "image folder"), require_dir(label_dir, "label folder")
     images, labels = _image_files(image_dir), _image_files(label_dir)
@@ -128,32 +208,27 @@ def read_png_folders(image_dir: str | os.PathLike, label_dir: str | os.PathLike)
     unmatched = sorted(set(images) - set(labels), key=_natural_key)
     if unmatched:
         raise data_error(images[unmatched[0]], f"no label named {unmatched[0]!r} in {label_dir}")
-    names = sorted(images, key=_natural_key)
-    image_arrays, label_arrays = [], []
-    for name in names:
-        image, label = read_image(images[name]), read_image(labels[name])
-        if label.shape != image.shape:
-            raise data_error(
-                labels[name], f"label shape {label.shape} differs from image shape {image.shape}"
-            )
-        if image_arrays and image.shape != image_arrays[0].shape:
+    image_arrays, label_arrays, names = [], [], []
+    for name in sorted(images, key=_natural_key):
+        image, label = _read_pair(images[name], labels[name])
+        if image_arrays and image.shape[1:] != image_arrays[0].shape[1:]:
             raise data_error(
                 images[name],
-                f"shape {image.shape} differs from {image_arrays[0].shape} of {images[names[0]]}",
+                f"shape {image.shape[1:]} differs from {image_arrays[0].shape[1:]} of the first image",
             )
         image_arrays.append(image)
-        label_arrays.append(binarize(label))
+        label_arrays.append(label)
+        names.extend([name] if len(image) == 1 else [f"{name} page {i}" for i in range(len(image))])
     return Slices(
-        np.stack(image_arrays), np.stack(label_arrays), names, f"PNG folders {image_dir}, {label_dir}"
+        np.concatenate(image_arrays),
+        np.concatenate(label_arrays),
+        names,
+        f"PNG folders {image_dir}, {label_dir}",
     )
 
 
-def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
-    """Reads a multi-page grayscale TIFF as float32 (pages, H, W) in [0, 1].
-
-    Raises:
-        DataError: naming the file when it is missing, unreadable or not a stack of 2D grayscale pages.
-    """
+def _read_tiff_pages(path: str | os.PathLike) -> np.ndarray:
+    """Reads a multi-page grayscale TIFF as stored (pages, H, W) with tifffile."""
     import tifffile
 
     path = require_file(path, "TIFF stack")
@@ -165,18 +240,32 @@ def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
         array = array[None]
     if array.ndim != 3 or 0 in array.shape:
         raise data_error(path, f"expected grayscale pages (pages, H, W), got shape {array.shape}")
-    return to_unit_range(array, path)
+    return array
+
+
+def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
+    """Reads a multi-page grayscale TIFF as float32 (pages, H, W) in [0, 1].
+
+    Raises:
+        DataError: naming the file when it is missing, unreadable or not a stack of 2D grayscale pages.
+    """
+    return to_unit_range(_read_tiff_pages(path), path)
 
 
 def read_tiff_stacks(volume_path: str | os.PathLike, labels_path: str | os.PathLike) -> Slices:
-    """Reads the challenge's ``train-volume.tif`` / ``train-labels.tif`` pair, page by page."""
-    images, labels = read_tiff_stack(volume_path), read_tiff_stack(labels_path)
+    """Reads the challenge's ``train-volume.tif`` / ``train-labels.tif`` pair, page by page.
+
+    The labels are decoded over the whole stack (:func:`decode_labels`), so single pages may be constant.
+    """
+    images, labels = read_tiff_stack(volume_path), _read_tiff_pages(labels_path)
     if labels.shape != images.shape:
         raise data_error(
             labels_path, f"label stack shape {labels.shape} differs from {images.shape} of {volume_path}"
         )
     names = [f"page {i}" for i in range(len(images))]
-    return Slices(images, binarize(labels), names, f"TIFF stacks {volume_path}, {labels_path}")
+    return Slices(
+        images, decode_labels(labels, labels_path), names, f"TIFF stacks {volume_path}, {labels_path}"
+    )
 
 
 def read_isbi(path: str | os.PathLike) -> Slices:
