@@ -1,6 +1,7 @@
 """``keras-zoo prepare {genesis,voc,imagenet}``: write the reference on-disk formats from raw data.
 
-- ``genesis``: volumes (NIfTI, MetaImage, DICOM folders) -> ``bat_<N>_s_64x64x32_<fold>.npy`` cube files.
+- ``genesis``: volumes (NIfTI, MetaImage, DICOM folders) -> ``bat_<N>_s_64x64x32_<fold>.npy`` cube files;
+  a bad volume (NaN/Inf voxels, constant, unreadable) is a one-line error and no file is written.
 - ``voc``: a VOCdevkit folder -> DeepLab tfrecord shards ``{split}-{shard:05d}-of-{n:05d}.tfrecord``.
 - ``imagenet``: a class-folder tree -> slim/TPU ``train-*`` / ``validation-*`` tfrecord shards.
 """
@@ -15,7 +16,7 @@ import sys
 
 log = logging.getLogger("keras_zoo.prepare")
 
-VOLUME_PATTERNS = ("*.nii", "*.nii.gz", "*.mhd")
+VOLUME_PATTERNS = ("*.nii", "*.nii.gz", "*.mhd", "*.mha")
 
 
 def _volumes(inputs: list[str]) -> list[str]:

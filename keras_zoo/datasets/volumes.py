@@ -7,6 +7,7 @@ transposes them; intensities are HU for CT. Cubes are (n, rows, cols, depth) flo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -26,18 +27,48 @@ CUBE_FILE = re.compile(r"^bat_(\d+)(_s)?_(\d+)x(\d+)x(\d+)_(\d+)\.npy$")
 
 
 # ----------------------------------------------------------------------------------------------- readers
-def read_volume(path: str | os.PathLike) -> np.ndarray:
-    """Reads a 3D volume as float32 (x, y, z): NIfTI, MetaImage (``.mhd``/``.mha``) or a DICOM folder.
+def check_volume(volume: np.ndarray, path: str | os.PathLike, allow_constant: bool = False) -> np.ndarray:
+    """Returns ``volume`` (any shape) after checking that its voxels are finite and not all the same.
 
-    NIfTI is reoriented to RAS (closest canonical) with its scaling applied; DICOM slices are sorted along
-    the slice normal and mapped to HU with RescaleSlope/RescaleIntercept.
+    Args:
+        volume: the voxels read from ``path``.
+        path: the file or folder, for messages.
+        allow_constant: accept a constant volume (an empty label map is one).
 
     Raises:
-        DataError: missing, unreadable or non-3D input, naming the path.
+        DataError: naming ``path`` and the count of NaN/Inf voxels, or saying the volume is all zero or
+            constant (nothing to learn; its PSNR is -inf).
+    """
+    bad = volume.size - int(np.count_nonzero(np.isfinite(volume)))
+    if bad:
+        raise data_error(path, f"holds {bad} NaN or Inf voxels (of {volume.size})")
+    if allow_constant or volume.size == 0:
+        return volume
+    low, high = volume.min(), volume.max()
+    if low == high:
+        what = "all zero" if low == 0 else f"constant (every voxel {float(low):g})"
+        raise data_error(path, f"the volume is {what}: nothing to learn")
+    return volume
+
+
+def read_volume(path: str | os.PathLike, allow_constant: bool = False) -> np.ndarray:
+    """Reads a 3D volume as float32 (x, y, z): NIfTI, MetaImage (``.mhd``/``.mha``), ``.npy`` or a DICOM
+    folder.
+
+    NIfTI is reoriented to RAS (closest canonical) with its scaling applied; DICOM slices are sorted along
+    the slice normal and mapped to HU with RescaleSlope/RescaleIntercept; a ``.npy`` holds (x, y, z).
+
+    Args:
+        path: the file, or a DICOM folder (see :func:`read_dicom_series`).
+        allow_constant: accept a constant volume (an empty label map); see :func:`check_volume`.
+
+    Raises:
+        DataError: missing, unreadable or non-3D input, NaN/Inf voxels, or (unless ``allow_constant``) a
+            constant or all-zero volume, naming the path.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        return read_dicom_series(path)
+        return read_dicom_series(path, allow_constant)
     require_file(path, "volume")
     lower = path.lower()
     try:
@@ -50,9 +81,11 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
             import SimpleITK as sitk
 
             volume = sitk.GetArrayFromImage(sitk.ReadImage(path)).astype(np.float32).transpose(2, 1, 0)
+        elif lower.endswith(".npy"):
+            volume = _read_npy_volume(path)
         else:
             raise data_error(
-                path, "unknown volume format (expected .nii, .nii.gz, .mhd, .mha or a DICOM folder)"
+                path, "unknown volume format (expected .nii, .nii.gz, .mhd, .mha, .npy or a DICOM folder)"
             )
     except DataError:
         raise
@@ -63,11 +96,73 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
         volume = volume[..., 0]
     if volume.ndim != 3:
         raise data_error(path, f"expected a 3D volume, got shape {volume.shape}")
-    return volume
+    return check_volume(volume, path, allow_constant)
 
 
-def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
-    """Reads every DICOM file of one series in ``folder`` into HU (x, y, z), slices sorted by position."""
+def _read_npy_volume(path: str) -> np.ndarray:
+    """A numeric ``.npy`` array as float32 (no pickles)."""
+    array = np.load(path, allow_pickle=False)
+    if array.dtype.kind not in "biuf":
+        raise data_error(path, f"holds {array.dtype} data, not voxel values")
+    return array.astype(np.float32)
+
+
+def _describe_series(uid: str, slices: list) -> str:
+    """``<uid> (<n> slices, #<SeriesNumber> '<SeriesDescription>')`` for messages."""
+    first = slices[0]
+    number = getattr(first, "SeriesNumber", None)
+    description = str(getattr(first, "SeriesDescription", "")).strip()
+    details = [f"{len(slices)} slices"]
+    if number is not None:
+        details.append(f"#{number}")
+    if description:
+        details.append(repr(description))
+    return f"{uid or 'no SeriesInstanceUID'} ({', '.join(details)})"
+
+
+def _one_series(folder: str, slices: list) -> list:
+    """The slices of the series with the most slices (logged with the others); slices without a
+    SeriesInstanceUID form one series.
+
+    Raises:
+        DataError: naming the folder and listing the series when two or more share the largest count.
+    """
+    series: dict[str, list] = {}
+    for ds in slices:
+        series.setdefault(str(getattr(ds, "SeriesInstanceUID", "")), []).append(ds)
+    if len(series) == 1:
+        return slices
+    ranked = sorted(series.items(), key=lambda item: -len(item[1]))
+    listed = "; ".join(_describe_series(uid, members) for uid, members in ranked)
+    if len(ranked[1][1]) == len(ranked[0][1]):
+        raise data_error(
+            folder,
+            f"holds {len(series)} DICOM series and no largest one: {listed}; put one series per folder",
+        )
+    log.warning(
+        "%s: holds %d DICOM series; reading the largest, %s, and ignoring %s",
+        folder,
+        len(series),
+        _describe_series(*ranked[0]),
+        "; ".join(_describe_series(uid, members) for uid, members in ranked[1:]),
+    )
+    return ranked[0][1]
+
+
+def read_dicom_series(folder: str | os.PathLike, allow_constant: bool = False) -> np.ndarray:
+    """Reads the DICOM files of one series in ``folder`` into HU (x, y, z), slices sorted by position.
+
+    A folder holding several series (different SeriesInstanceUID) is never merged: the series with the
+    most slices is read and the choice logged, or, when two or more series tie, a DataError lists them.
+
+    Args:
+        folder: the DICOM folder (files that are not DICOM, such as a README, are skipped).
+        allow_constant: accept a constant volume; see :func:`check_volume`.
+
+    Raises:
+        DataError: naming the folder or file for unreadable slices, no pixel data, tied series, slices
+            that do not stack, NaN/Inf voxels or (unless ``allow_constant``) a constant volume.
+    """
     import pydicom
 
     folder = require_dir(folder, "DICOM folder")
@@ -87,6 +182,7 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
             slices.append(ds)
     if not slices:
         raise data_error(folder, "no DICOM slices with pixel data")
+    slices = _one_series(folder, slices)
 
     def position(ds) -> float:
         if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
@@ -110,7 +206,7 @@ def read_dicom_series(folder: str | os.PathLike) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - pixel decoding errors come in many types
         problem = " ".join(str(exc).split())  # pydicom quotes raw bytes, newlines too
         raise data_error(folder, f"cannot decode DICOM pixels ({type(exc).__name__}: {problem})") from None
-    return np.ascontiguousarray(volume.transpose(1, 0, 2))
+    return check_volume(np.ascontiguousarray(volume.transpose(1, 0, 2)), folder, allow_constant)
 
 
 def hu_window(
@@ -241,15 +337,31 @@ def cube_file_name(
 def write_cube_file(
     cubes: np.ndarray, output_dir: str | os.PathLike, scale: int, fold: int, trainer_naming: bool = True
 ) -> str:
-    """Writes cubes (n, rows, cols, depth) in [0, 1] as the reference's ``.npy`` fold file; returns its path."""
-    if cubes.ndim != 4:
-        raise ValueError(f"cubes must be (n, rows, cols, depth), got shape {cubes.shape}")
-    os.makedirs(output_dir, exist_ok=True)
+    """Writes cubes (n, rows, cols, depth) in [0, 1] as the reference's ``.npy`` fold file; returns its path.
+
+    Raises:
+        ValueError: the cubes are not 4D or hold NaN/Inf (nothing is written).
+    """
+    cubes = _finite_cubes(cubes)
     path = os.path.join(os.fspath(output_dir), cube_file_name(scale, fold, cubes.shape[1:], trainer_naming))
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, cubes.astype(np.float32), allow_pickle=False)
+        _save_cubes(cubes, tmp)
     return path
+
+
+def _finite_cubes(cubes: np.ndarray) -> np.ndarray:
+    """Returns ``cubes`` after checking they are (n, rows, cols, depth) and finite (raises ValueError)."""
+    if cubes.ndim != 4:
+        raise ValueError(f"cubes must be (n, rows, cols, depth), got shape {cubes.shape}")
+    if not np.isfinite(cubes).all():
+        raise ValueError(f"cubes hold {int(np.count_nonzero(~np.isfinite(cubes)))} NaN or Inf values")
+    return cubes
+
+
+def _save_cubes(cubes: np.ndarray, path: str) -> None:
+    """Saves cubes (n, rows, cols, depth) as float32 ``.npy`` at ``path``."""
+    with open(path, "wb") as f:
+        np.save(f, cubes.astype(np.float32), allow_pickle=False)
 
 
 def find_cube_files(data_dir: str | os.PathLike) -> dict[int, list[pathlib.Path]]:
@@ -309,7 +421,7 @@ def prepare_genesis(
     """Cuts cubes from volumes into the reference's fold files (the ``keras-zoo prepare genesis`` step).
 
     Args:
-        volumes: volume paths (NIfTI, ``.mhd``, DICOM folders) dealt to ``folds`` in turn (volume i goes to
+        volumes: volume paths (NIfTI, ``.mhd``/``.mha``, ``.npy``, DICOM folders) dealt to ``folds`` in turn (volume i goes to
             ``folds[i % len(folds)]``, like one LUNA16 subset per fold), or an explicit {fold: [paths]}.
         output_dir: folder receiving ``bat_<scale>_s_<R>x<C>x<D>_<fold>.npy``.
         scale: cubes per volume (32 in the reference).
@@ -322,6 +434,10 @@ def prepare_genesis(
 
     Returns:
         Paths of the files written, one per fold that received cubes.
+
+    Raises:
+        DataError: naming the volume that is missing, unreadable, holds NaN/Inf voxels, is constant or is
+            too small for a cube; then no file is written (a folder created for ``output_dir`` is removed).
     """
     if isinstance(volumes, Mapping):
         assignment = {int(f): list(paths) for f, paths in volumes.items()}
@@ -332,22 +448,63 @@ def prepare_genesis(
         for i, path in enumerate(volumes):
             assignment.setdefault(folds[i % len(folds)], []).append(path)
     rng = np.random.default_rng(seed)
+    created = _missing_folders(output_dir)
     written = []
-    for fold, paths in sorted(assignment.items()):
-        cubes = []
-        for path in paths:
-            volume = hu_window(read_volume(path), modality)
-            try:
-                cubes.append(
-                    extract_cubes(volume, scale, rng, cube_shape, border, lung_max, window=WINDOWS[modality])
+    try:
+        # Every fold file waits in its temporary file until all volumes are cut, so that a bad volume
+        # (unreadable, NaN, constant, too small) leaves nothing written.
+        with contextlib.ExitStack() as pending:
+            for fold, paths in sorted(assignment.items()):
+                cubes = np.concatenate(
+                    [_volume_cubes(p, scale, rng, modality, cube_shape, border, lung_max) for p in paths]
                 )
-            except ValueError as exc:
-                raise data_error(path, str(exc)) from None
-        stacked = np.concatenate(cubes)
-        if len(stacked):
-            written.append(write_cube_file(stacked, output_dir, scale, fold, trainer_naming))
-            log.info("fold %d: %d cubes from %d volumes", fold, len(stacked), len(paths))
+                if len(cubes):
+                    path = os.path.join(
+                        os.fspath(output_dir), cube_file_name(scale, fold, cube_shape, trainer_naming)
+                    )
+                    _save_cubes(_finite_cubes(cubes), pending.enter_context(atomic_path(path)))
+                    written.append(path)
+                    log.info("fold %d: %d cubes from %d volumes", fold, len(cubes), len(paths))
+    except BaseException:
+        _remove_empty(created)
+        raise
     return written
+
+
+def _volume_cubes(
+    path: str | os.PathLike,
+    scale: int,
+    rng: np.random.Generator,
+    modality: str,
+    cube_shape: Sequence[int],
+    border: Sequence[int],
+    lung_max: float | None,
+) -> np.ndarray:
+    """Cubes (n, rows, cols, depth) cut from one windowed volume; a volume too small is a DataError."""
+    volume = hu_window(read_volume(path), modality)
+    try:
+        return extract_cubes(volume, scale, rng, cube_shape, border, lung_max, window=WINDOWS[modality])
+    except ValueError as exc:
+        raise data_error(path, str(exc)) from None
+
+
+def _missing_folders(folder: str | os.PathLike) -> list[str]:
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
+    missing = []
+    folder = os.path.abspath(os.fspath(folder))
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _remove_empty(folders: list[str]) -> None:
+    """Removes the given folders (deepest first) while they are empty; never anything else."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 # ------------------------------------------------------------------------------------------ synthetic CT
