@@ -7,6 +7,11 @@ complex64 images scaled so that each image's (or sequence's) maximum magnitude i
   series is cut into its last-axis slices; an .npy / HDF5 stack (n, Nx, Ny) is taken as it is.
 - dynamic: (n, frames, Nx, Ny) sequences; a (Nx, Ny, frames) array (the reference's ``cardiac.mat``
   ``seq``) is one sequence, (Nx, Ny, frames, n) is n of them; an .npy may also hold (n, frames, Nx, Ny).
+
+The values are checked for meaning, not only shape: NaN/Inf, all-zero images and constant data are refused,
+and so is k-space given where images are expected, whether a BART file shows coils (dimension 3) or ESPIRiT
+maps (dimension 4), or the energy sits in a small box at the array's centre or corners as k-space's does
+(an image spreads it over the object).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ import numpy as np
 from keras_zoo.datasets.mri import scale_to_unit_max
 from keras_zoo.datasets.volumes import read_dicom_series, read_volume
 from keras_zoo.errors import DataError, data_error, require_file
+
+BART_COIL_DIM, BART_MAPS_DIM = 3, 4  # BART's COIL_DIM and MAPS_DIM
+KSPACE_BOX = 0.1  # side of the box tested for k-space, as a fraction of each image axis (1 % of the area)
+KSPACE_ENERGY = 0.25  # k-space: 58-95 % of the energy in that box; MR, CT, EM images and phantoms: 0-3.3 %
+KSPACE_MIN_SIZE = 16  # smaller images are not tested (the box would be a pixel or two)
+IMAGES_INSTEAD = "give images instead (the coil-combined inverse FFT, e.g. a fully-sampled reference image)"
 
 
 def _cfl_stem(path: str | os.PathLike) -> str:
@@ -158,6 +169,89 @@ def _as_stack(path: str, array: np.ndarray, dynamic: bool, last_axis_stack: bool
     raise data_error(path, f"expected 2D images or a 3D stack, got shape {array.shape}")
 
 
+def _single_coil_bart(path: str, array: np.ndarray) -> np.ndarray:
+    """Returns a BART array (dims as in the header) after checking it holds one coil and one map.
+
+    Raises:
+        DataError: naming the file when BART dimension 3 (coils) or 4 (ESPIRiT maps) is larger than 1.
+    """
+    dims = list(array.shape)
+    if len(dims) > BART_COIL_DIM and dims[BART_COIL_DIM] > 1:
+        raise data_error(
+            path,
+            f"BART dims {dims} hold {dims[BART_COIL_DIM]} coils (dimension 3): this looks like multi-coil "
+            f"k-space or coil images; {IMAGES_INSTEAD}: bart fft -i, then bart rss 8",
+        )
+    if len(dims) > BART_MAPS_DIM and dims[BART_MAPS_DIM] > 1:
+        raise data_error(
+            path,
+            f"BART dims {dims} hold {dims[BART_MAPS_DIM]} ESPIRiT maps (dimension 4); give one map "
+            "(bart slice 4 0 <input> <output>)",
+        )
+    return array
+
+
+def _check_image_values(path: str, stack: np.ndarray, image_axes: int) -> None:
+    """Refuses NaN/Inf values, all-zero images (PSNR -inf) and constant data in ``stack`` (n, *image).
+
+    Raises:
+        DataError: naming the file with the count of bad values or of all-zero images.
+    """
+    bad = stack.size - int(np.count_nonzero(np.isfinite(stack)))
+    if bad:
+        raise data_error(path, f"holds {bad} NaN or Inf values (of {stack.size})")
+    peaks = np.abs(stack).max(axis=tuple(range(stack.ndim - image_axes, stack.ndim)))
+    zero = np.flatnonzero(peaks.reshape(-1) == 0)
+    if len(zero) == len(peaks.reshape(-1)):
+        raise data_error(path, "every value is zero: no image to reconstruct")
+    if len(zero):
+        raise data_error(
+            path,
+            f"{len(zero)} of {peaks.size} images are all zero (the first is number {zero[0]}): "
+            "nothing to reconstruct there (PSNR -inf); leave them out",
+        )
+    if np.all(stack == stack.flat[0]):
+        raise data_error(path, f"every value is {stack.flat[0]}: constant images, nothing to learn")
+
+
+def kspace_energy(stack: np.ndarray) -> tuple[float, float]:
+    """Fractions of the total energy in a small box at the centre and at the corners of the images.
+
+    Args:
+        stack: real or complex array (..., Nx, Ny); the energy is summed over the leading axes.
+
+    Returns:
+        (centre, corners): the energy fraction in the central box and in the box that wraps around the
+        corners, each ``KSPACE_BOX`` of every image axis (1 % of the area). Centred k-space has its DC
+        sample in the centre, uncentred k-space in the corner; both hold most of their energy there.
+    """
+    magnitude = np.abs(stack.reshape(-1, *stack.shape[-2:])).astype(np.float64)
+    energy = ((magnitude / max(magnitude.max(), np.finfo(np.float64).tiny)) ** 2).sum(axis=0)
+    sides = [max(1, round(KSPACE_BOX * n)) for n in energy.shape]
+    total = energy.sum()
+    corners = np.roll(energy, [s // 2 for s in sides], axis=(0, 1))[: sides[0], : sides[1]].sum()
+    centred = np.roll(energy, [s // 2 - n // 2 for s, n in zip(sides, energy.shape)], axis=(0, 1))
+    return float(centred[: sides[0], : sides[1]].sum() / total), float(corners / total)
+
+
+def _check_not_kspace(path: str, stack: np.ndarray) -> None:
+    """Refuses a stack (..., Nx, Ny) whose energy sits in the centre or corners as k-space's does.
+
+    Raises:
+        DataError: naming the file, where the energy is, and what to give instead.
+    """
+    if min(stack.shape[-2:]) < KSPACE_MIN_SIZE:
+        return
+    centre, corners = kspace_energy(stack)
+    if max(centre, corners) > KSPACE_ENERGY:
+        where = "centre (centred k-space)" if centre >= corners else "corners (uncentred k-space)"
+        raise data_error(
+            path,
+            f"looks like k-space, not images: {100 * max(centre, corners):.0f}% of the energy lies in a box "
+            f"a tenth of each side wide at the {where}; {IMAGES_INSTEAD}",
+        )
+
+
 def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: bool = False) -> np.ndarray:
     """Reads MR images from any supported file and scales each image (or sequence) to max magnitude 1.
 
@@ -171,7 +265,8 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
         complex64 (n, Nx, Ny) or (n, frames, Nx, Ny).
 
     Raises:
-        DataError: missing, unreadable or unsupported input, naming the path.
+        DataError: naming the path for missing, unreadable or unsupported input, NaN/Inf values, all-zero
+            images or constant data, and k-space (:func:`kspace_energy`) where images are expected.
     """
     path = os.fspath(path)
     lower = path.lower()
@@ -193,7 +288,7 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
     elif lower.endswith(".dcm"):
         array, stack_last = read_dicom_image(path), False
     elif lower.endswith((".cfl", ".hdr")):
-        array, stack_last = read_cfl(path), True
+        array, stack_last = _single_coil_bart(path, read_cfl(path)), True
     else:
         raise data_error(
             path, "unknown MR image format (expected .h5, .mat, .npy, .nii(.gz), .dcm, .cfl or a folder)"
@@ -203,7 +298,10 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
     stack = _as_stack(path, np.asarray(array), dynamic, stack_last)
     if stack.size == 0:
         raise data_error(path, f"holds no image data (shape {np.shape(array)})")
-    images = scale_to_unit_max(stack, image_axes=3 if dynamic else 2)
+    image_axes = 3 if dynamic else 2
+    _check_image_values(path, stack, image_axes)
+    _check_not_kspace(path, stack)
+    images = scale_to_unit_max(stack, image_axes=image_axes)
     if not np.isfinite(images).all():  # NaN/Inf in the file, or values beyond the complex64 range
         raise data_error(path, "holds NaN or Inf values (or values too large for complex64)")
     return images
