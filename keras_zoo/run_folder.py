@@ -117,17 +117,19 @@ def prepare_run_folder(output: str, *, resume: bool, overwrite: bool) -> str | N
 
 
 def require_complete_run(folder: str) -> None:
-    """Raises ConfigError unless ``folder`` holds a finished training run: ``args.yaml`` and ``checkpoints/``
-    are there and no live process holds its lock (a lock left by a crashed run does not count)."""
+    """Raises ConfigError unless ``folder`` holds a complete training run: its ``args.yaml`` is there (written
+    at the start of a run) and no live process holds its lock (a lock left by a crashed run does not count).
+
+    ``checkpoints/`` is not required: a run's ``args.yaml`` copied beside its weights is a run to read too.
+    """
     owner = _foreign_live_owner(folder)
     if owner:
         raise ConfigError(
             f"{folder}: training in progress (pid {owner['pid']} on {owner['host']} since {owner['started']}); "
             "use its checkpoints once it has finished"
         )
-    missing = [name for name in RUN_MARKERS if not os.path.exists(os.path.join(folder, name))]
-    if missing:
-        raise ConfigError(f"{folder}: not a complete training run (no {' or '.join(missing)})")
+    if not os.path.isfile(os.path.join(folder, "args.yaml")):
+        raise ConfigError(f"{folder}: not a training run folder (no args.yaml)")
 
 
 def _contents(folder: str) -> list[str]:
@@ -285,7 +287,7 @@ def _process_start(pid: int) -> str | None:
 
 def _is_alive(owner: dict) -> bool:
     """Whether the process that wrote lock record ``owner`` still runs (assumed for another host)."""
-    if owner["host"] != socket.gethostname():
+    if owner["host"] != socket.gethostname() or os.name == "nt":  # Windows: os.kill(pid, 0) would end pid
         return True
     pid = owner["pid"]
     try:

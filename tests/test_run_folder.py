@@ -404,6 +404,10 @@ def test_complete_run_is_accepted_also_after_a_crash(tmp_path):
     require_complete_run(str(tmp_path / "out"))
     write_lock(tmp_path / "out", dead_pid())  # the lock a killed run leaves behind
     require_complete_run(str(tmp_path / "out"))
+    (tmp_path / "copied").mkdir()  # a run's args.yaml copied beside its best checkpoint
+    (tmp_path / "copied" / "args.yaml").write_text("model: unet\n")
+    (tmp_path / "copied" / "best.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    require_complete_run(str(tmp_path / "copied"))
 
 
 def test_incomplete_or_busy_run_is_refused(tmp_path, other_process):
@@ -412,7 +416,7 @@ def test_incomplete_or_busy_run_is_refused(tmp_path, other_process):
     with pytest.raises(ConfigError) as exc:
         require_complete_run(str(tmp_path / "out"))
     assert "no args.yaml" in one_line(exc)
-    with pytest.raises(ConfigError, match="no args.yaml or checkpoints"):
+    with pytest.raises(ConfigError, match="no args.yaml"):
         require_complete_run(str(tmp_path / "missing"))
     make_run(tmp_path / "busy")
     write_lock(tmp_path / "busy", other_process)
