@@ -25,9 +25,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from keras_zoo.cli.benchmark import REFERENCE_BATCH  # noqa: E402 - imports neither Keras nor a backend
+from keras_zoo.cli.tasks import reference_batch, task_names  # noqa: E402 - imports neither Keras nor a backend
 
-MODELS = tuple(REFERENCE_BATCH)
+MODELS = tuple(task_names())
 KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
 TORCH_PORT = {"deeplabv3plus": "deeplab"}  # benchmarks/torch_ports/<file>.py where it differs from the model
 # One H200 (KINDS.md of the device tool): bf16 matrix products at about 790 TFLOP/s, copies at 4.3 TB/s.
@@ -87,12 +87,12 @@ def plan(smoke: bool) -> list[Item]:
     def keras_item(kind: str, backend: str, model: str, batch: int) -> Item:
         argv = ["-m", "keras_zoo.cli.benchmark", "--model", model, "--batch-size", str(batch), *steps, *peaks]
         argv += ["--preset", "tiny", "--fit-epochs", "1"] if smoke else ["--device", "gpu"]
-        suffix = "" if batch == REFERENCE_BATCH[model] or smoke else f":b{batch}"
+        suffix = "" if batch == reference_batch(model) or smoke else f":b{batch}"
         return Item(f"{kind}:{model}{suffix}", model, tuple(argv), backend, _limit(model, smoke), backend)
 
     def port_item(kind: str, model: str) -> Item:
         script = os.path.join(REPO, "benchmarks", "torch_ports", f"{TORCH_PORT.get(model, model)}.py")
-        batch = 1 if smoke else REFERENCE_BATCH[model]
+        batch = 1 if smoke else reference_batch(model)
         argv = [script, "--batch-size", str(batch), *steps, "--device", device, "--precision", "bf16"]
         argv += ["--channels-last"]
         if smoke:
@@ -101,11 +101,11 @@ def plan(smoke: bool) -> list[Item]:
             argv += ["--compile", *(["--compile-backend", "eager"] if smoke else [])]
         return Item(f"{kind}:{model}", model, tuple(argv), None, _limit(model, smoke), "torch")
 
-    items = [keras_item("keras-jax", "jax", m, 1 if smoke else REFERENCE_BATCH[m]) for m in MODELS]
+    items = [keras_item("keras-jax", "jax", m, 1 if smoke else reference_batch(m)) for m in MODELS]
     if not smoke:
         items.append(keras_item("keras-jax", "jax", "unet", 16))
     items += [port_item("torch-eager", m) for m in MODELS]
-    items += [keras_item("keras-torch", "torch", m, 1 if smoke else REFERENCE_BATCH[m]) for m in MODELS]
+    items += [keras_item("keras-torch", "torch", m, 1 if smoke else reference_batch(m)) for m in MODELS]
     items += [port_item("torch-compile", m) for m in MODELS]
     return items
 

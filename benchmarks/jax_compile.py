@@ -21,9 +21,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from keras_zoo.cli.benchmark import REFERENCE_BATCH  # noqa: E402 - imports neither Keras nor a backend
+from keras_zoo.cli.tasks import reference_batch, task_names  # noqa: E402 - imports neither Keras nor a backend
 
-MODELS = tuple(REFERENCE_BATCH)
+MODELS = tuple(task_names())
 CONVOLUTION = re.compile(r"stablehlo\.convolution.*")
 
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: run with KERAS_BACKEND=jax", file=sys.stderr)
         return 2
     for name in args.models:
-        record = measure(name, args.preset, args.batch_size or REFERENCE_BATCH[name], args.precision)
+        record = measure(name, args.preset, args.batch_size or reference_batch(name), args.precision)
         print(json.dumps(record), flush=True)
     return 0
 

@@ -1,7 +1,9 @@
 """keras_zoo: five Ascend ModelZoo networks as Keras 3 models that run on TensorFlow, JAX and PyTorch.
 
-The factories are loaded on first use, so ``import keras_zoo`` stays light and the CLI can choose the Keras
-backend before Keras is imported::
+The factories are loaded on first use, so ``import keras_zoo`` stays light, changes no environment variable,
+and the CLI can choose the Keras backend and TensorFlow's CPU kernels before Keras is imported (library users
+who want the CLI's kernel choice call :func:`keras_zoo.runtime.apply_tf_cpu_defaults` before importing
+Keras)::
 
     from keras_zoo import unet
     model = unet(input_shape=(256, 256, 1))
@@ -10,12 +12,8 @@ backend before Keras is imported::
 from __future__ import annotations
 
 from keras_zoo._lazy import lazy_attributes
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
 __version__ = "0.1.0"
-
-# TensorFlow reads its CPU kernel choice (oneDNN) once, at its import: set the default before that happens.
-apply_tf_cpu_defaults()
 
 _LAZY = {
     "unet": "keras_zoo.models.unet",

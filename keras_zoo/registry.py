@@ -1,8 +1,16 @@
-"""The model registry: one table feeds ``get_model``, the CLI's ``--model`` choices and the README table."""
+"""The model registry: one table feeds ``get_model``, the CLI's ``--model`` choices and the README table.
+
+Every module of :mod:`keras_zoo.models` is imported on first lookup (found by listing the package, not by
+importing it here, so this module and the models do not import each other); a module registers its network
+with :func:`register_model` and further architectures of the same network (e.g. a transfer-learning
+target) with :func:`register_variant`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +30,8 @@ class ModelEntry:
         reference_params: the reference's parameter count at the ``"default"`` preset, as the reference
             states it: all weights including batch-norm statistics (``count_params()``), except AmoebaNet-D,
             whose reference states trainable weights only.
+        variants: further factories of the same network, by name (e.g. genesis' ``"segmenter"``); they
+            take the same kind of keyword arguments and build models that load the network's weights.
     """
 
     name: str
@@ -29,9 +39,25 @@ class ModelEntry:
     description: str
     presets: dict[str, dict[str, Any]]
     reference_params: int | None = None
+    variants: dict[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def weights_loader(self) -> Callable[..., Any] | None:
+        """The network's own loader of pretrained files (reference formats), or None: Keras files only."""
+        return _WEIGHTS_LOADERS.get(self.name)
+
+    def builder(self, variant: str | None = None) -> Callable[..., Any]:
+        """The factory of ``variant`` (None: the network itself); ConfigError naming the choices if unknown."""
+        if variant is None:
+            return self.factory
+        if variant not in self.variants:
+            choices = ", ".join(sorted(self.variants)) or "none"
+            raise ConfigError(f"model {self.name!r} has no variant {variant!r}; variants: {choices}")
+        return self.variants[variant]
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_WEIGHTS_LOADERS: dict[str, Callable[..., Any]] = {}
 
 
 def register_model(
@@ -55,8 +81,41 @@ def register_model(
     return decorate
 
 
+def register_variant(name: str, variant: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``factory`` as architecture ``variant`` of the registered network ``name``.
+
+    The network's module registers it after the network itself (later in the same module).
+    """
+
+    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        _REGISTRY[name].variants[variant] = factory
+        return factory
+
+    return decorate
+
+
+def register_weights_loader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``loader(model, path, **options) -> LoadReport | None`` for network ``name``.
+
+    The loader reads the network's reference formats (and Keras files); :func:`keras_zoo.weights.load_pretrained`
+    dispatches to it.
+    """
+
+    def decorate(loader: Callable[..., Any]) -> Callable[..., Any]:
+        _WEIGHTS_LOADERS[name] = loader
+        return loader
+
+    return decorate
+
+
+_MODELS_PACKAGE = "keras_zoo.models"
+
+
 def _load_all() -> None:
-    import keras_zoo.models  # noqa: F401  (registers every model on import)
+    """Imports every module of :mod:`keras_zoo.models` once (each registers its network)."""
+    package = importlib.import_module(_MODELS_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{_MODELS_PACKAGE}.{module.name}")
 
 
 def list_models() -> list[str]:
@@ -73,18 +132,20 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def get_model(name: str, preset: str | None = None, **config: Any):
+def get_model(name: str, preset: str | None = None, variant: str | None = None, **config: Any):
     """Builds a registered model.
 
     Args:
         name: registry name (see :func:`list_models`).
         preset: optional preset name (``"default"``, ``"tiny"``, ...); ``config`` overrides its values.
+        variant: optional architecture variant of the network (see :attr:`ModelEntry.variants`).
         **config: keyword arguments of the model's factory.
 
     Returns:
         A functional ``keras.Model``.
     """
     entry = get_entry(name)
+    factory = entry.builder(variant)
     kwargs: dict[str, Any] = {}
     if preset is not None:
         if preset not in entry.presets:
@@ -93,4 +154,4 @@ def get_model(name: str, preset: str | None = None, **config: Any):
             )
         kwargs.update(entry.presets[preset])
     kwargs.update(config)
-    return entry.factory(**kwargs)
+    return factory(**kwargs)

@@ -202,6 +202,30 @@ def load_weights(
     raise WeightsError(f"{path}: unknown weights format (expected .h5, .hdf5, .weights.h5 or .keras)")
 
 
+def load_pretrained(name: str, model: keras.Model, path: str | os.PathLike, **options) -> LoadReport | None:
+    """Loads ``path`` into the registered network ``name``'s ``model``: its reference formats or Keras files.
+
+    Dispatches to the loader the network registered (:func:`keras_zoo.registry.register_weights_loader`;
+    e.g. Genesis' Keras-2 ``.h5`` by name, CascadeNet's Lasagne ``.npz``, DeepLab's TF1 checkpoints) and to
+    :func:`load_weights` for networks without one.
+
+    Args:
+        name: registry name of the network.
+        model: the built model (the network or one of its variants).
+        path: the weights file (or checkpoint prefix).
+        **options: options of the network's loader (e.g. CascadeNet's ``flip_kernels``).
+
+    Returns:
+        The loader's :class:`LoadReport`, or None where the format loads by layer order.
+    """
+    from keras_zoo.registry import get_entry
+
+    loader = get_entry(name).weights_loader
+    if loader is None:
+        return load_weights(model, path, **options)
+    return loader(model, path, **options)
+
+
 def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadReport:
     report = LoadReport(path=path)
     by_name = {layer.name: layer for layer in _layers_with_weights(source)}

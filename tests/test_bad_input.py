@@ -27,7 +27,7 @@ def _isbi_folders(tmp_path, images=2, labels=2, label_names=None):
     for i in range(images):
         sf.write_png(image_dir / f"{i}.png")
     for name in label_names or [str(i) for i in range(labels)]:
-        sf.write_png(label_dir / f"{name}.png")
+        sf.write_png(label_dir / f"{name}.png", np.where(sf.gray() < 64, 0, 255).astype(np.uint8))
     return image_dir, label_dir
 
 

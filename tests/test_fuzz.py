@@ -291,7 +291,7 @@ def _no_check(result):
 
 CASES = {
     "isbi_png": Case(_one("slice.png", sf.write_png), isbi.read_image, _unit_float(2)),
-    "isbi_tif_image": Case(_one("slice.tif", sf.write_tiff), isbi.read_image, _unit_float(2)),
+    "isbi_tif_image": Case(_one("slice.tif", sf.write_tiff), isbi.read_pages, _unit_float(3)),
     "isbi_tiff_stack": Case(_one("volume.tif", sf.write_tiff), isbi.read_tiff_stack, _unit_float(3)),
     "nifti": Case(_one("ct.nii", sf.write_nifti), volumes.read_volume, _float32(3)),
     "nifti_gz": Case(_one("ct.nii.gz", sf.write_nifti), volumes.read_volume, _float32(3)),

@@ -22,10 +22,11 @@ import subprocess
 import sys
 import time
 
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
+from keras_zoo.cli.tasks import get_task, reference_args, reference_batch
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+from keras_zoo.runtime.traits import ModelTraits
 
 # Reference batch sizes (reference_specs.md) used when --batch-size is not given.
-REFERENCE_BATCH = {"unet": 2, "genesis": 6, "cascadenet": 10, "deeplabv3plus": 8, "amoebanet": 64}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,15 +216,13 @@ def _jax_step_flops(model, x, y) -> float | None:
         return None
 
 
-def run_one(
-    args: argparse.Namespace, factory_config: dict, choice: tuple[int | None, bool] | None
-) -> list[dict]:
+def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits | None) -> list[dict]:
     """Benchmarks one configuration in this process; returns the JSON records.
 
     Args:
         args: the parsed command line.
         factory_config: ``--config`` parsed (factory keyword arguments over the preset).
-        choice: (filters, dynamic) for runtime.tf_env's per-model choices, or None (see ``_kernel_choice``).
+        traits: the network's runtime traits for the per-network jit choice, or None (see ``_traits``).
     """
     import keras
 
@@ -234,10 +233,10 @@ def run_one(
     if args.compile_cache:
         runtime.enable_compilation_cache(config.backend)
     jit = {"on": True, "off": False}.get(args.jit, config.jit_compile)
-    if args.jit == "auto" and choice is not None:
-        jit = config.jit_for(args.model, *choice)
+    if args.jit == "auto" and traits is not None:
+        jit = config.jit_for(traits)
     model = get_model(args.model, preset=args.preset, **factory_config)
-    batch = args.batch_size or REFERENCE_BATCH.get(args.model, 1)
+    batch = args.batch_size or reference_batch(args.model)
     x, y = synthetic_batch(model, batch)
     base = {
         "model": args.model,
@@ -297,12 +296,18 @@ def run_one(
     return records
 
 
-def _kernel_choice(preset: str, config: dict) -> tuple[int | None, bool] | None:
-    """(filters, dynamic) for runtime.tf_env's per-model choices; None when the preset's width is unknown."""
+def _traits(model: str, preset: str, config: dict) -> ModelTraits | None:
+    """The runtime traits of the benchmarked network (the recipe's, with the factory's ``filters`` and
+    ``dynamic``); None when the preset's width is unknown."""
     filters = config.get("filters")
-    if isinstance(filters, int) or (filters is None and preset in ("default", "dynamic")):
-        return filters, bool(config.get("dynamic", preset == "dynamic"))
-    return None
+    if not (isinstance(filters, int) or (filters is None and preset in ("default", "dynamic"))):
+        return None
+    args = reference_args(model)
+    if filters is not None:
+        args.filters = filters
+    if hasattr(args, "dynamic"):
+        args.dynamic = bool(config.get("dynamic", preset == "dynamic"))
+    return get_task(model).traits(args)
 
 
 def _installed_backends() -> list[str]:
@@ -362,10 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(config, dict):
         print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
         return 2
-    choice = _kernel_choice(args.preset, config)
-    if choice is not None:
-        apply_tf_cpu_defaults(onednn=onednn_is_faster(args.model, *choice))
-    for record in run_one(args, config, choice):
+    traits = _traits(args.model, args.preset, config)
+    if traits is not None:
+        apply_tf_cpu_defaults(traits)
+    for record in run_one(args, config, traits):
         print(json.dumps(record), flush=True)
     return 0
 

@@ -62,6 +62,49 @@ def find_training_args(weights: str | None) -> str | None:
     return None
 
 
+def read_run(args_path: str) -> tuple[argparse.Namespace, dict]:
+    """The arguments and the model spec of the training run whose ``args.yaml`` is ``args_path``.
+
+    The spec is ``model.json`` beside it (``{"name", "variant", "config"}``). Runs written before
+    ``model.json`` existed get it from their recipe and arguments; options added since a run was saved
+    take their defaults.
+
+    Raises:
+        ConfigError: an unreadable ``args.yaml`` or ``model.json``.
+    """
+    import json
+
+    import yaml
+
+    from keras_zoo.cli.tasks import get_task
+    from keras_zoo.cli.train import MODEL_FILE, task_parser
+    from keras_zoo.errors import ConfigError
+
+    try:
+        with open(args_path, encoding="utf-8") as f:
+            saved = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{args_path}: cannot read the run's arguments ({exc})") from None
+    if not isinstance(saved, dict) or "model" not in saved:
+        raise ConfigError(f"{args_path}: not the args.yaml of a keras_zoo training run")
+    task = get_task(saved["model"])
+    parser = task_parser(task)
+    defaults = {action.dest: parser.get_default(action.dest) for action in parser._actions}
+    train_args = argparse.Namespace(**{**defaults, **saved})
+    task.resolve_defaults(train_args)
+    spec_path = os.path.join(os.path.dirname(args_path), MODEL_FILE)
+    if os.path.isfile(spec_path):
+        try:
+            with open(spec_path, encoding="utf-8") as f:
+                spec = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{spec_path}: cannot read the run's model ({exc})") from None
+    else:
+        recipe = task.model_config(train_args, None)
+        spec = {"name": task.name, "variant": recipe["variant"], "config": recipe["config"]}
+    return train_args, spec
+
+
 def build_model(args: argparse.Namespace):
     """Returns ``(model, training_args or None)`` as ``args`` say, with ``--weights`` loaded.
 
@@ -69,8 +112,6 @@ def build_model(args: argparse.Namespace):
         ConfigError: no model named, an unknown model or preset, or ``--model`` contradicting args.yaml.
         WeightsError: weights missing, unreadable or for another architecture.
     """
-    import yaml
-
     from keras_zoo.errors import ConfigError, KerasZooError, require_file
     from keras_zoo.registry import get_model
     from keras_zoo.weights import load_h5_weights, load_weights
@@ -80,23 +121,14 @@ def build_model(args: argparse.Namespace):
     train_args_path = None if (args.preset or args.set) else find_training_args(args.weights)
     train_args = None
     if train_args_path:
-        with open(train_args_path, encoding="utf-8") as f:
-            saved = yaml.safe_load(f)
-        if args.model and args.model != saved["model"]:
+        train_args, spec = read_run(train_args_path)
+        if args.model and args.model != spec["name"]:
             raise ConfigError(
-                f"--model {args.model} contradicts {train_args_path} (model: {saved['model']}); "
+                f"--model {args.model} contradicts {train_args_path} (model: {spec['name']}); "
                 "drop --model or give --preset/--set to build another architecture"
             )
-        from keras_zoo.cli.tasks import get_task
-        from keras_zoo.cli.train import task_parser
-
-        task = get_task(saved["model"])
-        # Options added since the run was saved take their defaults.
-        parser = task_parser(task)
-        defaults = {action.dest: parser.get_default(action.dest) for action in parser._actions}
-        train_args = argparse.Namespace(**{**defaults, **saved})
-        model = task.build_model(train_args)
-        log.info("rebuilt %s from %s", train_args.model, train_args_path)
+        model = get_model(spec["name"], variant=spec.get("variant"), **spec["config"])
+        log.info("rebuilt %s from %s", spec["name"], os.path.dirname(train_args_path))
     else:
         if not args.model:
             raise ConfigError("--model is required (no args.yaml of a training run beside --weights)")

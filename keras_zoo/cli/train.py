@@ -9,13 +9,14 @@ one-line message with exit status 2. Keras is imported only after ``--backend`` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # Keras is imported only after --backend is applied
     import keras
@@ -27,34 +28,17 @@ log = logging.getLogger("keras_zoo.train")
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
+MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run trained, beside args.yaml
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
+    """The flags that decide which parser to build: ``--model``, ``-c`` and help."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--model")
     pre.add_argument("-c", "--config")
-    pre.add_argument("--backend")
-    pre.add_argument("--debug", action="store_true")
-    pre.add_argument("--filters")
-    pre.add_argument("--dynamic", action="store_true")
+    pre.add_argument("-h", "--help", action="store_true")
     known, _ = pre.parse_known_args(argv)
     return known
-
-
-def _choose_tf_kernels(argv: list[str]) -> None:
-    """Sets oneDNN on or off for the model to train, before TensorFlow loads (see runtime.tf_env)."""
-    from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults, onednn_is_faster
-
-    known = _pre_parse(argv)
-    config = _load_config(known.config)
-    filters = known.filters if known.filters is not None else config.get("filters")
-    try:
-        filters = None if filters is None else int(filters)
-    except ValueError:
-        return  # the full parser reports the bad value
-    model = str(known.model or config.get("model"))
-    dynamic = known.dynamic or bool(config.get("dynamic"))
-    apply_tf_cpu_defaults(onednn=onednn_is_faster(model, filters, dynamic))
 
 
 def _load_config(path: str | None) -> dict:
@@ -151,8 +135,11 @@ def task_parser(task) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
-    """Parses ``argv`` into (args, task) with flags over config-file values over the task's defaults."""
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
+    """Parses ``argv`` into (args, task) with flags over config-file values over the task's defaults.
+
+    Imports neither Keras nor a backend: the runtime is chosen from the result.
+    """
     from keras_zoo.cli.tasks import get_task, task_names
     from keras_zoo.errors import ConfigError
 
@@ -160,6 +147,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
     config = _load_config(known.config)
     model = known.model or config.get("model")
     if model is None:
+        if known.help:
+            build_parser(task_names()).parse_args(["--help"])  # prints the help, exits 0
         raise ConfigError(
             "--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names())
         )
@@ -173,6 +162,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, object]:
     args = parser.parse_args(argv)
     args.model = model
     _check_args(args)
+    task.resolve_defaults(args)
     return args, task
 
 
@@ -229,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     from keras_zoo.errors import KerasZooError
 
     try:
-        _apply_backend(_pre_parse(argv).backend)
-        _choose_tf_kernels(argv)
         args, task = parse_args(argv)
+        _apply_backend(args.backend)
+        from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
+        apply_tf_cpu_defaults(task.traits(args))  # before TensorFlow loads: it reads the kernel choice once
         return run(args, task)
     except SystemExit as exc:  # argparse: usage errors and --help
         return int(exc.code or 0)
@@ -242,10 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
-def _jit_value(args, runtime_config):
+def _jit_value(args: argparse.Namespace, runtime_config, traits) -> bool | str:
     from keras_zoo.errors import ConfigError
 
-    if args.jit == "on" and runtime_config.xla_fails(args.model):
+    if args.jit == "on" and runtime_config.xla_fails(traits):
         raise ConfigError(
             f"--jit on: TensorFlow's XLA fails to compile {args.model} in {runtime_config.precision} "
             "precision; use --jit off or --precision fp32"
@@ -253,9 +245,7 @@ def _jit_value(args, runtime_config):
     if args.jit != "auto":
         return args.jit == "on"
     return runtime_config.jit_for(
-        args.model,
-        getattr(args, "filters", None),
-        bool(getattr(args, "dynamic", False)),
+        traits,
         single_device=getattr(args, "distribute", "none") == "none",
         deterministic=args.deterministic,
     )
@@ -287,15 +277,14 @@ def training_callbacks(
     from keras_zoo.cli import report
 
     output = args.output
-    monitor = task.monitor if data.val is not None else "loss"
-    timer = StepTimer(
-        args.batch_size, args.warmup_steps, final_metric=task.final_metric if data.val is not None else "loss"
-    )
+    monitor, mode = task.monitor(args) if data.val is not None else ("loss", "min")
+    final_metric = task.final_metric(args) if data.val is not None else "loss"
+    timer = StepTimer(args.batch_size, args.warmup_steps, final_metric=final_metric)
     callbacks = [NaNGuard(), timer, LossScaleMonitor()]
     if chief:  # only one worker writes checkpoints and logs
         callbacks += [
             HDF5Checkpoint(
-                os.path.join(output, "checkpoints"), monitor, task.mode, args.keep_best, initial_state=state
+                os.path.join(output, "checkpoints"), monitor, mode, args.keep_best, initial_state=state
             ),
             *task.callbacks(args, data, output),
             keras.callbacks.CSVLogger(os.path.join(output, "history.csv"), append=args.resume),
@@ -305,19 +294,75 @@ def training_callbacks(
     return callbacks, timer
 
 
-def run(args: argparse.Namespace, task) -> int:
+def build_model(task: Task, args: argparse.Namespace, data: Data | None) -> tuple[keras.Model, dict]:
+    """Builds the run's network through the registry, with ``--weights`` loaded.
+
+    Returns:
+        ``(model, spec)``: the model and ``{"name", "variant", "config"}``, what ``model.json`` records.
+
+    Raises:
+        ConfigError: a configuration the factory rejects (its ``ValueError`` as one line).
+        WeightsError: ``--weights`` unreadable or for another architecture.
+    """
+    from keras_zoo.errors import ConfigError, KerasZooError
+    from keras_zoo.registry import get_model
+    from keras_zoo.weights import load_pretrained
+
+    recipe = task.model_config(args, data)
+    spec = {"name": task.name, "variant": recipe["variant"], "config": recipe["config"]}
+    try:
+        model = get_model(task.name, variant=spec["variant"], **spec["config"])
+    except ValueError as exc:
+        if isinstance(exc, KerasZooError):
+            raise
+        raise ConfigError(f"{task.name}: {exc}") from None
+    if getattr(args, "weights", None):
+        load_pretrained(task.name, model, args.weights, **task.weights_options(args))  # logs what matched
+    return model, json.loads(json.dumps(spec))  # tuples as lists, as model.json reads back
+
+
+def run(args: argparse.Namespace, task: Task) -> int:
     """Trains (or evaluates) ``task``'s model as ``args`` say; writes everything under ``args.output``."""
+    started = time.time()
+    prepared = _prepare(args, task)
+    callbacks, timer = training_callbacks(args, task, prepared.data, prepared.state, prepared.chief)
+    if not args.eval_only and _fit(args, prepared, callbacks) == "diverged":
+        print(
+            "error: training stopped: the loss became NaN/Inf; last good checkpoint kept in "
+            f"{os.path.join(args.output, 'checkpoints')}",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
+    metrics = task.evaluate(prepared.model, prepared.data, args)
+    if prepared.chief:
+        _report(args, task, prepared, metrics, timer, time.time() - started)
+    return 0
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """What :func:`_prepare` set up for a run: runtime, data, compiled model and resume state."""
+
+    runtime_config: Any
+    data: Data
+    model: Any
+    replicas: int
+    initial_epoch: int
+    state: Any
+    chief: bool
+    jit: bool | str
+
+
+def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
+    """Output folder, runtime, data and the compiled model (restored from the checkpoint on ``--resume``)."""
     import yaml
 
     from keras_zoo import runtime
     from keras_zoo.callbacks import restore_checkpoint
-    from keras_zoo.cli import report
     from keras_zoo.errors import ConfigError
     from keras_zoo.io import write_text
     from keras_zoo.runtime.distribute import distribution_scope, is_chief
-    from keras_zoo.weights import load_weights
 
-    started = time.time()
     output = args.output
     ckpt_dir = os.path.join(output, "checkpoints")
     last = os.path.join(ckpt_dir, "last.h5")
@@ -333,20 +378,21 @@ def run(args: argparse.Namespace, task) -> int:
     if chief:
         write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
 
-    data = task.load_data(args)  # may resolve recipe defaults such as the batch size
+    data = task.load_data(args)
     if args.batch_size % replicas:
         raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
     log.info("data: %s; %d replica(s)", data.description, replicas)
+    jit = _jit_value(args, rt, task.traits(args))
     initial_epoch, state = 0, None
     with scope:
-        model = task.build_model(args)
-        if args.weights and not getattr(task, "handles_weights", False):
-            load_weights(model, args.weights)  # logs what matched
+        model, spec = build_model(task, args, data)
+        if chief:
+            write_text(os.path.join(output, MODEL_FILE), json.dumps(spec, indent=2))
         model.compile(
             optimizer=task.optimizer(args, len(data.train)),
-            loss=task.loss(args),
+            loss=task.loss(args, data),
             metrics=task.metrics(args),
-            jit_compile=_jit_value(args, rt),
+            jit_compile=jit,
             steps_per_execution=args.steps_per_execution,
         )
         if args.resume:
@@ -355,55 +401,59 @@ def run(args: argparse.Namespace, task) -> int:
             log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
             if hasattr(data.train, "set_epoch"):
                 data.train.set_epoch(initial_epoch)
+    return _Prepared(rt, data, model, replicas, initial_epoch, state, chief, jit)
 
-    callbacks, timer = training_callbacks(args, task, data, state, chief)
 
-    diverged = False
-    if not args.eval_only:
-        if initial_epoch >= args.epochs:
-            log.info("checkpoint already at epoch %d of %d: nothing to train", initial_epoch, args.epochs)
-        else:
-            history = model.fit(
-                data.train,
-                validation_data=data.val,
-                epochs=args.epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                shuffle=False,  # batches are already random and seeded by (seed, epoch, index): resumable
-                verbose=args.verbose,
-            )
-            losses = history.history.get("loss", [])
-            diverged = bool(losses) and not all(map(_finite, losses))
-    if diverged:
-        print(
-            f"error: training stopped: the loss became NaN/Inf; last good checkpoint kept in {ckpt_dir}",
-            file=sys.stderr,
+def _fit(args: argparse.Namespace, prepared: _Prepared, callbacks: list) -> str:
+    """Runs ``model.fit``; returns ``"done"``, ``"diverged"`` (a NaN/Inf loss) or ``"nothing to do"``."""
+    if prepared.initial_epoch >= args.epochs:
+        log.info(
+            "checkpoint already at epoch %d of %d: nothing to train", prepared.initial_epoch, args.epochs
         )
-        return EXIT_DIVERGED
+        return "nothing to do"
+    history = prepared.model.fit(
+        prepared.data.train,
+        validation_data=prepared.data.val,
+        epochs=args.epochs,
+        initial_epoch=prepared.initial_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # batches are already random and seeded by (seed, epoch, index): resumable
+        verbose=args.verbose,
+    )
+    losses = history.history.get("loss", [])
+    return "diverged" if losses and not all(map(_finite, losses)) else "done"
 
-    metrics = task.evaluate(model, data, args)
-    if not chief:
-        return 0
+
+def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_time_s: float) -> None:
+    """Writes summary.json, the loss curves and the preview panels; logs the final metrics."""
+    from keras_zoo import runtime
+    from keras_zoo.cli import report
+    from keras_zoo.io import write_text
+
+    output = args.output
     summary = {
         "model": args.model,
-        "parameters": int(model.count_params()),
-        "data": data.description,
+        "parameters": int(prepared.model.count_params()),
+        "data": prepared.data.description,
         "epochs": args.epochs,
-        "initial_epoch": initial_epoch,
+        "initial_epoch": prepared.initial_epoch,
         "batch_size": args.batch_size,
-        "replicas": replicas,
+        "replicas": prepared.replicas,
         "metrics": metrics,
         "timing": timer.summary,
-        "wall_time_s": time.time() - started,
-        "runtime": {**runtime.describe(), "device": rt.device, "jit_compile": str(_jit_value(args, rt))},
+        "wall_time_s": wall_time_s,
+        "runtime": {
+            **runtime.describe(),
+            "device": prepared.runtime_config.device,
+            "jit_compile": str(prepared.jit),
+        },
         "keras_zoo": _version(),
     }
     write_text(os.path.join(output, "summary.json"), json.dumps(summary, indent=2, default=float))
     report.plot_history(os.path.join(output, "history.csv"), os.path.join(output, "curves.png"))
-    task.save_previews(model, data, os.path.join(output, "previews.png"), args)
+    task.save_previews(prepared.model, prepared.data, os.path.join(output, "previews.png"), args)
     log.info("final metrics: %s", json.dumps(metrics, default=float))
     log.info("outputs written to %s", output)
-    return 0
 
 
 def _finite(value) -> bool:

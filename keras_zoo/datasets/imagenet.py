@@ -296,3 +296,32 @@ def synthetic_classification(
 def synthetic_prototypes(classes: int, seed: int) -> np.ndarray:
     """The class layouts of the synthetic set: float (classes, 4, 4, 3) in [-1, 1], fixed by ``seed``."""
     return np.random.default_rng([seed, 1001]).uniform(-1.0, 1.0, (classes, 4, 4, 3))
+
+
+class PairedTargets(keras.utils.PyDataset):
+    """Repeats the labels of a batch stream for a model's main and auxiliary outputs, with its workers.
+
+    Batches ``(x, y)`` of ``batches`` become ``(x, {"logits": y, "aux_logits": y})``.
+    """
+
+    def __init__(self, batches: keras.utils.PyDataset):
+        super().__init__(
+            workers=batches.workers,
+            use_multiprocessing=batches.use_multiprocessing,
+            max_queue_size=batches.max_queue_size,
+        )
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        x, y = self.batches[index]
+        return x, {"logits": y, "aux_logits": y}
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)

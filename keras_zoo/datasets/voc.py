@@ -172,6 +172,20 @@ def load_voc_split(root: str | os.PathLike, split: str, limit: int | None = None
     return ids, images, labels
 
 
+def load_split(data: str | os.PathLike, split: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``(names, images, labels)`` of ``split`` from a VOCdevkit folder or a folder of DeepLab tfrecords.
+
+    Images are uint8 (H, W, 3) and labels uint8 (H, W) class ids with 255 for void, each at its own size.
+    """
+    import glob
+
+    if glob.glob(os.path.join(os.fspath(data), f"{split}-*.tfrecord")):
+        from keras_zoo.datasets.voc_tfrecord import load_tfrecord_split
+
+        return load_tfrecord_split(data, split)
+    return load_voc_split(data, split)
+
+
 def _resize(array: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size[1], size[0]), resample=resample))
 

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_zoo.errors import WeightsError, require_file
+from keras_zoo.registry import register_weights_loader
 
 CONV_NAME = re.compile(r"^(?:cascade(\d+)|shared)_conv(\d+|_aggr)$")
 TORCH_KEY = re.compile(r"^(?:module\.)?(?:conv_blocks\.(\d+)|conv_block)\.(\d+)\.(weight|bias)$")
@@ -154,6 +155,7 @@ def load_torch_state_dict(model: keras.Model, path: str | os.PathLike) -> None:
     assign(convs, pairs, path, flip=False)
 
 
+@register_weights_loader("cascadenet")
 def load_cascadenet_weights(model: keras.Model, path: str | os.PathLike, flip_kernels: bool = False) -> None:
     """Loads ``path`` into ``model`` by its format: Lasagne ``.npz``, PyTorch ``.pth``/``.pt`` or Keras ``.h5``.
 

@@ -48,7 +48,7 @@ from keras_zoo.models.xception import (
     apply_xception,
     scaled,
 )
-from keras_zoo.registry import register_model
+from keras_zoo.registry import register_model, register_weights_loader
 
 HEAD_BN_EPSILON = 1e-5  # ASPP and decoder batch norms (the backbone uses 1e-3)
 DEFAULT_ATROUS_RATES = {8: (12, 24, 36), 16: (6, 12, 18), 32: (3, 6, 9)}
@@ -180,6 +180,8 @@ def deeplabv3plus(
     weight_decay: float = 4e-5,
     dropout: float = 0.1,
     classifier_activation: str | None = None,
+    bn_momentum: float | None = None,
+    freeze_batch_norm: bool = False,
     name: str = "deeplabv3plus",
 ) -> keras.Model:
     """Builds DeepLabv3+ (backbone, ASPP, decoder, logits upsampled to the input size).
@@ -198,6 +200,9 @@ def deeplabv3plus(
         weight_decay: reference weight decay ``wd`` (4e-5), applied as ``L2(wd / 2)``.
         dropout: dropout after the ASPP projection (0.1).
         classifier_activation: None returns logits (the reference), ``"softmax"`` probabilities.
+        bn_momentum: moving-average decay of every batch norm; None keeps the reference's 0.9997 (about
+            3000 steps: short runs want less).
+        freeze_batch_norm: keep every batch norm fixed (the reference's ``fine_tune_batch_norm=False``).
         name: model name.
 
     Returns:
@@ -222,6 +227,10 @@ def deeplabv3plus(
             f"deeplabv3plus: classifier_activation must be None or 'softmax', got {classifier_activation!r}"
         )
     rates = tuple(DEFAULT_ATROUS_RATES[output_stride] if atrous_rates is None else atrous_rates)
+    if any(rate < 1 for rate in rates):
+        raise ValueError(f"deeplabv3plus: atrous_rates must be >= 1, got {list(rates)}")
+    if bn_momentum is not None and not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"deeplabv3plus: bn_momentum must be in [0, 1), got {bn_momentum}")
 
     inputs = keras.Input(shape=input_shape, name="image")
     features, tap = apply_xception(inputs, backbone, output_stride, width, weight_decay, middle_units)
@@ -242,11 +251,16 @@ def deeplabv3plus(
     if classifier_activation:
         x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, x, name=name)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = layer.momentum if bn_momentum is None else bn_momentum
+            layer.trainable = not freeze_batch_norm
     if weights is not None:
         load_weights(model, weights)  # logs what matched
     return model
 
 
+@register_weights_loader("deeplabv3plus")
 def load_weights(model: keras.Model, weights: str | os.PathLike):
     """Loads Keras weights (``.weights.h5``, legacy ``.h5``, ``.keras``) or converts a TF1 DeepLab checkpoint.
 

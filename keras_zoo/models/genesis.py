@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from keras_zoo.registry import register_model
+from keras_zoo.registry import register_model, register_variant
 
 
 def check_genesis_shape(input_shape: Sequence[int | None], depth: int) -> tuple[int | None, ...]:
@@ -176,6 +176,7 @@ def _target_backbone(
     return genesis(input_shape, filters=filters, depth=depth, weights=weights, bn_momentum=bn_momentum)
 
 
+@register_variant("genesis", "classifier")
 def genesis_classifier(
     input_shape: Sequence[int | None] = (64, 64, 32, 1),
     classes: int = 1,
@@ -223,6 +224,7 @@ def genesis_classifier(
     return keras.Model(net.input, outputs, name=name)
 
 
+@register_variant("genesis", "segmenter")
 def genesis_segmenter(
     input_shape: Sequence[int | None] = (64, 64, 32, 1),
     classes: int = 1,

@@ -16,6 +16,7 @@ import os
 import keras
 
 from keras_zoo.errors import WeightsError, require_file
+from keras_zoo.registry import register_weights_loader
 from keras_zoo.weights import LoadReport, load_weights, read_h5_weights
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def _shapes(arrays) -> list[tuple[int, ...]]:
     return [tuple(a.shape) for a in arrays]
 
 
+@register_weights_loader("genesis")
 def load_genesis_weights(
     model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False
 ) -> LoadReport | None:

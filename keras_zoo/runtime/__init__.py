@@ -2,7 +2,7 @@
 
 This package is the only place that imports TensorFlow, JAX, PyTorch or the Ascend adapters, and only
 the one that matches ``keras.config.backend()``. Its names load on first use, so that
-:mod:`keras_zoo.runtime.tf_env` can run at ``import keras_zoo`` without importing Keras.
+:mod:`keras_zoo.runtime.tf_env` and :mod:`keras_zoo.runtime.traits` load without Keras.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _LAZY = {
     "npu_session_config": "keras_zoo.runtime.npu",
     "select_npu_adapter": "keras_zoo.runtime.npu",
     "apply_tf_cpu_defaults": "keras_zoo.runtime.tf_env",
+    "ModelTraits": "keras_zoo.runtime.traits",
 }
 
 __all__ = sorted(_LAZY)

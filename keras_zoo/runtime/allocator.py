@@ -4,9 +4,7 @@ TensorFlow's generator dataset op, which Keras uses for every ``PyDataset`` on t
 ``mallopt(M_TRIM_THRESHOLD, 128 KiB)`` once per process (the log says "Memory patch applied"). Setting any
 malloc threshold turns glibc's dynamic mmap threshold off, so from then on every buffer over 128 KiB (every
 activation of a segmentation network) is mmap'ed and unmapped again at each step, and its pages fault in
-anew each time. On the 16-filter U-Net ISBI recipe (256x256 crops, batch 2, 2 cores, TF 2.21) that doubled
-the training step, 2.73 s with the patch against 1.37 s without it, and system CPU time went from 50 s to
-7 s over 35 steps (docs/benchmarks.md).
+anew each time; on the U-Net ISBI recipe that doubled the training step (docs/benchmarks.md, "malloc").
 
 :func:`restore_malloc_thresholds` triggers the patch once itself, then sets the thresholds glibc's dynamic
 policy settles on for large buffers on 64-bit systems.

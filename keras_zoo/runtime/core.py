@@ -16,24 +16,15 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
-from keras_zoo.runtime.tf_env import cpu_flags, xla_is_faster_on_cpu
+from keras_zoo.runtime.traits import ModelTraits, cpu_flags, xla_is_faster_on_cpu
 
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "gpu", "npu")
 PRECISIONS = ("fp32", "mixed", "bf16", "fp16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
-# Backends whose CPU training steps measured faster in bfloat16 on a CPU with AMX (2-core Intel Xeon with
-# AMX-BF16, U-Net 64 filters 256x256 batch 2, median ms fp32 -> mixed_bfloat16): TensorFlow 2,812 -> 668
-# (oneDNN on the AMX units), the PyTorch backend 3,775 -> 1,498; JAX 6,496 -> 6,887 (XLA's CPU
-# convolutions do not use AMX), so JAX stays fp32. With oneDNN capped below AMX
-# (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, i.e. a CPU with AVX512_BF16 only) TensorFlow's bfloat16 step took
-# 4,023 ms against 2,576 in fp32, so AMX is required.
+# Backends whose CPU training steps are faster in bfloat16 on CPUs with AMX (docs/benchmarks.md, "AMX").
 BF16_CPU_BACKENDS = ("tensorflow", "torch")
-# Networks whose TensorFlow training step fails to compile with XLA under a mixed-precision policy
-# (TF 2.21, mixed_bfloat16 and mixed_float16 alike: "Seen floating point types of different precisions" at
-# the gradient of DeepLabv3+'s bilinear resize).
-XLA_FAILS_IN_MIXED_PRECISION = ("deeplabv3plus",)
 # NVIDIA GPUs from Ampere on (compute capability 8.0) have bfloat16 tensor cores; bfloat16 keeps float32's
 # exponent range, so it needs no loss scaling.
 BF16_MIN_COMPUTE_CAPABILITY = (8, 0)
@@ -63,22 +54,14 @@ class RuntimeConfig:
     compute_capability: tuple[int, int] | None = None
 
     def jit_for(
-        self,
-        model: str,
-        filters: int | None = None,
-        dynamic: bool = False,
-        *,
-        single_device: bool = True,
-        deterministic: bool = False,
+        self, traits: ModelTraits, *, single_device: bool = True, deterministic: bool = False
     ) -> bool | str:
-        """``jit_compile`` for training ``model``: XLA on TensorFlow CPU in fp32, on one device and not
-        deterministic, where it measured faster (:func:`keras_zoo.runtime.tf_env.xla_is_faster_on_cpu`);
-        off where XLA fails to compile the model (:meth:`xla_fails`); :attr:`jit_compile` everywhere else.
+        """``jit_compile`` for training a network with ``traits``: XLA on TensorFlow CPU in fp32, on one
+        device and not deterministic, where it is faster (:func:`~keras_zoo.runtime.traits.xla_is_faster_on_cpu`);
+        off where XLA fails to compile the network (:meth:`xla_fails`); :attr:`jit_compile` everywhere else.
 
         Args:
-            model: registry name.
-            filters: the model's width when the caller knows it (None: the reference width).
-            dynamic: CascadeNet's 2D+t variant.
+            traits: the configured network's :class:`~keras_zoo.runtime.traits.ModelTraits`.
             single_device: False under a distribution strategy (XLA is not chosen there).
             deterministic: True for ``--deterministic`` runs (XLA is not chosen there).
         """
@@ -89,16 +72,16 @@ class RuntimeConfig:
             and single_device
             and not deterministic
         )
-        if plain_tf_cpu and xla_is_faster_on_cpu(model, filters, dynamic):
+        if plain_tf_cpu and xla_is_faster_on_cpu(traits):
             return True
-        if self.xla_fails(model):
+        if self.xla_fails(traits):
             return False
         return self.jit_compile
 
-    def xla_fails(self, model: str) -> bool:
-        """Whether XLA is known to fail compiling ``model``'s training step in this configuration."""
+    def xla_fails(self, traits: ModelTraits) -> bool:
+        """Whether XLA is known to fail compiling the training step of a network with ``traits`` here."""
         mixed = self.precision != "fp32"
-        return self.backend == "tensorflow" and mixed and model in XLA_FAILS_IN_MIXED_PRECISION
+        return self.backend == "tensorflow" and mixed and traits.xla_fails_in_mixed_precision
 
 
 def _gpu_count(backend: str) -> int:
@@ -230,9 +213,9 @@ def precision_policy(precision: str, device: str, capability: tuple[int, int] | 
 
 
 def default_jit(backend: str, device: str) -> bool | str:
-    """jit_compile default: XLA on GPU; off on TF/torch CPU, where it replaces oneDNN's kernels and lost
-    (the 12-filter U-Net: 292 -> 652 ms per step). The CLI turns it on for the models that train on Eigen
-    kernels, where it wins (:func:`keras_zoo.runtime.tf_env.xla_is_faster_on_cpu`).
+    """jit_compile default: XLA on GPU; off on TF/torch CPU, where it replaces oneDNN's kernels and loses.
+    The CLI turns it on for networks that train on Eigen kernels, where it wins
+    (:func:`keras_zoo.runtime.traits.xla_is_faster_on_cpu`).
 
     JAX always compiles its steps, so ``"auto"`` is passed there.
     """

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from keras_zoo.cli import benchmark
+from keras_zoo.cli.tasks import reference_batch
 from keras_zoo.flops import forward_flops
 from keras_zoo.registry import get_model
 
@@ -71,7 +72,7 @@ def test_config_overrides_the_preset(capsys):
         capsys, ["--model", "unet", "--preset", "tiny", "--config", '{"filters": 2}', "--steps", "1"]
     )
     assert record["parameters"] == get_model("unet", preset="tiny", filters=2).count_params()
-    assert record["batch"] == benchmark.REFERENCE_BATCH["unet"]
+    assert record["batch"] == reference_batch("unet")
 
 
 @pytest.mark.parametrize("config", ["{not json", "[1, 2]"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.cli.tasks import get_task
+from keras_zoo.cli.train import build_model
 from keras_zoo.cli.train import main
 from keras_zoo.errors import ConfigError, DataError
 from tests.datasets.test_imagenet import write_tree
@@ -70,17 +71,17 @@ def test_aux_head_losses_and_targets(tmp_path):
             "4",
         ],
     )
-    model = task.build_model(args)
+    model, _ = build_model(task, args, None)
     assert model.output_names == ["logits", "aux_logits"]
-    losses = task.loss(args)
+    losses = task.loss(args, None)
     assert losses["aux_logits"].weight == 0.4 and losses["logits"].weight == 1.0
     data = task.load_data(args)
     x, y = data.train[0]
     assert x.shape == (2, 96, 96, 3) and set(y) == {"logits", "aux_logits"}
     np.testing.assert_array_equal(y["logits"], y["aux_logits"])
-    assert task.monitor == "val_top1"
-    task.metrics(args)
-    assert task.monitor == "val_logits_top1"
+    assert task.monitor(args) == ("val_logits_top1", "max")
+    assert task.final_metric(args) == "val_logits_top5"
+    assert task.monitor(task_args(task, [])) == ("val_top1", "max")
 
 
 def test_data_errors(tmp_path):
@@ -93,7 +94,7 @@ def test_data_errors(tmp_path):
     with pytest.raises(ConfigError, match="1000 or 1001"):
         task.load_data(task_args(task, ["--data", str(tmp_path), "--classes", "10"]))
     with pytest.raises(ConfigError, match="input-size"):
-        task.build_model(task_args(task, ["--input-size", "32", "48"]))
+        build_model(task, task_args(task, ["--input-size", "32", "48"]), None)
 
 
 @pytest.mark.large

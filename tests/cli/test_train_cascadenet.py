@@ -96,13 +96,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_ascend_variant_builds_the_registry_preset():
-    from keras_zoo.cli.train import parse_args
+    from keras_zoo.cli.train import build_model, parse_args
     from keras_zoo.registry import get_model
 
     argv = ["--model", "cascadenet", "--variant", "ascend", "--input-size", "32", "32", "--samples", "2"]
     args, task = parse_args(argv)
-    task.load_data(args)  # the model's input size comes from the data
-    model = task.build_model(args)
+    data = task.load_data(args)  # the model's input size comes from the data
+    model, spec = build_model(task, args, data)
+    assert spec["config"]["input_shape"] == [32, 32, 2]
     preset = get_model("cascadenet", preset="ascend", input_shape=(32, 32, 2))
     assert model.count_params() == preset.count_params()
     assert [layer.name for layer in model.layers] == [layer.name for layer in preset.layers]

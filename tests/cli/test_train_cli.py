@@ -25,9 +25,8 @@ class ToyTask(Task):
     def add_arguments(self, parser):
         parser.add_argument_group("toy").add_argument("--noise", type=float, default=0.0)
 
-    def build_model(self, args):
-        inputs = keras.Input((3,))
-        return keras.Model(inputs, keras.layers.Dense(1, name="dense")(inputs))
+    def model_config(self, args, data):
+        return {"variant": None, "config": {}}
 
     def load_data(self, args):
         if args.data is not None:
@@ -44,19 +43,25 @@ class ToyTask(Task):
     def optimizer(self, args, steps_per_epoch):
         return keras.optimizers.SGD(args.lr, momentum=0.9)
 
-    def loss(self, args):
+    def loss(self, args, data):
         return "mse"
+
+
+def toy_model() -> keras.Model:
+    """The toy task's network: one dense layer on 3 inputs."""
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(1, name="dense")(inputs))
 
 
 @pytest.fixture(autouse=True)
 def toy_task(monkeypatch):
-    monkeypatch.setitem(train_cli_tasks(), "toy", f"{__name__}:ToyTask")
-
-
-def train_cli_tasks():
+    from keras_zoo import registry
     from keras_zoo.cli import tasks
 
-    return tasks._TASKS
+    registry.list_models()  # registers the real networks first
+    entry = registry.ModelEntry("toy", toy_model, "toy regression", {"default": {}})
+    monkeypatch.setitem(registry._REGISTRY, "toy", entry)
+    monkeypatch.setitem(tasks._task_classes(), "toy", ToyTask)
 
 
 def run(tmp_path, *extra, output="out"):
@@ -106,7 +111,7 @@ def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
     assert run(tmp_path, "--epochs", "4", "--resume", "--deterministic", output="split") == 0
     with open(tmp_path / "split/history.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2, 3]
-    a, b = ToyTask().build_model(None), ToyTask().build_model(None)
+    a, b = toy_model(), toy_model()
     a.load_weights(str(tmp_path / "straight/checkpoints/last.h5"))
     b.load_weights(str(tmp_path / "split/checkpoints/last.h5"))
     for x, y in zip(a.get_weights(), b.get_weights()):
@@ -181,7 +186,7 @@ def test_mirrored_strategy_trains_and_resumes_like_a_single_device(tmp_path):
     )
     summary = json.loads((tmp_path / "mirrored/summary.json").read_text())
     assert summary["replicas"] == 1 and summary["initial_epoch"] == 1
-    a, b = ToyTask().build_model(None), ToyTask().build_model(None)
+    a, b = toy_model(), toy_model()
     a.load_weights(str(tmp_path / "plain/checkpoints/last.h5"))
     b.load_weights(str(tmp_path / "mirrored/checkpoints/last.h5"))
     for x, y in zip(a.get_weights(), b.get_weights()):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from keras_zoo.cli.tasks import get_task
-from keras_zoo.cli.tasks.deeplab import load_split, pad_for_eval, scale_size
+from keras_zoo.cli.tasks.deeplab import pad_for_eval, scale_size
 from keras_zoo.cli.train import main
 from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.datasets.voc import load_split
 from keras_zoo.losses.segmentation_ignore import balanced_class_weights
 from tests.datasets.test_voc import _write_voc
 
@@ -105,16 +106,18 @@ def test_class_weights_flag_balanced_explicit_and_bad(tmp_path):
     task = get_task("deeplabv3plus")
     base = ["--data", str(tmp_path / "voc"), "--input-size", "24", "24", "--steps-per-epoch", "1"]
     base += ["--train-split", "train", "--val-split", "train"]
-    task.load_data(task_args(task, base))
-    assert task.loss(None).class_weights is None  # the reference: no weights
+    data = task.load_data(task_args(task, base))
+    assert task.loss(None, data).class_weights is None  # the reference: no weights
 
-    task.load_data(task_args(task, [*base, "--class-weights", "balanced"]))
+    data = task.load_data(task_args(task, [*base, "--class-weights", "balanced"]))
     _, _, labels = load_split(str(tmp_path / "voc"), "train")
-    np.testing.assert_allclose(task.loss(None).class_weights, balanced_class_weights(labels, 21), rtol=1e-6)
+    np.testing.assert_allclose(
+        task.loss(None, data).class_weights, balanced_class_weights(labels, 21), rtol=1e-6
+    )
 
     explicit = [str(i % 3) for i in range(21)]
-    task.load_data(task_args(task, [*base, "--class-weights", *explicit]))
-    assert task.loss(None).class_weights == [float(w) for w in explicit]
+    data = task.load_data(task_args(task, [*base, "--class-weights", *explicit]))
+    assert task.loss(None, data).class_weights == [float(w) for w in explicit]
     for bad in (["1", "2"], ["heavy"], ["-1"] + explicit[1:]):
         with pytest.raises(ConfigError, match="--class-weights"):
             task.load_data(task_args(task, [*base, "--class-weights", *bad]))

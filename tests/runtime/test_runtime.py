@@ -87,13 +87,16 @@ def test_auto_on_an_npu_keeps_the_adapters_default_precision_mode():
 
 
 def test_xla_is_kept_off_where_it_fails_to_compile():
+    from keras_zoo.runtime.traits import ModelTraits
+
+    fails, plain = ModelTraits(xla_fails_in_mixed_precision=True), ModelTraits()
     gpu_mixed = runtime.RuntimeConfig("tensorflow", "gpu", "mixed", "mixed_float16", True)
-    assert gpu_mixed.xla_fails("deeplabv3plus") and gpu_mixed.jit_for("deeplabv3plus") is False
-    assert gpu_mixed.jit_for("unet") is True
+    assert gpu_mixed.xla_fails(fails) and gpu_mixed.jit_for(fails) is False
+    assert gpu_mixed.jit_for(plain) is True
     gpu_fp32 = runtime.RuntimeConfig("tensorflow", "gpu", "fp32", "float32", True)
-    assert not gpu_fp32.xla_fails("deeplabv3plus") and gpu_fp32.jit_for("deeplabv3plus") is True
+    assert not gpu_fp32.xla_fails(fails) and gpu_fp32.jit_for(fails) is True
     jax_mixed = runtime.RuntimeConfig("jax", "cpu", "mixed", "mixed_bfloat16", "auto")
-    assert not jax_mixed.xla_fails("deeplabv3plus")
+    assert not jax_mixed.xla_fails(fails)
 
 
 def test_configure_resolves_auto_precision(monkeypatch):

@@ -21,18 +21,13 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+from typing import TYPE_CHECKING
 
-import keras
-import numpy as np
-
-from keras_zoo.callbacks.drop_path import DropPathSchedule
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.datasets import imagenet
-from keras_zoo.datasets.base import ArrayBatches, SeededBatches, describe_workers, worker_options
 from keras_zoo.errors import ConfigError, data_error, require_dir
-from keras_zoo.losses.classification import SmoothedSparseCrossentropy
-from keras_zoo.models.amoebanet import amoebanet
-from keras_zoo.optimizers import WarmupExponentialDecay
+
+if TYPE_CHECKING:
+    import keras
 
 REFERENCE_BATCH = 1024  # the batch lr 2.56 was tuned for
 AUX_LOSS_WEIGHT = 0.4
@@ -40,40 +35,11 @@ NUM_TRAIN_IMAGES = 1_281_167
 COUNT_LIMIT_BYTES = 2 << 30  # count tfrecord records only for small sets
 
 
-class PairedTargets(keras.utils.PyDataset):
-    """Repeats the labels of a batch stream for the main and auxiliary outputs, with the stream's workers."""
-
-    def __init__(self, batches: keras.utils.PyDataset):
-        super().__init__(
-            workers=batches.workers,
-            use_multiprocessing=batches.use_multiprocessing,
-            max_queue_size=batches.max_queue_size,
-        )
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, index: int):
-        x, y = self.batches[index]
-        return x, {"logits": y, "aux_logits": y}
-
-    def on_epoch_end(self) -> None:
-        self.batches.on_epoch_end()
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.batches, "set_epoch"):
-            self.batches.set_epoch(epoch)
-
-
 class AmoebaNetTask(Task):
     """AmoebaNet-D ImageNet classification."""
 
     name = "amoebanet"
     defaults = {"epochs": 35, "batch_size": 64, "lr": 2.56, "input_size": [224, 224], "filters": 256}
-    monitor = "val_top1"
-    mode = "max"
-    final_metric = "val_top5"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("amoebanet")
@@ -102,29 +68,36 @@ class AmoebaNetTask(Task):
             return int(size[0])
         raise ConfigError(f"--input-size needs one size or two equal sizes for amoebanet, got {size}")
 
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict:
         size = self._image_size(args)
-        try:
-            model = amoebanet(
-                input_shape=(size, size, 3),
-                classes=args.classes,
-                num_cells=args.num_cells,
-                filters=args.filters,
-                stem_filters=args.stem_filters,
-                aux_head=args.aux_head,
-                drop_path_keep_prob=args.drop_path_keep_prob,
-                dropout_keep_prob=args.dropout_keep_prob,
-                weight_decay=args.weight_decay,
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        return model
+        config = {
+            "input_shape": (size, size, 3),
+            "classes": args.classes,
+            "num_cells": args.num_cells,
+            "filters": args.filters,
+            "stem_filters": args.stem_filters,
+            "aux_head": args.aux_head,
+            "drop_path_keep_prob": args.drop_path_keep_prob,
+            "dropout_keep_prob": args.dropout_keep_prob,
+            "weight_decay": args.weight_decay,
+        }
+        return {"variant": None, "config": config}
+
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        return ("val_logits_top1" if args.aux_head else "val_top1"), "max"
+
+    def final_metric(self, args: argparse.Namespace) -> str:
+        return "val_logits_top5" if args.aux_head else "val_top5"
 
     def learning_rate(self, args) -> float:
         """The peak learning rate: ``--lr``, times batch/1024 with ``--scale-lr``."""
         return args.lr * args.batch_size / REFERENCE_BATCH if args.scale_lr else args.lr
 
     def optimizer(self, args, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        import keras
+
+        from keras_zoo.optimizers import WarmupExponentialDecay
+
         schedule = WarmupExponentialDecay(
             self.learning_rate(args),
             decay_steps=max(1, int(round(steps_per_epoch * args.lr_decay_epochs))),
@@ -137,7 +110,9 @@ class AmoebaNetTask(Task):
         momentum = 0.9 if args.optimizer == "momentum" else 0.0
         return keras.optimizers.SGD(schedule, momentum=momentum, **ema)
 
-    def loss(self, args):
+    def loss(self, args, data):
+        from keras_zoo.losses.classification import SmoothedSparseCrossentropy
+
         main = SmoothedSparseCrossentropy(args.label_smoothing)
         if not args.aux_head:
             return main
@@ -147,21 +122,26 @@ class AmoebaNetTask(Task):
         }
 
     def metrics(self, args):
+        import keras
+
         top = [
             keras.metrics.SparseCategoricalAccuracy(name="top1"),
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
         ]
         if args.aux_head:
-            self.monitor, self.final_metric = "val_logits_top1", "val_logits_top5"
             return {"logits": top, "aux_logits": []}
         return top
 
     def callbacks(self, args, data, output_dir):
+        from keras_zoo.callbacks.drop_path import DropPathSchedule
+
         if args.drop_path_keep_prob >= 1.0:
             return []
         return [DropPathSchedule(total_steps=args.epochs * len(data.train))]
 
     def load_data(self, args: argparse.Namespace) -> Data:
+        from keras_zoo.datasets import imagenet
+
         if args.data is not None:
             imagenet.check_classes(args.classes)
         if args.data is None:
@@ -177,11 +157,20 @@ class AmoebaNetTask(Task):
 
     @staticmethod
     def _pair(batches):
+        import keras
+
+        from keras_zoo.datasets.imagenet import PairedTargets
+
         if isinstance(batches, keras.utils.PyDataset):
             return PairedTargets(batches)
         return batches.map(lambda x, y: (x, {"logits": y, "aux_logits": y}))
 
     def _synthetic(self, args) -> Data:
+        import numpy as np
+
+        from keras_zoo.datasets import imagenet
+        from keras_zoo.datasets.base import ArrayBatches, SeededBatches, worker_options
+
         size = self._image_size(args)
         prototypes = imagenet.synthetic_prototypes(args.classes, args.seed)
         steps = args.steps_per_epoch or max(1, args.synthetic_samples // args.batch_size)
@@ -230,6 +219,9 @@ class AmoebaNetTask(Task):
         )
 
     def _folders(self, args) -> Data:
+        from keras_zoo.datasets import imagenet
+        from keras_zoo.datasets.base import describe_workers
+
         root = require_dir(args.data, "ImageNet folder")
         size = self._image_size(args)
         train_dir = os.path.join(root, "train")

@@ -1,24 +1,31 @@
 """The contract between the train CLI and one network's training recipe.
 
-A :class:`Task` says how to build the model from the parsed arguments, where its data comes from
-(a reader of the real format when ``--data`` is given, the embedded synthetic set otherwise), which
-optimizer, loss, metrics and extra callbacks the reference uses, how to report final metrics and how to
-draw preview panels. The CLI (``keras_zoo.cli.train``) does everything that is common: runtime set-up,
-checkpoints, resume, timing, logs, summary.json and error handling.
+A :class:`Task` is a recipe: it declares the network's flags and reference defaults, says what the
+configured network is (:meth:`Task.model_config`, built through :func:`keras_zoo.registry.get_model`) and
+what the runtime must know of it (:meth:`Task.traits`), where its data comes from, and which optimizer,
+loss, metrics, extra callbacks and final report the reference uses. Each method reads ``args`` and the
+:class:`Data` that :meth:`Task.load_data` returned; none of them keeps state on the task, so their order
+is free but for the data. The CLI (``keras_zoo.cli.train``) does everything that is common.
+
+Task modules import Keras, TensorFlow and the dataset readers inside their methods only: the CLI imports
+them to parse the command line and to choose the runtime before Keras loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from keras_zoo.runtime.traits import ModelTraits
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass
 class Data:
-    """Training and validation data for one run.
+    """Training and validation data for one run, and what the model and loss need to know of it.
 
     Attributes:
         train: ``keras.utils.PyDataset`` (or any object ``model.fit`` takes) yielding ``(x, y)`` batches.
@@ -27,12 +34,17 @@ class Data:
         val: validation batches, or None.
         description: one line for the log and summary.json, e.g. ``"ISBI 2012 PNG folders at DIR (20/5)"``.
         extras: task-specific arrays (e.g. validation images for preview panels).
+        input_shape: the model input shape the data decided (e.g. CascadeNet's image size), or None when
+            the arguments alone decide it.
+        class_weights: per-class loss weights counted on the training labels, or None.
     """
 
     train: Any
     val: Any
     description: str
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    input_shape: tuple[int | None, ...] | None = None
+    class_weights: list[float] | None = None
 
 
 def input_workers(args: argparse.Namespace) -> int | None:
@@ -44,40 +56,66 @@ def input_workers(args: argparse.Namespace) -> int | None:
 
 
 class Task:
-    """Training recipe of one registered network; subclass per model in ``keras_zoo/cli/tasks/``.
+    """Training recipe of one registered network; one subclass per module in ``keras_zoo/cli/tasks/``.
 
     Attributes:
         name: registry name of the model (the ``--model`` value).
         defaults: values of the common flags taken from the reference (``epochs``, ``steps_per_epoch``,
             ``batch_size``, ``lr``, ``input_size``, ``filters``, ...). Flags and ``-c config.yaml`` override them.
-        monitor: the logged metric that picks the best checkpoint (``"val_loss"``, ``"val_dice"``, ...).
-        mode: ``"min"`` or ``"max"`` for ``monitor``.
-        final_metric: the metric printed as ``Final accuracy : <value>`` (Ascend perf-script format).
     """
 
     name: str = ""
     defaults: dict[str, Any] = {}
-    monitor: str = "val_loss"
-    mode: str = "min"
-    final_metric: str = "val_loss"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Adds the model-specific flags (an argument group named after the model)."""
 
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
+    def resolve_defaults(self, args: argparse.Namespace) -> None:
+        """Fills defaults that depend on other flags (e.g. the batch size of a variant); runs first."""
+
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict[str, Any]:
+        """The keyword arguments of the registered factory that builds this run's network.
+
+        Args:
+            args: the parsed arguments.
+            data: what :meth:`load_data` returned (its ``input_shape``), or None when only ``args`` are
+                known (a run rebuilt without its ``model.json``).
+
+        Returns:
+            ``{"variant": None or a registered variant, "config": factory keyword arguments}``; the config
+            is JSON-serialisable (it is written to ``model.json``) and never names weight files.
+        """
         raise NotImplementedError
+
+    def traits(self, args: argparse.Namespace) -> ModelTraits:
+        """What the runtime needs to know of the configured network (CPU kernels, XLA)."""
+        return ModelTraits()
+
+    def weights_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Options of the network's weights loader for ``--weights`` (e.g. CascadeNet's ``flip_kernels``)."""
+        return {}
 
     def load_data(self, args: argparse.Namespace) -> Data:
         raise NotImplementedError
 
     def optimizer(self, args: argparse.Namespace, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        import keras
+
         return keras.optimizers.Adam(learning_rate=args.lr)
 
-    def loss(self, args: argparse.Namespace) -> Any:
+    def loss(self, args: argparse.Namespace, data: Data) -> Any:
         raise NotImplementedError
 
-    def metrics(self, args: argparse.Namespace) -> list[Any]:
+    def metrics(self, args: argparse.Namespace) -> Any:
         return []
+
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        """``(metric, mode)``: the logged validation metric that picks the best checkpoint, and "min"/"max"."""
+        return "val_loss", "min"
+
+    def final_metric(self, args: argparse.Namespace) -> str:
+        """The logged validation metric printed in the run's final line (Ascend perf-script format)."""
+        return self.monitor(args)[0]
 
     def callbacks(
         self, args: argparse.Namespace, data: Data, output_dir: str

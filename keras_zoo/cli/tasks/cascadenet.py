@@ -19,74 +19,34 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-
-import keras
-import numpy as np
+from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.datasets.base import ArrayBatches, describe_workers, split_indices
-from keras_zoo.datasets.mri import (
-    MASKS,
-    cascadenet_example,
-    channels_to_complex,
-    scale_to_unit_max,
-    undersampled_examples,
-)
-from keras_zoo.datasets.mri_readers import load_mr_images
-from keras_zoo.datasets.phantoms import phantom_images
 from keras_zoo.errors import ConfigError, KerasZooError
-from keras_zoo.metrics.reconstruction import complex_psnr, nmse, ssim
+from keras_zoo.runtime.traits import ModelTraits
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
-READABLE = (".h5", ".hdf5", ".mat", ".npy", ".nii", ".nii.gz", ".dcm", ".hdr")
+MASKS = ("cartesian", "uniform")  # keras_zoo.datasets.mri.MASKS
 VALIDATION_SEED = 1_000_003  # masks of the validation set: fixed, independent of the training stream
-
-
-def fit_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Centre-crops or zero-pads the last two axes of ``images`` to ``size``."""
-    out = images
-    for axis, target in zip((-2, -1), size):
-        current = out.shape[axis]
-        if current > target:
-            start = (current - target) // 2
-            out = np.take(out, np.arange(start, start + target), axis=axis)
-        elif current < target:
-            pad = [(0, 0)] * out.ndim
-            pad[axis] = ((target - current) // 2, target - current - (target - current) // 2)
-            out = np.pad(out, pad)
-    return out
-
-
-def data_files(spec: str) -> list[str]:
-    """Expands comma-separated paths; a folder holding readable files stands for those files."""
-    files = []
-    for path in (p.strip() for p in spec.split(",") if p.strip()):
-        if os.path.isdir(path):
-            inside = sorted(os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(READABLE))
-            non_dicom = [f for f in inside if not f.lower().endswith(".dcm")]
-            files += non_dicom or [path]  # a folder of DICOM slices is one series
-        else:
-            files.append(path)
-    return files
 
 
 class CascadeNetTask(Task):
     """CascadeNet (paper D5-C5 / D5-C10(S), or the Ascend port's variant) on undersampled MR images."""
 
     name = "cascadenet"
-    handles_weights = True  # --weights may be the authors' .npz or a PyTorch .pth
     defaults = {"epochs": 10, "batch_size": None, "lr": 1e-3, "input_size": None, "filters": 64}
-    monitor = "val_psnr"
-    mode = "max"
-    final_metric = "val_psnr"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("cascadenet")
         g.add_argument("--dynamic", action="store_true", help="dynamic sequences, 3D convs, data sharing")
         g.add_argument("--acceleration", type=float, default=4.0, help="undersampling factor (paper 4)")
         g.add_argument("--centre-lines", type=int, default=8, help="fully sampled central k-space lines")
-        g.add_argument("--mask", choices=sorted(MASKS), default="cartesian", help="line sampling density")
+        g.add_argument("--mask", choices=MASKS, default="cartesian", help="line sampling density")
         g.add_argument("--variant", choices=("paper", "ascend"), default="paper")
         g.add_argument("--cascades", type=int, help="cascades (default 5; 10 with --dynamic)")
         g.add_argument("--convs", type=int, help="convs per cascade (default 5; 11 for --variant ascend)")
@@ -99,31 +59,56 @@ class CascadeNetTask(Task):
         g.add_argument("--panel-every", type=int, default=1, help="epochs between PNG panels")
 
     # ------------------------------------------------------------------------------------------ model
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
-        from keras_zoo.models.cascadenet import ASCEND_VARIANT, cascadenet
+    def resolve_defaults(self, args: argparse.Namespace) -> None:
+        if args.batch_size is None:
+            args.batch_size = 1 if args.dynamic else 10  # paper: main_3d.py / main_2d.py
 
-        shape = self.image_shape
-        config = {"filters": args.filters, "n_cascades": args.cascades or (10 if args.dynamic else 5)}
+    def _image_size(self, args: argparse.Namespace) -> tuple[int, int] | None:
+        if args.input_size is None:
+            return None
+        if len(args.input_size) != 2:
+            raise ConfigError(f"--input-size needs H W for cascadenet, got {args.input_size}")
+        return tuple(args.input_size)
+
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict:
+        from keras_zoo.models.cascadenet import ASCEND_VARIANT
+
+        if data is not None and data.input_shape is not None:
+            shape = data.input_shape
+        else:  # the frames of a dynamic run are not in args: any count builds the same weights
+            size = self._image_size(args) or (None, None)
+            shape = (*(([args.frames]) if args.dynamic else []), *size)
+        config = {
+            "input_shape": (*shape, 2),
+            "filters": args.filters,
+            "n_cascades": args.cascades or (10 if args.dynamic else 5),
+        }
         if args.variant == "ascend":
             config.update(ASCEND_VARIANT)
         if args.convs:
             config["n_convs"] = args.convs
         if args.dynamic:
             config.update(dynamic=True, data_sharing=not args.no_data_sharing)
-        try:
-            return cascadenet((*shape, 2), weights=args.weights, flip_kernels=args.flip_kernels, **config)
-        except ValueError as exc:
-            if isinstance(exc, KerasZooError):
-                raise
-            raise ConfigError(f"cascadenet: {exc}") from None
+        return {"variant": None, "config": config}
+
+    def traits(self, args: argparse.Namespace) -> ModelTraits:
+        return ModelTraits(full_resolution_2d=not args.dynamic, width=args.filters)
+
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        return "val_psnr", "max"
+
+    def weights_options(self, args: argparse.Namespace) -> dict:
+        return {"flip_kernels": args.flip_kernels}
 
     def optimizer(self, args, steps_per_epoch):
+        import keras
+
         if args.variant == "ascend":
             schedule = keras.optimizers.schedules.ExponentialDecay(args.lr, 1000, 0.98, staircase=True)
             return keras.optimizers.SGD(schedule)
         return keras.optimizers.Adam(args.lr)
 
-    def loss(self, args):
+    def loss(self, args, data):
         return "mse"
 
     def metrics(self, args):
@@ -139,6 +124,13 @@ class CascadeNetTask(Task):
 
     # ------------------------------------------------------------------------------------------ data
     def _images(self, args) -> tuple[np.ndarray, str]:
+        import numpy as np
+
+        from keras_zoo.datasets.mr_slices import data_files, fit_size
+        from keras_zoo.datasets.mri import scale_to_unit_max
+        from keras_zoo.datasets.mri_readers import load_mr_images
+        from keras_zoo.datasets.phantoms import phantom_images
+
         if not args.data:
             size = tuple(args.input_size or ((64, 64) if args.dynamic else (128, 128)))
             if size[0] != size[1]:
@@ -159,12 +151,11 @@ class CascadeNetTask(Task):
         )
 
     def load_data(self, args: argparse.Namespace) -> Data:
-        if args.input_size is not None and len(args.input_size) != 2:
-            raise ConfigError(f"--input-size needs H W for cascadenet, got {args.input_size}")
-        if args.batch_size is None:
-            args.batch_size = 1 if args.dynamic else 10  # paper: main_3d.py / main_2d.py
+        from keras_zoo.datasets.base import ArrayBatches, describe_workers, split_indices
+        from keras_zoo.datasets.mri import cascadenet_example, undersampled_examples
+
+        self._image_size(args)
         images, description = self._images(args)
-        self.image_shape = images.shape[1:]
         train_idx, val_idx = split_indices(len(images), args.val_fraction, args.seed)
         train_images = images[train_idx]
         steps = args.steps_per_epoch or max(1, -(-len(train_images) // args.batch_size))
@@ -198,11 +189,17 @@ class CascadeNetTask(Task):
             f"{description} ({len(train_idx)}/{len(val_idx)}), {args.acceleration:g}x, "
             f"{describe_workers(train)}",
             extras={"panel_inputs": panel_inputs, "panel_target": panel_target},
+            input_shape=tuple(images.shape[1:]),
         )
 
     # ------------------------------------------------------------------------------------------ report
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
         """Mean PSNR (dB), SSIM and NMSE of zero-filled inputs and reconstructions on the validation set."""
+        import numpy as np
+
+        from keras_zoo.datasets.mri import channels_to_complex
+        from keras_zoo.metrics.reconstruction import complex_psnr, nmse, ssim
+
         if data.val is None:
             return {}
         inputs, target = data.val.x, data.val.y
@@ -229,6 +226,8 @@ class CascadeNetTask(Task):
         return results
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
+        import keras
+
         from keras_zoo.callbacks.reconstruction_panels import save_reconstruction_panel
 
         inputs, target = data.extras["panel_inputs"], data.extras["panel_target"]

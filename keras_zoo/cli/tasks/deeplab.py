@@ -20,43 +20,27 @@ import argparse
 import glob
 import logging
 import os
-
-import keras
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.datasets.base import ArrayBatches, SeededSamples, describe_workers, worker_options
-from keras_zoo.datasets.voc import (
-    CLASS_NAMES,
-    NUM_CLASSES,
-    SCALES,
-    VOID_LABEL,
-    augment,
-    labels_to_rgb,
-    load_voc_split,
-    pad_to,
-    synthetic_dataset,
-)
 from keras_zoo.errors import ConfigError, DataError
-from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy, balanced_class_weights
-from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy, per_class_iou
-from keras_zoo.models.deeplab import deeplabv3plus, load_weights, preprocess_input
+from keras_zoo.runtime.traits import ModelTraits
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
-
-def load_split(data: str, split: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """``(names, images, labels)`` of ``split`` from a VOCdevkit folder or a folder of DeepLab tfrecords."""
-    if glob.glob(os.path.join(data, f"{split}-*.tfrecord")):
-        from keras_zoo.datasets.voc_tfrecord import load_tfrecord_split
-
-        return load_tfrecord_split(data, split)
-    return load_voc_split(data, split)
+NUM_CLASSES, VOID_LABEL = 21, 255  # keras_zoo.datasets.voc
 
 
 def pad_for_eval(images, labels, crop: tuple[int, int], names) -> tuple[np.ndarray, np.ndarray]:
     """Stacks whole images padded (bottom/right, mean pixel / void) to ``crop``; DataError if one is larger."""
+    import numpy as np
+
+    from keras_zoo.datasets.voc import pad_to
+
     out_images, out_labels = [], []
     for name, image, label in zip(names, images, labels):
         if image.shape[0] > crop[0] or image.shape[1] > crop[1]:
@@ -88,6 +72,10 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, scales, flip: 
     Returns:
         float32 (n, H, W, classes).
     """
+    import keras
+
+    from keras_zoo.models.deeplab import preprocess_input
+
     height, width = images.shape[1:3]
     total = None
     for scale in scales:
@@ -114,7 +102,6 @@ class DeepLabTask(Task):
     """DeepLabv3+ / Xception-65 on PASCAL VOC (or synthetic scenes)."""
 
     name = "deeplabv3plus"
-    handles_weights = True  # --weights may be a TF1 DeepLab checkpoint prefix
     defaults = {
         "epochs": 30,
         "steps_per_epoch": 1000,
@@ -123,10 +110,6 @@ class DeepLabTask(Task):
         "input_size": [513, 513],
         "filters": 32,
     }
-    monitor = "val_mean_iou"
-    mode = "max"
-    final_metric = "val_mean_iou"
-    class_weights: list[float] | None = None  # set by load_data from --class-weights
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("deeplabv3plus")
@@ -186,7 +169,18 @@ class DeepLabTask(Task):
             "width": args.filters / 32,  # --filters is the root conv's 32
             "middle_units": args.middle_units,
             "weight_decay": args.weight_decay,
+            "bn_momentum": args.bn_momentum,
+            "freeze_batch_norm": args.freeze_bn,
         }
+
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict:
+        return {"variant": None, "config": self._config(args, self._crop(args))}
+
+    def traits(self, args: argparse.Namespace) -> ModelTraits:
+        return ModelTraits(xla_fails_in_mixed_precision=True)
+
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        return "val_mean_iou", "max"
 
     def _crop(self, args) -> tuple[int, int]:
         size = list(args.input_size)
@@ -196,21 +190,12 @@ class DeepLabTask(Task):
             raise ConfigError(f"--input-size takes H W (>= 8) for deeplabv3plus, got {args.input_size}")
         return int(size[0]), int(size[1])
 
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
-        if args.filters < 1:
-            raise ConfigError(f"--filters must be >= 1, got {args.filters}")
-        model = deeplabv3plus(**self._config(args, self._crop(args)))
-        if args.weights:
-            load_weights(model, args.weights)  # logs what matched
-        if not 0.0 <= args.bn_momentum < 1.0:
-            raise ConfigError(f"--bn-momentum must be in [0, 1), got {args.bn_momentum}")
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = args.bn_momentum
-                layer.trainable = not args.freeze_bn
-        return model
-
     def load_data(self, args: argparse.Namespace) -> Data:
+
+        from keras_zoo.datasets.base import ArrayBatches, SeededSamples, describe_workers, worker_options
+        from keras_zoo.datasets.voc import SCALES, augment, load_split, synthetic_dataset
+        from keras_zoo.models.deeplab import preprocess_input
+
         crop = self._crop(args)
         scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
         streamed = bool(args.data) and bool(
@@ -257,7 +242,7 @@ class DeepLabTask(Task):
             classes = label[label != VOID_LABEL]
             if classes.size and classes.max() >= args.classes:
                 raise DataError(f"{name}: label class {int(classes.max())} >= --classes {args.classes}")
-        self.class_weights = self._class_weights(args, labels)
+        class_weights = self._class_weights(args, labels)
 
         if images is not None:  # in memory: seeded samples, augmented by NumPy and Pillow in worker threads
 
@@ -291,13 +276,21 @@ class DeepLabTask(Task):
             "names": list(val_names),
             "sizes": [im.shape[:2] for im in val_images],
         }
-        return Data(train=train, val=val, description=f"{description}, {workers}", extras=extras)
+        return Data(
+            train=train,
+            val=val,
+            description=f"{description}, {workers}",
+            extras=extras,
+            class_weights=class_weights,
+        )
 
     def _class_weights(self, args: argparse.Namespace, labels) -> list[float] | None:
         """``--class-weights`` as a list of floats (None without the flag); logs them."""
         if not args.class_weights:
             return None
         if args.class_weights == ["balanced"]:
+            from keras_zoo.losses.segmentation_ignore import balanced_class_weights
+
             weights = balanced_class_weights(labels, args.classes, VOID_LABEL).tolist()
         else:
             try:
@@ -315,27 +308,40 @@ class DeepLabTask(Task):
         return weights
 
     def optimizer(self, args: argparse.Namespace, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        import keras
+
         total = max(1, args.epochs * steps_per_epoch)
         schedule = keras.optimizers.schedules.PolynomialDecay(
             args.lr, total, end_learning_rate=0.0, power=args.poly_power
         )
         return keras.optimizers.SGD(learning_rate=schedule, momentum=args.momentum)
 
-    def loss(self, args: argparse.Namespace):
-        return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL, class_weights=self.class_weights)
+    def loss(self, args: argparse.Namespace, data: Data):
+        from keras_zoo.losses.segmentation_ignore import IgnoreLabelCrossentropy
+
+        return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL, class_weights=data.class_weights)
 
     def metrics(self, args: argparse.Namespace) -> list:
+        from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy
+
         return [SegmentationMeanIoU(args.classes), SegmentationPixelAccuracy(args.classes)]
 
     def predict(self, model: keras.Model, images: np.ndarray, args: argparse.Namespace) -> np.ndarray:
         """Class probabilities (n, H, W, classes) with the run's ``--eval-scales`` and ``--flip``."""
 
+        from keras_zoo.registry import get_model
+
         def build(size):
-            return deeplabv3plus(**self._config(args, size))
+            return get_model(self.name, **self._config(args, size))
 
         return predict_probabilities(model, images, args.eval_scales, args.flip, args.batch_size, build)
 
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
+        import numpy as np
+
+        from keras_zoo.datasets.voc import CLASS_NAMES
+        from keras_zoo.metrics.miou import per_class_iou
+
         images, labels = data.extras["images"], data.extras["labels"]
         predicted = self.predict(model, images, args).argmax(-1)
         valid = labels != VOID_LABEL
@@ -355,6 +361,11 @@ class DeepLabTask(Task):
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
         """Rows of image | ground truth overlay | prediction overlay (VOC palette, 50 % blend)."""
+        import numpy as np
+        from PIL import Image
+
+        from keras_zoo.datasets.voc import labels_to_rgb
+
         images, labels = data.extras["images"][:4], data.extras["labels"][:4]
         predicted = self.predict(model, images, args).argmax(-1).astype(np.uint8)
         rows = []

@@ -17,36 +17,20 @@ import argparse
 import logging
 import os
 
-import keras
-import numpy as np
-
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.datasets import volumes
-from keras_zoo.datasets.base import (
-    ArrayBatches,
-    SeededSamples,
-    describe_workers,
-    split_indices,
-    worker_options,
-)
-from keras_zoo.datasets.genesis import fixed_pairs, genesis_pairs
-from keras_zoo.errors import ConfigError, data_error, require_dir
+from keras_zoo.errors import ConfigError, data_error
 
 log = logging.getLogger(__name__)
 
 PRETRAIN_LR, FINETUNE_LR = 1.0, 1e-3
-BODY_HU = -500.0  # synthetic segmentation target: body (tissue, bone) vs air and lung
+VARIANTS = {"pretrain": None, "segment": "segmenter", "classify": "classifier"}
 
 
 class GenesisTask(Task):
     """Models Genesis: restoration pretraining (reference recipe) and target-task fine-tuning."""
 
     name = "genesis"
-    handles_weights = True  # --weights goes into the genesis backbone by name (head by shape)
     defaults = {"epochs": 10_000, "batch_size": 6, "lr": None, "input_size": [64, 64, 32], "filters": 32}
-    monitor = "val_loss"
-    mode = "min"
-    final_metric = "val_loss"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("genesis")
@@ -71,40 +55,35 @@ class GenesisTask(Task):
             raise ConfigError(f"--input-size needs rows cols depth for genesis, got {args.input_size}")
         return (*args.input_size, 1)
 
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
-        from keras_zoo.models.genesis import genesis, genesis_classifier, genesis_segmenter
-        from keras_zoo.models.genesis_weights import load_genesis_weights
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict:
+        config = {
+            "input_shape": self._input_shape(args),
+            "filters": args.filters,
+            "bn_momentum": args.bn_momentum,
+        }
+        if args.task != "pretrain":
+            config.update(
+                classes=args.classes,
+                freeze_encoder=args.freeze_encoder,
+                freeze_batch_norm=args.freeze_batch_norm,
+            )
+        return {"variant": VARIANTS[args.task], "config": config}
 
-        shape = self._input_shape(args)
-        try:
-            if args.task == "pretrain":
-                model = genesis(shape, filters=args.filters, bn_momentum=args.bn_momentum)
-            else:
-                build = genesis_segmenter if args.task == "segment" else genesis_classifier
-                model = build(
-                    shape,
-                    args.classes,
-                    filters=args.filters,
-                    freeze_encoder=args.freeze_encoder,
-                    freeze_batch_norm=args.freeze_batch_norm,
-                    bn_momentum=args.bn_momentum,
-                )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if args.weights:
-            load_genesis_weights(model, args.weights)  # logs what matched
-        if args.task == "segment":
-            self.monitor, self.mode, self.final_metric = "val_dice", "max", "val_dice"
-        elif args.task == "classify":
-            self.monitor, self.mode, self.final_metric = "val_auc", "max", "val_auc"
-        return model
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        return {
+            "pretrain": ("val_loss", "min"),
+            "segment": ("val_dice", "max"),
+            "classify": ("val_auc", "max"),
+        }[args.task]
 
     def optimizer(self, args, steps_per_epoch):
+        import keras
+
         if args.task == "pretrain":
             return keras.optimizers.SGD(args.lr or PRETRAIN_LR, momentum=0.9)
         return keras.optimizers.Adam(args.lr or FINETUNE_LR)
 
-    def loss(self, args):
+    def loss(self, args, data):
         from keras_zoo.losses.segmentation import BCEDice
 
         if args.task == "pretrain":
@@ -114,6 +93,8 @@ class GenesisTask(Task):
         return "binary_crossentropy" if args.classes == 1 else "sparse_categorical_crossentropy"
 
     def metrics(self, args):
+        import keras
+
         from keras_zoo.metrics.segmentation import DiceCoefficient
 
         if args.task == "pretrain":
@@ -125,6 +106,8 @@ class GenesisTask(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def callbacks(self, args, data, output_dir):
+        import keras
+
         from keras_zoo.callbacks.genesis_panels import RestorationPanels
 
         watch = "val_loss" if data.val is not None else "loss"
@@ -146,6 +129,10 @@ class GenesisTask(Task):
         return self._target_data(args)
 
     def _pretrain_data(self, args) -> Data:
+        from keras_zoo.datasets import volumes
+        from keras_zoo.datasets.base import ArrayBatches, describe_workers, split_indices
+        from keras_zoo.datasets.genesis import fixed_pairs, genesis_pairs
+
         cube_shape = tuple(args.input_size)
         if args.data:
             train = volumes.read_cube_folds(args.data, args.train_folds)
@@ -173,9 +160,20 @@ class GenesisTask(Task):
         )
 
     def _target_data(self, args) -> Data:
+        import numpy as np
+
+        from keras_zoo.datasets.base import (
+            ArrayBatches,
+            SeededSamples,
+            describe_workers,
+            split_indices,
+            worker_options,
+        )
+        from keras_zoo.datasets.genesis_targets import read_target, synthetic_target
+
         shape = tuple(args.input_size)
         if args.data:
-            x, y = self._read_target(args, shape)
+            x, y = read_target(args.data, args.task, shape, args.cubes, args.modality, args.seed)
             source = f"{args.data}"
         else:
             x, y = synthetic_target(args.task, args.cubes, shape, args.seed)
@@ -203,37 +201,10 @@ class GenesisTask(Task):
             extras={"val_x": x[val_idx], "val_y": y[val_idx]},
         )
 
-    def _read_target(self, args, shape) -> tuple[np.ndarray, np.ndarray]:
-        """``DIR/x.npy`` + ``DIR/y.npy``, or (segmentation) ``DIR/images/*.nii*`` + ``DIR/labels/<same names>``."""
-        root = require_dir(args.data, "fine-tuning data folder")
-        if os.path.isfile(os.path.join(root, "x.npy")):
-            x = np.load(os.path.join(root, "x.npy"), allow_pickle=False).astype(np.float32)
-            y = np.load(os.path.join(root, "y.npy"), allow_pickle=False).astype(np.float32)
-            expected = (len(x), *shape) if args.task == "segment" else (len(x),)
-            if x.shape[1:] != shape or y.shape != expected:
-                raise data_error(root, f"x.npy {x.shape} / y.npy {y.shape} do not fit --input-size {shape}")
-            return x, y
-        if args.task != "segment":
-            raise data_error(root, "classification data must be x.npy (n, rows, cols, depth) + y.npy (n,)")
-        images = require_dir(os.path.join(root, "images"), "images folder")
-        rng = np.random.default_rng(args.seed)
-        xs, ys = [], []
-        for name in sorted(os.listdir(images)):
-            label_path = os.path.join(root, "labels", name)
-            volume = volumes.hu_window(volumes.read_volume(os.path.join(images, name)), args.modality)
-            label = np.rint(volumes.read_volume(label_path))
-            try:
-                x, y = volumes.extract_paired_cubes(volume, label, args.cubes, rng, shape)
-            except ValueError as exc:
-                raise data_error(label_path, str(exc)) from None
-            xs.append(x)
-            ys.append(y)
-        if not xs:
-            raise data_error(images, "no volumes")
-        return np.concatenate(xs), np.concatenate(ys)
-
     # ------------------------------------------------------------------------------------------ reports
     def evaluate(self, model, data, args):
+        import numpy as np
+
         results = super().evaluate(model, data, args)
         if args.task == "pretrain":
             x, y = data.extras["val_x"], data.extras["val_y"]
@@ -241,6 +212,8 @@ class GenesisTask(Task):
         return results
 
     def save_previews(self, model, data, path, args):
+        import keras
+
         from keras_zoo.callbacks.genesis_panels import save_volume_panel
 
         x, y = data.extras["val_x"][:4], data.extras["val_y"][:4]
@@ -249,19 +222,3 @@ class GenesisTask(Task):
             save_volume_panel(path, {"transformed": x, "restored": prediction, "original": y})
         elif args.task == "segment" and args.classes == 1:
             save_volume_panel(path, {"image": x, "prediction": prediction, "label": y})
-
-
-def synthetic_target(task: str, count: int, shape, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic fine-tuning data: CT cubes with body masks (HU > -500), or with/without a bright nodule."""
-    cubes = volumes.synthetic_cubes(count, seed=seed + 1000, cube_shape=shape)
-    if task == "segment":
-        return cubes, (cubes > volumes.hu_window(np.float32(BODY_HU))).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    labels = (np.arange(count) % 2).astype(np.float32)
-    grid = np.stack(np.meshgrid(*(np.arange(s) for s in shape), indexing="ij"), -1)
-    for cube, label in zip(cubes, labels):
-        if label:
-            radius = rng.uniform(2, max(3, min(shape) / 5))
-            centre = rng.uniform(radius, np.array(shape) - radius)
-            cube[np.linalg.norm(grid - centre, axis=-1) < radius] = 0.6  # +200 HU nodule
-    return cubes, labels

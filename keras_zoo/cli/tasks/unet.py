@@ -11,24 +11,18 @@ held-out slices, and the best checkpoint is picked by validation membrane Dice (
 from __future__ import annotations
 
 import argparse
-import logging
-
-import keras
-import numpy as np
+from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.datasets import isbi
-from keras_zoo.datasets.augment import AugmentConfig
-from keras_zoo.datasets.base import describe_workers, split_indices
 from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.traits import ModelTraits
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
-AUGMENTATIONS = {
-    "reference": AugmentConfig.reference,
-    "strong": AugmentConfig.membranes,
-    "none": lambda: None,
-}
+AUGMENTATIONS = ("none", "reference", "strong")  # keras_zoo.datasets.augment.AugmentConfig presets
+FITS = ("crop", "resize")  # keras_zoo.datasets.isbi.FITS
 SYNTHETIC_SLICES = 20
 DEPTH = 4
 
@@ -45,22 +39,19 @@ class UNetTask(Task):
         "input_size": [256, 256],
         "filters": 64,
     }
-    monitor = "val_membrane_dice"
-    mode = "max"
-    final_metric = "val_pixel_accuracy"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("unet")
         g.add_argument(
             "--fit",
-            choices=isbi.FITS,
+            choices=FITS,
             default="crop",
             help="fit slices to the input: random crops at native resolution, or resize (the reference)",
         )
         g.add_argument("--val-fraction", type=float, default=0.2, help="slices held out for validation")
         g.add_argument(
             "--augment",
-            choices=sorted(AUGMENTATIONS),
+            choices=AUGMENTATIONS,
             default="reference",
             help="transform ranges: the reference's, stronger (any dihedral turn, 15 deg, shear, zoom) or none",
         )
@@ -94,25 +85,34 @@ class UNetTask(Task):
             )
         return size
 
-    def build_model(self, args: argparse.Namespace) -> keras.Model:
-        from keras_zoo.models.unet import unet
-
+    def model_config(self, args: argparse.Namespace, data: Data | None) -> dict:
         height, width = self._input_size(args)
         # Crops train a fully convolutional model that then segments whole slices of any divisible size.
         shape = (None, None, 1) if args.fit == "crop" else (height, width, 1)
-        try:
-            return unet(
-                input_shape=shape,
-                filters=args.filters,
-                depth=DEPTH,
-                dropout=args.dropout,
-                batch_norm=args.batch_norm,
-                bn_momentum=args.bn_momentum,
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        config = {
+            "input_shape": shape,
+            "filters": args.filters,
+            "depth": DEPTH,
+            "dropout": args.dropout,
+            "batch_norm": args.batch_norm,
+            "bn_momentum": args.bn_momentum,
+        }
+        return {"variant": None, "config": config}
+
+    def traits(self, args: argparse.Namespace) -> ModelTraits:
+        return ModelTraits(full_resolution_2d=True, width=args.filters)
+
+    def monitor(self, args: argparse.Namespace) -> tuple[str, str]:
+        return "val_membrane_dice", "max"
+
+    def final_metric(self, args: argparse.Namespace) -> str:
+        return "val_pixel_accuracy"
 
     def load_data(self, args: argparse.Namespace) -> Data:
+        from keras_zoo.datasets import isbi
+        from keras_zoo.datasets.augment import AugmentConfig
+        from keras_zoo.datasets.base import describe_workers, split_indices
+
         size = self._input_size(args)
         if not 0.0 < args.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
@@ -130,7 +130,8 @@ class UNetTask(Task):
             )
         train_ids, val_ids = split_indices(len(slices.images), args.val_fraction, seed=0)
         train, val = slices.subset(train_ids), slices.subset(val_ids)
-        augment = AUGMENTATIONS[args.augment]()
+        augment = {"reference": AugmentConfig.reference, "strong": AugmentConfig.membranes}.get(args.augment)
+        augment = augment() if augment else None
         batches = isbi.training_batches(
             train,
             args.batch_size,
@@ -155,12 +156,16 @@ class UNetTask(Task):
         )
 
     def optimizer(self, args: argparse.Namespace, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        import keras
+
         lr = args.lr
         if args.lr_schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(args.lr, steps_per_epoch * args.epochs, alpha=0.05)
         return keras.optimizers.Adam(learning_rate=lr)
 
-    def loss(self, args: argparse.Namespace):
+    def loss(self, args: argparse.Namespace, data: Data):
+        import keras
+
         if args.loss == "bce_dice":
             from keras_zoo.losses import BCEDice
 
@@ -184,6 +189,7 @@ class UNetTask(Task):
         the input size, predicted and the probabilities resized back, as the reference's test script does.
         ``--tta`` averages each prediction over the 8 flips and quarter turns.
         """
+        import numpy as np
         from skimage import transform
 
         from keras_zoo.inference import predict_images
@@ -206,6 +212,8 @@ class UNetTask(Task):
 
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
         """Pixel accuracy, membrane Dice and membrane IoU over all held-out slices at native resolution."""
+        import numpy as np
+
         val = data.extras["val_native"]
         predicted_cell = self.predict_slices(model, val.images, args) > 0.5
         true_cell = val.labels > 0.5

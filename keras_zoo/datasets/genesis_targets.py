@@ -1,0 +1,94 @@
+"""Fine-tuning data of the Models Genesis target tasks: segmentation and classification cubes.
+
+A user's folder holds ``x.npy`` (n, rows, cols, depth) + ``y.npy`` (n, rows, cols, depth) for segmentation
+or (n,) for classification, or (segmentation) ``images/*.nii*`` with labels of the same names in
+``labels/``. Without data, synthetic CT cubes give body masks or nodule presence.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from keras_zoo.datasets import volumes
+from keras_zoo.errors import data_error, require_dir
+
+BODY_HU = -500.0  # synthetic segmentation target: body (tissue, bone) vs air and lung
+TARGET_TASKS = ("segment", "classify")
+
+
+def read_target(
+    root: str, task: str, shape: tuple[int, int, int], cubes: int, modality: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reads a user's fine-tuning folder.
+
+    Args:
+        root: the folder (``--data``).
+        task: ``"segment"`` or ``"classify"``.
+        shape: cube shape (rows, cols, depth).
+        cubes: cubes drawn per NIfTI volume.
+        modality: intensity window of NIfTI volumes (``"ct"`` or ``"mr"``).
+        seed: seeds the cube positions.
+
+    Returns:
+        ``(x, y)``: float32 cubes (n, rows, cols, depth) in [0, 1], and labels (n, rows, cols, depth) or (n,).
+
+    Raises:
+        DataError: a missing folder, arrays that do not fit ``shape``, or a label volume cubes cannot be
+            drawn from.
+    """
+    root = require_dir(root, "fine-tuning data folder")
+    if os.path.isfile(os.path.join(root, "x.npy")):
+        x = volumes.check_volume(
+            np.load(os.path.join(root, "x.npy"), allow_pickle=False).astype(np.float32),
+            os.path.join(root, "x.npy"),
+        )
+        y = volumes.check_volume(
+            np.load(os.path.join(root, "y.npy"), allow_pickle=False).astype(np.float32),
+            os.path.join(root, "y.npy"),
+            allow_constant=True,
+        )
+        expected = (len(x), *shape) if task == "segment" else (len(x),)
+        if x.shape[1:] != shape or y.shape != expected:
+            raise data_error(root, f"x.npy {x.shape} / y.npy {y.shape} do not fit --input-size {shape}")
+        return x, y
+    if task != "segment":
+        raise data_error(root, "classification data must be x.npy (n, rows, cols, depth) + y.npy (n,)")
+    images = require_dir(os.path.join(root, "images"), "images folder")
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for name in sorted(os.listdir(images)):
+        label_path = os.path.join(root, "labels", name)
+        volume = volumes.hu_window(volumes.read_volume(os.path.join(images, name)), modality)
+        label = np.rint(volumes.read_volume(label_path, allow_constant=True))  # a volume may hold no target
+        try:
+            x, y = volumes.extract_paired_cubes(volume, label, cubes, rng, shape)
+        except ValueError as exc:
+            raise data_error(label_path, str(exc)) from None
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise data_error(images, "no volumes")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def synthetic_target(task: str, count: int, shape, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic fine-tuning data: CT cubes with body masks (HU > -500), or with/without a bright nodule.
+
+    Returns:
+        ``(x, y)``: float32 cubes (count, *shape) and body masks of the same shape (``"segment"``) or
+        nodule labels (count,) alternating 0, 1 (``"classify"``).
+    """
+    cubes = volumes.synthetic_cubes(count, seed=seed + 1000, cube_shape=shape)
+    if task == "segment":
+        return cubes, (cubes > volumes.hu_window(np.float32(BODY_HU))).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(count) % 2).astype(np.float32)
+    grid = np.stack(np.meshgrid(*(np.arange(s) for s in shape), indexing="ij"), -1)
+    for cube, label in zip(cubes, labels):
+        if label:
+            radius = rng.uniform(2, max(3, min(shape) / 5))
+            centre = rng.uniform(radius, np.array(shape) - radius)
+            cube[np.linalg.norm(grid - centre, axis=-1) < radius] = 0.6  # +200 HU nodule
+    return cubes, labels

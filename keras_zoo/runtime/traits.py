@@ -1,0 +1,70 @@
+"""What the runtime needs to know about a configured network to choose kernels and compilation.
+
+The runtime never sees a model's name: each training recipe describes its configured network with a
+:class:`ModelTraits` (``Task.traits``), and the choices below read only those facts and the CPU. The
+measurements behind the thresholds are in docs/benchmarks.md ("oneDNN or Eigen", "XLA on TensorFlow CPU").
+This module imports neither Keras nor TensorFlow, so the CLI can decide before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+
+# Wide 2D 3x3 convolutions at full resolution train faster on Eigen than on oneDNN on AVX2-only CPUs from
+# this many base filters on (docs/benchmarks.md, "oneDNN or Eigen").
+EIGEN_MIN_FILTERS = 48
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelTraits:
+    """Facts about a configured network that decide CPU kernels and XLA compilation.
+
+    Attributes:
+        full_resolution_2d: the training step is dominated by 2D 3x3 convolutions at the input's full
+            resolution (U-Net, the 2D CascadeNet); False for 3D, strided or separable networks.
+        width: the base filter count of those convolutions (None: unknown).
+        xla_fails_in_mixed_precision: TensorFlow's XLA cannot compile the training step under a mixed
+            precision policy (DeepLabv3+'s bilinear-resize gradient mixes float types).
+    """
+
+    full_resolution_2d: bool = False
+    width: int | None = None
+    xla_fails_in_mixed_precision: bool = False
+
+
+def cpu_flags() -> list[str]:
+    """The CPU features that decide kernel and precision choices (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
+    except OSError:
+        pass
+    return []
+
+
+def is_x86_64() -> bool:
+    """Whether this is an x86-64 machine (where TensorFlow's oneDNN switch exists)."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def onednn_is_faster(traits: ModelTraits) -> bool:
+    """Whether TensorFlow's oneDNN kernels train a network with ``traits`` faster than Eigen on this CPU.
+
+    They do everywhere except for wide full-resolution 2D networks on CPUs without AVX-512 (measured on
+    AVX2 EPYC; CPUs with AVX-512 keep oneDNN).
+    """
+    wide_2d = traits.full_resolution_2d and (traits.width or 0) >= EIGEN_MIN_FILTERS
+    return not (wide_2d and "avx512f" not in cpu_flags())
+
+
+def xla_is_faster_on_cpu(traits: ModelTraits) -> bool:
+    """Whether XLA ``jit_compile`` trains a network with ``traits`` faster on TensorFlow CPU in fp32.
+
+    It does exactly where Eigen kernels are chosen (XLA fuses the element-wise work around its own
+    convolutions); where oneDNN is chosen XLA replaces its kernels and loses.
+    """
+    return not onednn_is_faster(traits)
