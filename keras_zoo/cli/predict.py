@@ -1,9 +1,22 @@
 """``keras-zoo predict``: run a trained network on a file or a folder of files and write the results.
 
-U-Net (``--model unet`` or a U-Net training checkpoint): every grayscale image (``.png``, ``.tif``, ...) is
-segmented at its native resolution and written as ``OUTPUT/<name>.png`` (white = cell interior, as in the
-ISBI labels), plus ``<name>_prob.tif`` (float32 probabilities) with ``--probabilities``. The other
-networks are not supported yet and fail with a one-line message.
+The model comes from a training checkpoint (rebuilt from its run folder) or ``--model NAME [--preset/--set]``;
+what is read and written depends on the network (the work itself is done by :mod:`keras_zoo.inference`):
+
+- unet: grayscale images -> ``<name>.png`` masks (255 = cell interior), ``<name>_prob.tif`` with
+  ``--probabilities``; ``--tta`` averages the 8 flips and quarter turns.
+- deeplabv3plus: RGB images of any size -> ``<name>.png`` palette masks (VOC colours, class ids in mode "P"),
+  ``<name>_overlay.png`` with ``--overlay``; ``--scales`` and ``--flip`` (or ``--tta``) as evaluation.
+- genesis: NIfTI / MetaImage volumes or a DICOM folder -> ``<name>_restored.nii.gz`` (pretraining) or
+  ``<name>_labels.nii.gz`` (segmenter) on the input's grid and affine, or ``probabilities.csv``
+  (classifier); overlapping windows (``--overlap``, ``--batch-size``) with Gaussian blending.
+- cascadenet: single-coil k-space ``.npy``/``.cfl`` (+ ``--mask``, ``--centred``), or images undersampled
+  here with ``--acceleration``/``--centre-lines`` (an Ascend-port ``.h5`` uses its own mask) ->
+  ``<name>.npy`` complex64 (n, Nx, Ny), ``<name>.cfl`` for ``.cfl`` input, magnitude PNGs, and
+  ``metrics.csv`` (PSNR/SSIM/NMSE) when a reference is known (``--reference``, or the images).
+- amoebanet: images -> ``predictions.csv`` (file, then class id, WordNet id, name, probability per rank).
+
+An existing output file is never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -19,99 +32,305 @@ from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = ("unet",)
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+SUPPORTED = ("amoebanet", "cascadenet", "deeplabv3plus", "genesis", "unet")
+# Flags that only one network reads: flag -> network. A flag given for another network is an error.
+NETWORK_FLAGS = {
+    "threshold": "unet",
+    "probabilities": "unet",
+    "scales": "deeplabv3plus",
+    "flip": "deeplabv3plus",
+    "overlay": "deeplabv3plus",
+    "overlap": "genesis",
+    "modality": "genesis",
+    "acceleration": "cascadenet",
+    "centre_lines": "cascadenet",
+    "mask": "cascadenet",
+    "centred": "cascadenet",
+    "reference": "cascadenet",
+    "top_k": "amoebanet",
+}
+TTA_NETWORKS = ("unet", "deeplabv3plus", "amoebanet")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="keras-zoo predict", description="Predict masks for images.")
+    parser = argparse.ArgumentParser(
+        prog="keras-zoo predict", description="Run a trained network on files (see the module docs)."
+    )
     add_model_arguments(parser)
     g = parser.add_argument_group("predict")
-    g.add_argument("--input", required=True, help="image file or folder of images")
-    g.add_argument("--output", required=True, help="folder for the predicted masks")
-    g.add_argument("--threshold", type=float, default=0.5, help="cell-interior probability threshold")
+    g.add_argument("--input", required=True, help="input file or folder")
+    g.add_argument("--output", required=True, help="folder for the results")
+    g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation (unet: 8 dihedral views; deeplab, amoebanet: flip)",
+    )
+    g.add_argument("--batch-size", type=int, default=4, help="windows or images per forward pass")
+    g.add_argument("--seed", type=int, default=0, help="seed of simulated undersampling masks")
+    g = parser.add_argument_group("unet")
+    g.add_argument("--threshold", type=float, help="cell-interior probability threshold (default 0.5)")
     g.add_argument("--probabilities", action="store_true", help="also write float32 probability TIFFs")
-    g.add_argument("--tta", action="store_true", help="average over the 8 flips and quarter turns")
+    g = parser.add_argument_group("deeplabv3plus")
+    g.add_argument(
+        "--scales", type=float, nargs="+", help="multi-scale inference, e.g. 0.5 0.75 1 1.25 1.5 1.75"
+    )
+    g.add_argument("--flip", action="store_true", help="average with the left-right flipped prediction")
+    g.add_argument("--overlay", action="store_true", help="also write image + mask overlays")
+    g = parser.add_argument_group("genesis")
+    g.add_argument("--overlap", type=float, help="fraction shared by neighbouring windows (default 0.5)")
+    g.add_argument("--modality", choices=("ct", "mr"), help="intensity window (default ct: HU -1000..1000)")
+    g = parser.add_argument_group("cascadenet")
+    g.add_argument("--acceleration", type=float, help="undersample fully sampled images by this factor")
+    g.add_argument(
+        "--centre-lines", type=int, help="fully sampled central lines of simulated masks (default 8)"
+    )
+    g.add_argument("--mask", help="sampling mask .npy/.cfl of k-space input (default: its non-zero samples)")
+    g.add_argument("--centred", action="store_true", help="k-space input has its centre in the middle (BART)")
+    g.add_argument("--reference", help="fully sampled complex image .npy/.cfl for PSNR/SSIM of k-space input")
+    g = parser.add_argument_group("amoebanet")
+    g.add_argument("--top-k", type=int, help="classes per image in predictions.csv (default 5)")
     return parser
 
 
-def list_inputs(path: str) -> list[str]:
-    """The image files named by ``path`` (a file, or the images in a folder, sorted)."""
-    from keras_zoo.errors import data_error, require_dir, require_file
-
-    if os.path.isdir(path):
-        folder = require_dir(path, "input folder")
-        files = [
-            os.path.join(folder, name)
-            for name in sorted(os.listdir(folder))
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
-        ]
-        if not files:
-            raise data_error(folder, f"no images ({', '.join(IMAGE_SUFFIXES)}) in the input folder")
-        return files
-    return [require_file(path, "input image")]
-
-
-def segment(model, image: np.ndarray, stride: int, tta: bool = False) -> np.ndarray:
-    """Cell-interior probabilities (H, W) of a [0, 1] grayscale image (H, W) of any size >= ``stride``.
-
-    The image is reflect-padded up to a multiple of ``stride`` (the network's total downsampling) and the
-    padding is cropped from the prediction. ``tta`` averages over the 8 flips and quarter turns.
-    """
+def check_flags(args: argparse.Namespace, name: str) -> None:
+    """ConfigError for a network-specific flag given to another network, or a bad common value."""
     from keras_zoo.errors import ConfigError
-    from keras_zoo.inference import predict_images
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return predict_images(model, batch, tta)
-
-    height, width = image.shape
-    fixed = model.inputs[0].shape[1:3]
-    if None not in fixed:
-        if tuple(fixed) != (height, width):
-            from skimage import transform
-
-            small = transform.resize(image, fixed, order=1, anti_aliasing=True)
-            prob = predict(small[None, ..., None])[0, ..., 0]
-            return transform.resize(prob, (height, width), order=1)
-        return predict(image[None, ..., None])[0, ..., 0]
-    if min(height, width) < stride:
-        raise ConfigError(f"image {height}x{width} is smaller than the network's stride {stride}")
-    pad_h, pad_w = -height % stride, -width % stride
-    padded = np.pad(image, ((0, pad_h), (0, pad_w)), mode="reflect")
-    return predict(padded[None, ..., None])[0, :height, :width, 0]
+    for flag, network in NETWORK_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None and value is not False and network != name:
+            raise ConfigError(f"--{flag.replace('_', '-')} applies to {network}, not {name}")
+    if args.tta and name not in TTA_NETWORKS:
+        raise ConfigError(f"--tta is not available for {name} (only {', '.join(TTA_NETWORKS)})")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.overlap is not None and not 0.0 <= args.overlap < 1.0:
+        raise ConfigError(f"--overlap must be in [0, 1), got {args.overlap}")
+    if args.scales is not None and min(args.scales) <= 0:
+        raise ConfigError(f"--scales must be > 0, got {args.scales}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
 
 
-def _stride(model) -> int:
-    """Total downsampling of a U-Net: 2 ** (number of max-pooling layers)."""
-    import keras
+def deeplab_builder(args: argparse.Namespace, train_args: argparse.Namespace | None):
+    """``build((h, w)) -> keras.Model``: the same DeepLabv3+ architecture at another input size, from the
+    training run's model spec or from ``--model/--preset/--set``."""
+    from keras_zoo.cli.inference_model import _parse_overrides, find_training_args
+    from keras_zoo.registry import get_model
 
-    return 2 ** sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers)
+    if train_args is not None:
+        from keras_zoo.cli.inference_model import read_run
+
+        spec = read_run(find_training_args(args.weights))[1]
+        variant = {"variant": spec["variant"]} if spec.get("variant") else {}
+        config = {k: v for k, v in spec["config"].items() if k != "weights"}
+        return lambda size: get_model(spec["name"], **variant, **{**config, "input_shape": (*size, 3)})
+    overrides = {k: v for k, v in _parse_overrides(args.set).items() if k != "weights"}
+    return lambda size: get_model(args.model, preset=args.preset, **{**overrides, "input_shape": (*size, 3)})
 
 
-def predict_unet(
-    model, files: list[str], output: str, threshold: float, probabilities: bool, tta: bool = False
-) -> list[str]:
-    """Writes ``<name>.png`` masks (uint8 0/255) for every file; returns the written mask paths."""
-    import tifffile
-    from PIL import Image
+class Progress:
+    """A progress bar over the input files when there are several."""
 
+    def __init__(self, count: int):
+        import keras
+
+        self.bar = keras.utils.Progbar(count) if count > 1 else None
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.done)
+
+
+# ------------------------------------------------------------------------------------------- networks
+def predict_unet(model, args, output: str) -> int:
+    """U-Net masks of every image; returns the number of images."""
     from keras_zoo.datasets.isbi import read_image
+    from keras_zoo.inference.common import claim_all, list_inputs
+    from keras_zoo.inference.segmentation import IMAGE_SUFFIXES, mask_paths, segment_slice, write_mask
+
+    files = list_inputs(args.input, IMAGE_SUFFIXES, "images")
+    progress = Progress(len(files))
+    for path in files:
+        paths = claim_all(mask_paths(path, output, args.probabilities), args.overwrite)
+        prob = segment_slice(model, read_image(path), args.tta)
+        write_mask(prob, paths, 0.5 if args.threshold is None else args.threshold)
+        progress.step()
+    return len(files)
+
+
+def predict_deeplab(model, args, output: str, build) -> int:
+    """Palette masks (and overlays) of every image; returns the number of images."""
+    from keras_zoo.datasets.voc import read_image
+    from keras_zoo.inference.common import claim_all, file_stem, list_inputs
+    from keras_zoo.inference.deeplab import overlay, segment_image, write_palette_png
     from keras_zoo.io import atomic_path
 
-    os.makedirs(output, exist_ok=True)
-    stride, written = _stride(model), []
+    files = list_inputs(args.input, (".jpg", ".jpeg", ".png", ".bmp"), "images")
+    progress = Progress(len(files))
     for path in files:
-        prob = segment(model, read_image(path), stride, tta).astype(np.float32)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        mask_path = os.path.join(output, f"{stem}.png")
-        with atomic_path(mask_path) as tmp:
-            Image.fromarray(np.where(prob > threshold, 255, 0).astype(np.uint8)).save(tmp, format="PNG")
-        if probabilities:
-            with atomic_path(os.path.join(output, f"{stem}_prob.tif")) as tmp:
-                tifffile.imwrite(tmp, prob)
-        written.append(mask_path)
-        log.info("%s -> %s (%.1f%% cell interior)", path, mask_path, 100 * float(np.mean(prob > threshold)))
-    return written
+        stem = os.path.join(output, file_stem(path))
+        paths = claim_all([f"{stem}.png"] + ([f"{stem}_overlay.png"] if args.overlay else []), args.overwrite)
+        image = read_image(path)
+        probs = segment_image(model, image, build, args.scales or (1.0,), args.flip or args.tta)
+        labels = probs.argmax(-1).astype(np.uint8)
+        write_palette_png(labels, paths[0])
+        if args.overlay:
+            from PIL import Image
+
+            with atomic_path(paths[1]) as tmp:
+                Image.fromarray(overlay(image, labels)).save(tmp, format="PNG")
+        progress.step()
+    return len(files)
+
+
+def genesis_inputs(path: str) -> list[str]:
+    """Volume files of ``path``, or ``path`` itself when it is a folder of DICOM slices."""
+    from keras_zoo.inference.common import list_inputs
+    from keras_zoo.inference.genesis import VOLUME_SUFFIXES
+
+    if os.path.isdir(path) and not any(n.lower().endswith(VOLUME_SUFFIXES) for n in os.listdir(path)):
+        return [path]  # a DICOM series
+    return list_inputs(path, VOLUME_SUFFIXES, "volumes")
+
+
+def predict_genesis(model, args, output: str) -> int:
+    """Restored or labelled NIfTI volumes, or per-volume probabilities; returns the number of volumes."""
+    from keras_zoo.inference import genesis
+    from keras_zoo.inference.common import claim, file_stem, write_csv
+
+    files = genesis_inputs(args.input)
+    kind = genesis.genesis_kind(model)
+    overlap = 0.5 if args.overlap is None else args.overlap
+    modality = args.modality or "ct"
+    progress = Progress(len(files))
+    rows = []
+    csv_path = (
+        claim(os.path.join(output, "probabilities.csv"), args.overwrite) if kind == "classify" else None
+    )
+    for path in files:
+        if kind == "classify":
+            volume, _, _ = genesis.window_volume(path, modality)
+            probs = genesis.classify_volume(model, volume, overlap, args.batch_size)
+            rows.append([os.path.basename(path), *[f"{p:.6f}" for p in probs]])
+        else:
+            suffix = "restored" if kind == "restore" else "labels"
+            target = claim(os.path.join(output, f"{file_stem(path)}_{suffix}.nii.gz"), args.overwrite)
+            volume, affine, back = genesis.window_volume(path, modality)
+            prediction = genesis.predict_volume(model, volume, overlap, args.batch_size)
+            result = prediction[..., 0] if kind == "restore" else genesis.to_labels(prediction)
+            genesis.write_nifti(genesis.to_file_axes(result, back), affine, target)
+        progress.step()
+    if csv_path:
+        classes = model.outputs[0].shape[-1]
+        write_csv(csv_path, ["file"] + [f"probability_{c}" for c in range(classes)], rows)
+    return len(files)
+
+
+def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
+    """(network inputs, output scale (n,), reference (n, Nx, Ny) or None) of the one input file."""
+    from keras_zoo.datasets.mri_readers import load_mr_images, read_port_h5
+    from keras_zoo.errors import ConfigError, data_error
+    from keras_zoo.inference import cascadenet as cn
+
+    path = args.input
+    is_h5 = path.lower().endswith((".h5", ".hdf5"))
+    if args.acceleration is not None or is_h5:
+        images = load_mr_images(path)
+        mask = read_port_h5(path)[1] if is_h5 and args.acceleration is None else None
+        if is_h5 and args.acceleration is None and mask is None:
+            raise data_error(path, "holds no 'mask'; give --acceleration to undersample its images")
+        try:
+            inputs = cn.image_inputs(
+                images, mask, args.acceleration or 4.0, 8 if args.centre_lines is None else args.centre_lines,
+                args.seed,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None
+        reference = images if args.reference is None else cn.read_complex_stack(args.reference, "reference")
+        return inputs, np.ones(len(images), np.float32), reference
+    if args.centre_lines is not None:
+        raise ConfigError("--centre-lines needs --acceleration (it shapes simulated masks)")
+    if not path.lower().endswith(cn.KSPACE_SUFFIXES):
+        raise data_error(path, "unsupported input: give k-space .npy/.cfl, or images with --acceleration")
+    kspace, mask = cn.read_kspace(path, args.mask, args.centred)
+    inputs, scale = cn.kspace_inputs(kspace, mask)
+    reference = None if args.reference is None else cn.read_complex_stack(args.reference, "reference")
+    return inputs, scale, reference
+
+
+def predict_cascadenet(model, args, output: str) -> int:
+    """Reconstructions of the input file's slices (+ metrics.csv with a reference); returns the slice count."""
+    from keras_zoo.datasets.mri import channels_to_complex
+    from keras_zoo.errors import ConfigError, require_file
+    from keras_zoo.inference import cascadenet as cn
+    from keras_zoo.inference.common import claim, claim_all, file_stem, write_csv
+
+    if os.path.isdir(args.input):
+        raise ConfigError(
+            f"--input {args.input}: cascadenet reads one file (k-space or images), not a folder"
+        )
+    require_file(args.input, "input file")
+    inputs, scale, reference = cascadenet_slices(args)
+    stem = os.path.join(output, file_stem(args.input))
+    is_cfl = args.input.lower().endswith((".cfl", ".hdr"))
+    paths = claim_all(cn.output_paths(stem, len(scale), is_cfl), args.overwrite)
+    metrics_path = (
+        claim(os.path.join(output, "metrics.csv"), args.overwrite) if reference is not None else None
+    )
+    reconstruction = cn.reconstruct(model, inputs, args.batch_size) * scale[:, None, None]
+    cn.write_reconstruction(reconstruction, stem, is_cfl)
+    if metrics_path:
+        zero_filled = channels_to_complex(inputs[0]) * scale[:, None, None]
+        rows = cn.slice_metrics(reference, reconstruction, zero_filled)
+        write_csv(metrics_path, ["slice", *rows[0]], [[i, *row.values()] for i, row in enumerate(rows)])
+        psnr = np.mean([r["psnr"] for r in rows])
+        print(f"PSNR {np.mean([r['psnr_zero_filled'] for r in rows]):.2f} dB zero-filled -> {psnr:.2f} dB, "
+              f"SSIM {np.mean([r['ssim'] for r in rows]):.4f}")  # fmt: skip
+    log.info("wrote %s", ", ".join(paths))
+    return len(scale)
+
+
+def predict_amoebanet(model, args, output: str) -> int:
+    """``predictions.csv`` of every image; returns the number of images."""
+    from keras_zoo.inference import amoebanet as an
+    from keras_zoo.inference.common import claim, list_inputs, write_csv
+
+    files = list_inputs(args.input, an.IMAGE_SUFFIXES, "images", recursive=True)
+    csv_path = claim(os.path.join(output, "predictions.csv"), args.overwrite)
+    size, k = an.model_image_size(model), args.top_k or 5
+    classes = int(model.outputs[0].shape[-1])
+    progress, rows = Progress(len(files)), []
+    for first in range(0, len(files), args.batch_size):
+        batch = files[first : first + args.batch_size]
+        probs = an.class_probabilities(model, an.preprocess_files(batch, size), args.tta, args.batch_size)
+        ids, top = an.top_k(probs, k)
+        rows += an.csv_rows([an.relative(p, args.input) for p in batch], ids, top, classes)
+        for _ in batch:
+            progress.step()
+    write_csv(csv_path, an.csv_header(min(k, classes)), rows)
+    return len(files)
+
+
+def run(model, name: str, args, build) -> int:
+    """Dispatches to the network's predict function; returns the number of inputs handled."""
+    from keras_zoo.inference.common import check_output_folder
+
+    output = check_output_folder(args.output)
+    if name == "unet":
+        return predict_unet(model, args, output)
+    if name == "deeplabv3plus":
+        return predict_deeplab(model, args, output, build)
+    if name == "genesis":
+        return predict_genesis(model, args, output)
+    if name == "cascadenet":
+        return predict_cascadenet(model, args, output)
+    return predict_amoebanet(model, args, output)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,15 +341,20 @@ def main(argv: list[str] | None = None) -> int:
         from keras_zoo.errors import ConfigError
 
         args = build_parser().parse_args(argv)
-        if not 0.0 < args.threshold < 1.0:
-            raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
-        files = list_inputs(args.input)
+        if os.path.isfile(args.output):
+            raise ConfigError(f"--output {args.output}: is a file; give a folder for the results")
+        if not os.path.exists(args.input):
+            from keras_zoo.errors import require_file
+
+            require_file(args.input, "input")
         model, train_args = build_model(args)
         name = train_args.model if train_args is not None else args.model
         if name not in SUPPORTED:
-            raise ConfigError(f"predict supports {', '.join(SUPPORTED)} so far, not {name!r}")
-        written = predict_unet(model, files, args.output, args.threshold, args.probabilities, args.tta)
-        print(f"{len(written)} masks written to {args.output}")
+            raise ConfigError(f"predict supports {', '.join(SUPPORTED)}, not {name!r}")
+        check_flags(args, name)
+        build = deeplab_builder(args, train_args) if name == "deeplabv3plus" else None
+        count = run(model, name, args, build)
+        print(f"{name}: {count} input{'s' if count != 1 else ''} -> {args.output}")
         return 0
 
     return run_cli(body, argv, "--debug" in argv)

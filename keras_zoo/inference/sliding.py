@@ -1,8 +1,9 @@
-"""Inference helpers: sliding windows with Gaussian blending for whole volumes, dihedral test-time augmentation."""
+"""Sliding windows with Gaussian blending: whole volumes through a network trained on smaller patches."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -29,6 +30,17 @@ def _starts(size: int, window: int, step: int) -> list[int]:
     if starts[-1] != size - window:
         starts.append(size - window)
     return starts
+
+
+def window_corners(shape: Sequence[int], window: Sequence[int], overlap: float) -> list[tuple[int, ...]]:
+    """First corners of the windows that tile ``shape`` (each axis >= its window) with ``overlap``.
+
+    Windows step by ``round(window * (1 - overlap))`` voxels; the last one on each axis is aligned with the
+    end, so every voxel is covered. One window when ``shape == window``.
+    """
+    steps = [max(1, int(round(w * (1.0 - overlap)))) for w in window]
+    axes = [_starts(int(s), int(w), step) for s, w, step in zip(shape, window, steps)]
+    return [tuple(int(v) for v in corner) for corner in itertools.product(*axes)]
 
 
 def sliding_window_predict(
@@ -72,13 +84,7 @@ def sliding_window_predict(
     original = volume.shape[:3]
     padding = [(0, max(0, w - s)) for s, w in zip(original, window)] + [(0, 0)]
     padded = np.pad(volume.astype(np.float32), padding)
-    steps = [max(1, int(round(w * (1.0 - overlap)))) for w in window]
-    grid = [
-        (a, b, c)
-        for a in _starts(padded.shape[0], window[0], steps[0])
-        for b in _starts(padded.shape[1], window[1], steps[1])
-        for c in _starts(padded.shape[2], window[2], steps[2])
-    ]
+    grid = window_corners(padded.shape[:3], window, overlap)
     weights = gaussian_importance(window) if blending == "gaussian" else np.ones(window, np.float32)
     total = None
     norm = np.zeros(padded.shape[:3], np.float32)
@@ -96,42 +102,3 @@ def sliding_window_predict(
             norm[region] += weights
     result = total / norm[..., None]
     return result[: original[0], : original[1], : original[2]]
-
-
-def dihedral_average(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
-    """Test-time augmentation: the mean prediction over the 8 flips and quarter turns of 2D images.
-
-    Each view (rotations by 0/90/180/270 degrees of the image and of its left-right mirror) is predicted and
-    mapped back to the original orientation before averaging, so a per-pixel output stays aligned.
-
-    Args:
-        predict: maps images (n, H, W, channels) to per-pixel outputs (n, H, W, k); for the quarter turns
-            it receives (n, W, H, channels), so a fully convolutional network needs both sides divisible by
-            its stride.
-        images: (n, H, W, channels).
-
-    Returns:
-        float32 (n, H, W, k).
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (n, H, W, channels), got shape {images.shape}")
-    total = None
-    for mirrored in (False, True):
-        base = images[:, :, ::-1] if mirrored else images
-        for turns in range(4):
-            view = np.ascontiguousarray(np.rot90(base, turns, axes=(1, 2)))
-            output = np.rot90(np.asarray(predict(view), np.float32), -turns, axes=(1, 2))
-            output = output[:, :, ::-1] if mirrored else output
-            total = output if total is None else total + output
-    return total / 8.0
-
-
-def predict_images(
-    model: keras.Model, images: np.ndarray, tta: bool = False, batch_size: int = 1
-) -> np.ndarray:
-    """``model.predict`` on images (n, H, W, channels), or with ``tta`` its :func:`dihedral_average`."""
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return model.predict(batch, batch_size=batch_size, verbose=0)
-
-    return dihedral_average(predict, images) if tta else predict(images)

@@ -1,0 +1,124 @@
+"""What every network's inference needs: input file lists, output paths that never overwrite by accident,
+file stems, and a trained model rebuilt at another input size."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+
+import keras
+
+from keras_zoo.errors import ConfigError, data_error, require_dir, require_file
+from keras_zoo.io import atomic_path, write_text
+
+DOUBLE_SUFFIXES = (".nii.gz",)
+
+
+def file_stem(path: str | os.PathLike) -> str:
+    """The file name without its extension (``ct.nii.gz`` -> ``ct``, ``a.b.png`` -> ``a.b``)."""
+    name = os.path.basename(os.fspath(path).rstrip(os.sep))
+    for suffix in DOUBLE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return os.path.splitext(name)[0]
+
+
+def list_inputs(
+    path: str | os.PathLike, suffixes: Sequence[str], what: str, recursive: bool = False
+) -> list[str]:
+    """The files named by ``path``: the file itself, or the files of a folder ending in ``suffixes``, sorted
+    (with ``recursive``, those of its subfolders too, e.g. ImageNet's ``<wnid>/`` folders).
+
+    Raises:
+        DataError: ``path`` is missing or empty, a folder holds no such file, or a file has another
+            extension.
+    """
+    path = os.fspath(path)
+    suffixes = tuple(s.lower() for s in suffixes)
+    if os.path.isdir(path):
+        folder = require_dir(path, "input folder")
+        walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+        files = sorted(
+            os.path.join(root, name)
+            for root, _, names in walk
+            for name in names
+            if name.lower().endswith(suffixes) and not name.startswith(".")
+        )
+        if not files:
+            raise data_error(folder, f"no {what} ({', '.join(suffixes)}) in the input folder")
+        return files
+    require_file(path, f"input {what}")
+    if not path.lower().endswith(suffixes):
+        raise data_error(path, f"unsupported input for this network (expected {', '.join(suffixes)})")
+    return [path]
+
+
+def check_output_folder(folder: str | os.PathLike) -> str:
+    """Creates the output folder; ConfigError when ``folder`` is an existing file."""
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(f"--output {folder}: is a file; give a folder for the results")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def claim(path: str | os.PathLike, overwrite: bool) -> str:
+    """Returns ``path`` to write; ConfigError when it exists and ``overwrite`` is False."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise ConfigError(f"{path}: exists; pass --overwrite to replace it")
+    return path
+
+
+def claim_all(paths: Sequence[str], overwrite: bool) -> list[str]:
+    """:func:`claim` for every path before anything is written, so a refusal leaves no partial results."""
+    return [claim(path, overwrite) for path in paths]
+
+
+def with_input_size(model: keras.Model, spatial: Sequence[int | None]) -> keras.Model:
+    """The same functional network (same weights) taking inputs of spatial size ``spatial``.
+
+    Works for networks whose layers do not store a spatial size (U-Net, Models Genesis, CascadeNet);
+    DeepLabv3+'s image pooling does, so it is rebuilt by its factory instead (see
+    :mod:`keras_zoo.inference.deeplab`). Returns ``model`` itself when its inputs already have that size.
+
+    Args:
+        model: functional model whose inputs are (batch, *spatial, channels).
+        spatial: new spatial sizes (None = any).
+    """
+    spatial = tuple(None if s is None else int(s) for s in spatial)
+    if all(tuple(t.shape[1:-1]) == spatial for t in model.inputs):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            shape = layer["config"]["batch_shape"]
+            if len(shape) != len(spatial) + 2:
+                raise ConfigError(
+                    f"model {model.name!r} takes {len(shape) - 2}-D inputs, not {len(spatial)}-D"
+                )
+            layer["config"]["batch_shape"] = [shape[0], *spatial, shape[-1]]
+    resized = model.__class__.from_config(config)
+    resized.set_weights(model.get_weights())
+    return resized
+
+
+def model_spatial_size(model: keras.Model) -> tuple[int | None, ...]:
+    """Spatial input size of ``model``'s first input (None where any size goes)."""
+    return tuple(model.inputs[0].shape[1:-1])
+
+
+def write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Writes a CSV file atomically: ``header`` then ``rows``."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_json(path: str, data: dict) -> None:
+    """Writes ``data`` as indented JSON atomically (NaN written as null)."""
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in data.items()}
+    write_text(path, json.dumps(clean, indent=2) + "\n")
