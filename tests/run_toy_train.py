@@ -6,8 +6,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from keras_zoo.cli import tasks, train  # noqa: E402
+from keras_zoo.cli import train  # noqa: E402
+from tests.cli.test_train_cli import register_toy  # noqa: E402
 
 if __name__ == "__main__":
-    tasks._TASKS["toy"] = "tests.cli.test_train_cli:ToyTask"
+    register_toy()
     sys.exit(train.main(["--model", "toy", *sys.argv[1:]]))

@@ -154,9 +154,10 @@ def test_unet_with_dropout_resumes_bitwise(tmp_path):
 
 def test_disk_full_keeps_previous_checkpoint_and_exits_2(tmp_path, capsys, monkeypatch):
     from keras_zoo.callbacks import checkpoint
-    from keras_zoo.cli import tasks, train
+    from keras_zoo.cli import train
+    from tests.cli.test_train_cli import register_toy
 
-    monkeypatch.setitem(tasks._TASKS, "toy", "tests.cli.test_train_cli:ToyTask")
+    register_toy(monkeypatch.setitem)
     argv = ["--model", "toy", "--output", str(tmp_path / "out"), "--verbose", "0"]
     assert train.main([*argv, "--epochs", "1"]) == 0
     last = tmp_path / "out/checkpoints/last.h5"

@@ -79,7 +79,9 @@ def read_run(args_path: str) -> tuple[argparse.Namespace, dict]:
     from keras_zoo.cli.tasks import get_task
     from keras_zoo.cli.train import MODEL_FILE, task_parser
     from keras_zoo.errors import ConfigError
+    from keras_zoo.run_folder import require_complete_run
 
+    require_complete_run(os.path.dirname(args_path))
     try:
         with open(args_path, encoding="utf-8") as f:
             saved = yaml.safe_load(f)

@@ -68,7 +68,14 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     g.add_argument("--model", choices=task_names, help="network to train")
     g.add_argument("-c", "--config", help="YAML file of option: value defaults (flags override it)")
     g.add_argument("--data", help="dataset path in the model's real format; omitted: embedded synthetic data")
-    g.add_argument("--output", default="output", help="output folder (default: output)")
+    g.add_argument(
+        "--output", help="run folder (default: a new output/train/<date>-<time>-<model>); refused if not empty"
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="move the earlier run in --output aside to OUTPUT.old-<date>-<time> (nothing is deleted)",
+    )
     g.add_argument("--weights", help="initial weights (.h5 / .weights.h5 / .keras) for transfer learning")
     g.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last.h5")
     g.add_argument(
@@ -188,6 +195,8 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.eval_only and args.resume:
         raise ConfigError("--eval-only and --resume conflict")
+    if args.overwrite and args.resume:
+        raise ConfigError("--overwrite and --resume conflict: --resume continues the run in --output")
     if args.jit == "on" and args.precision == "mixed" and getattr(args, "distribute", None) == "mirrored":
         raise ConfigError(
             "--jit on with --precision mixed under --distribute mirrored is known to fail on TensorFlow"
@@ -224,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
         apply_tf_cpu_defaults(task.traits(args))  # before TensorFlow loads: it reads the kernel choice once
-        return run(args, task)
+        return run_in_folder(args, task)
     except SystemExit as exc:  # argparse: usage errors and --help
         return int(exc.code or 0)
     except KerasZooError as exc:
@@ -319,6 +328,23 @@ def build_model(task: Task, args: argparse.Namespace, data: Data | None) -> tupl
     if getattr(args, "weights", None):
         load_pretrained(task.name, model, args.weights, **task.weights_options(args))  # logs what matched
     return model, json.loads(json.dumps(spec))  # tuples as lists, as model.json reads back
+
+
+def run_in_folder(args: argparse.Namespace, task: Task) -> int:
+    """:func:`run` in a run folder of its own: a new one, or ``--output`` locked against a second process and
+    checked (empty, the run to ``--resume``, or set aside with ``--overwrite``)."""
+    from keras_zoo.errors import ConfigError
+    from keras_zoo.run_folder import RunLock, default_output, prepare_run_folder
+    from keras_zoo.runtime.distribute import is_chief
+
+    if args.resume and not args.output:
+        raise ConfigError("--resume needs --output, the folder of the run to continue")
+    args.output = args.output or default_output(args.model)
+    if not is_chief():  # the chief owns the folder; other workers write nothing there
+        return run(args, task)
+    with RunLock(args.output):
+        prepare_run_folder(args.output, resume=args.resume, overwrite=args.overwrite)
+        return run(args, task)
 
 
 def run(args: argparse.Namespace, task: Task) -> int:

@@ -53,15 +53,19 @@ def toy_model() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1, name="dense")(inputs))
 
 
-@pytest.fixture(autouse=True)
-def toy_task(monkeypatch):
+def register_toy(setitem=lambda mapping, key, value: mapping.__setitem__(key, value)) -> None:
+    """Registers the toy network and its recipe (``setitem``: ``monkeypatch.setitem`` to undo it later)."""
     from keras_zoo import registry
     from keras_zoo.cli import tasks
 
     registry.list_models()  # registers the real networks first
-    entry = registry.ModelEntry("toy", toy_model, "toy regression", {"default": {}})
-    monkeypatch.setitem(registry._REGISTRY, "toy", entry)
-    monkeypatch.setitem(tasks._task_classes(), "toy", ToyTask)
+    setitem(registry._REGISTRY, "toy", registry.ModelEntry("toy", toy_model, "toy regression", {"default": {}}))
+    setitem(tasks._task_classes(), "toy", ToyTask)
+
+
+@pytest.fixture(autouse=True)
+def toy_task(monkeypatch):
+    register_toy(monkeypatch.setitem)
 
 
 def run(tmp_path, *extra, output="out"):
@@ -134,7 +138,7 @@ def test_config_file_is_overridden_by_flags(tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--resume"], "no checkpoint"),
+        (["--resume"], "holds no training run"),
         (["--data", "/nonexistent"], "/nonexistent: toy data cannot be read"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--resume", "--weights", "w.h5"], "conflict"),
@@ -160,7 +164,7 @@ def test_unknown_model_and_option(tmp_path, capsys):
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     assert run(tmp_path, "--epochs", "1") == 0
     good = (tmp_path / "out/checkpoints/last.h5").read_bytes()
-    assert run(tmp_path, "--epochs", "3", "--lr", "1e6") == train_cli.EXIT_DIVERGED
+    assert run(tmp_path, "--epochs", "3", "--noise", "1e30", "--resume") == train_cli.EXIT_DIVERGED
     assert "NaN" in capsys.readouterr().err
     assert (tmp_path / "out/checkpoints/last.h5").read_bytes() == good
     assert os.path.exists(tmp_path / "out/checkpoints/best.h5")
