@@ -14,7 +14,7 @@ import sys
 
 from keras_zoo.cli import train as train_cli
 
-SUBCOMMANDS = ("train", "list", "info", "summary", "benchmark", "prepare", "export", "predict")
+SUBCOMMANDS = ("train", "list", "info", "summary", "benchmark", "prepare", "export", "predict", "evaluate")
 
 
 def cmd_list(argv: list[str]) -> int:
@@ -100,6 +100,12 @@ def cmd_predict(argv: list[str]) -> int:
     return predict_main(argv)
 
 
+def cmd_evaluate(argv: list[str]) -> int:
+    from keras_zoo.cli.evaluate import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
 COMMANDS = {
     "list": cmd_list,
     "info": cmd_info,
@@ -108,6 +114,7 @@ COMMANDS = {
     "prepare": cmd_prepare,
     "export": cmd_export,
     "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
 }
 
 

@@ -89,3 +89,27 @@ def relative(path: str, root: str) -> str:
     if os.path.isdir(root):
         return os.path.relpath(path, root)
     return os.path.basename(path)
+
+
+def evaluate_files(
+    model: keras.Model, paths: Sequence[str], labels: np.ndarray, flip: bool = False, batch_size: int = 8
+) -> tuple[dict[str, float], list[dict]]:
+    """Top-1 / top-5 accuracy of labelled image files (labels in the model's class ids).
+
+    Returns:
+        (``top1``, ``top5`` and ``images``; one row per file with its ``label``, ``top1_class``, ``top1`` and
+        ``top5`` (0/1)).
+    """
+    size = model_image_size(model)
+    probs = np.concatenate(
+        [
+            class_probabilities(model, preprocess_files(paths[i : i + batch_size], size), flip, batch_size)
+            for i in range(0, len(paths), batch_size)
+        ]
+    )
+    top1, top5 = topk_accuracy(probs, labels, 1), topk_accuracy(probs, labels, 5)
+    rows = [
+        {"file": path, "label": int(label), "top1_class": int(p.argmax()), "top1": int(a), "top5": int(b)}
+        for path, label, p, a, b in zip(paths, labels, probs, top1, top5)
+    ]
+    return {"top1": float(top1.mean()), "top5": float(top5.mean()), "images": len(rows)}, rows

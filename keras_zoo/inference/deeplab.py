@@ -163,3 +163,41 @@ def iou_report(confusion: np.ndarray, names: Sequence[str]) -> dict[str, float]:
         if not np.isnan(iou):
             report[f"iou_{name}"] = float(iou)
     return report
+
+
+def evaluate_images(
+    model: keras.Model,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    names: Sequence[str],
+    build: Builder,
+    class_names: Sequence[str],
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+) -> tuple[dict[str, float], list[dict]]:
+    """mIoU with the void label ignored over a labelled set, each image predicted by :func:`segment_image`
+    (padded to the model's size, as training's evaluation pads to the crop).
+
+    Args:
+        model: trained DeepLabv3+.
+        images: uint8 (H, W, 3) each; labels: uint8 (H, W) class ids or 255 each; names: one per image.
+        build: factory of the same architecture at another size.
+        class_names: one name per class (``len`` = the number of classes).
+        scales, flip: as :func:`predict_probabilities`.
+
+    Returns:
+        (:func:`iou_report` of the summed confusion matrix plus ``images``, one row per image with its
+        ``name``, ``pixel_accuracy`` and ``mean_iou``).
+    """
+    classes = len(class_names)
+    total = np.zeros((classes, classes), np.int64)
+    rows = []
+    for name, image, label in zip(names, images, labels):
+        predicted = segment_image(model, image, build, scales, flip).argmax(-1)
+        confusion = confusion_matrix(label, predicted, classes)
+        total += confusion
+        report = iou_report(confusion, class_names)
+        rows.append(
+            {"name": name, "pixel_accuracy": report["pixel_accuracy"], "mean_iou": report["mean_iou"]}
+        )
+    return {**iou_report(total, class_names), "images": len(rows)}, rows

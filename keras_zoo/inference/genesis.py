@@ -145,3 +145,32 @@ def window_volume(path: str, modality: str = "ct") -> tuple[np.ndarray, np.ndarr
     if min(volume.shape) < 1:
         raise data_error(path, f"empty volume {volume.shape}")
     return hu_window(volume, modality), affine, back
+
+
+def evaluate_cubes(
+    model: keras.Model, cubes: np.ndarray, seed: int = 0, batch_size: int = 4
+) -> tuple[dict[str, float], list[dict]]:
+    """Restoration MSE of a pretraining network on cubes (n, rows, cols, depth) in [0, 1].
+
+    Each cube is transformed as in pretraining (deterministic for ``seed``, as training's validation pairs)
+    and restored by the model.
+
+    Returns:
+        (``mse`` restored vs original and ``corrupted_mse`` transformed vs original over all cubes, plus
+        ``cubes``; one row per cube with its ``cube`` index and both errors).
+    """
+    from keras_zoo.datasets.genesis import fixed_pairs
+    from keras_zoo.inference.common import with_input_size
+
+    transformed, original = fixed_pairs(cubes, seed)
+    net = with_input_size(model, cubes.shape[1:4])
+    restored = net.predict(transformed, batch_size=batch_size, verbose=0)
+    axes = tuple(range(1, restored.ndim))
+    mse = np.mean((restored - original) ** 2, axis=axes)
+    corrupted = np.mean((transformed - original) ** 2, axis=axes)
+    rows = [
+        {"cube": i, "mse": float(m), "corrupted_mse": float(c)}
+        for i, (m, c) in enumerate(zip(mse, corrupted))
+    ]
+    summary = {"mse": float(mse.mean()), "corrupted_mse": float(corrupted.mean()), "cubes": len(rows)}
+    return summary, rows

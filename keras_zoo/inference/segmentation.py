@@ -90,3 +90,31 @@ def membrane_scores(predicted_cell: np.ndarray, true_cell: np.ndarray) -> dict[s
         "membrane_dice": 2 * overlap / total if total else 1.0,
         "membrane_iou": overlap / union if union else 1.0,
     }
+
+
+def evaluate_slices(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    tta: bool = False,
+    threshold: float = 0.5,
+) -> tuple[dict[str, float], list[dict]]:
+    """Scores whole slices at their native resolution, as training's validation does.
+
+    Args:
+        model: U-Net.
+        images: (n, H, W) float32 in [0, 1].
+        labels: (n, H, W) in {0, 1}, 1 = cell interior.
+        names: one name per slice.
+        tta: average over the 8 flips and quarter turns.
+        threshold: cell-interior probability threshold.
+
+    Returns:
+        (:func:`membrane_scores` over all pixels of all slices plus ``slices``, one row per slice with its
+        ``name`` and scores).
+    """
+    predicted = np.stack([segment_slice(model, image, tta) for image in images]) > threshold
+    truth = np.asarray(labels) > 0.5
+    rows = [{"name": name, **membrane_scores(p, t)} for name, p, t in zip(names, predicted, truth)]
+    return {**membrane_scores(predicted, truth), "slices": len(images)}, rows

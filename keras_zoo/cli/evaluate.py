@@ -1,0 +1,215 @@
+"""``keras-zoo evaluate``: score a checkpoint on a labelled set with its task's metrics.
+
+``--data`` is the format training reads; the scores are those of :mod:`keras_zoo.inference`:
+
+- unet: ISBI 2012 PNG folders or TIFF stacks; pixel accuracy, membrane Dice and IoU on whole slices.
+- deeplabv3plus: a VOCdevkit folder (``--split``, default val); mIoU with void (255) ignored, pixel
+  accuracy, per-class IoU; ``--scales`` / ``--flip`` for multi-scale inference.
+- cascadenet: MR images (any format ``--data`` takes for training), undersampled with seeded masks
+  (``--acceleration``, ``--centre-lines``, ``--seed``); PSNR, SSIM, NMSE per slice, reconstruction and
+  zero-filled.
+- genesis: a folder of cube files ``bat_*.npy`` (``--folds``, default all); restoration MSE.
+- amoebanet: ImageNet class folders ``<wnid>/*.JPEG``; top-1 and top-5 accuracy.
+
+Writes ``OUTPUT/evaluation.json`` (the scores, the model and the options) and ``OUTPUT/evaluation.csv``
+(one row per slice, image or cube); never replaces them without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = ("amoebanet", "cascadenet", "deeplabv3plus", "genesis", "unet")
+NETWORK_FLAGS = {
+    "threshold": "unet",
+    "split": "deeplabv3plus",
+    "scales": "deeplabv3plus",
+    "flip": "deeplabv3plus",
+    "acceleration": "cascadenet",
+    "centre_lines": "cascadenet",
+    "data_key": "cascadenet",
+    "folds": "genesis",
+}
+TTA_NETWORKS = ("unet", "amoebanet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-zoo evaluate", description="Score a checkpoint on a labelled set (see the module docs)."
+    )
+    add_model_arguments(parser)
+    g = parser.add_argument_group("evaluate")
+    g.add_argument("--data", required=True, help="labelled data in the format training reads")
+    g.add_argument("--output", default="evaluation", help="folder for evaluation.json and evaluation.csv")
+    g.add_argument("--overwrite", action="store_true", help="replace existing evaluation files")
+    g.add_argument("--batch-size", type=int, default=4, help="samples per forward pass")
+    g.add_argument("--seed", type=int, default=0, help="seed of undersampling masks / restoration transforms")
+    g.add_argument("--tta", action="store_true", help="unet: 8 dihedral views; amoebanet: left-right flip")
+    g = parser.add_argument_group("unet")
+    g.add_argument("--threshold", type=float, help="cell-interior probability threshold (default 0.5)")
+    g = parser.add_argument_group("deeplabv3plus")
+    g.add_argument("--split", help="image list in ImageSets/Segmentation (default val)")
+    g.add_argument(
+        "--scales", type=float, nargs="+", help="multi-scale inference, e.g. 0.5 0.75 1 1.25 1.5 1.75"
+    )
+    g.add_argument("--flip", action="store_true", help="average with the left-right flipped prediction")
+    g = parser.add_argument_group("cascadenet")
+    g.add_argument("--acceleration", type=float, help="undersampling factor (default 4)")
+    g.add_argument("--centre-lines", type=int, help="fully sampled central lines (default 8)")
+    g.add_argument("--data-key", help="variable of a .mat file")
+    g = parser.add_argument_group("genesis")
+    g.add_argument("--folds", type=int, nargs="+", help="cube-file folds to score (default: all found)")
+    return parser
+
+
+def check_flags(args: argparse.Namespace, name: str) -> None:
+    """ConfigError for a network-specific flag given to another network, or a bad common value."""
+    from keras_zoo.errors import ConfigError
+
+    for flag, network in NETWORK_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None and value is not False and network != name:
+            raise ConfigError(f"--{flag.replace('_', '-')} applies to {network}, not {name}")
+    if args.tta and name not in TTA_NETWORKS:
+        raise ConfigError(f"--tta is not available for {name} (only {', '.join(TTA_NETWORKS)})")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.scales is not None and min(args.scales) <= 0:
+        raise ConfigError(f"--scales must be > 0, got {args.scales}")
+
+
+# ------------------------------------------------------------------------------------------- networks
+def evaluate_unet(model, args):
+    from keras_zoo.datasets.isbi import read_isbi
+    from keras_zoo.inference.segmentation import evaluate_slices
+
+    slices = read_isbi(args.data)
+    threshold = 0.5 if args.threshold is None else args.threshold
+    return evaluate_slices(model, slices.images, slices.labels, slices.names, args.tta, threshold)
+
+
+def evaluate_deeplab(model, args, train_args):
+    from keras_zoo.cli.predict import deeplab_builder
+    from keras_zoo.datasets.voc import CLASS_NAMES, NUM_CLASSES, load_voc_split
+    from keras_zoo.errors import DataError
+    from keras_zoo.inference.deeplab import evaluate_images
+
+    names, images, labels = load_voc_split(args.data, args.split or "val")
+    classes = int(model.outputs[0].shape[-1])
+    class_names = CLASS_NAMES if classes == NUM_CLASSES else [f"class{i}" for i in range(classes)]
+    for name, label in zip(names, labels):
+        valid = label[label != 255]
+        if valid.size and valid.max() >= classes:
+            raise DataError(f"{name}: label class {int(valid.max())} >= the model's {classes} classes")
+    build = deeplab_builder(args, train_args)
+    return evaluate_images(model, images, labels, names, build, class_names, args.scales or (1.0,), args.flip)
+
+
+def evaluate_cascadenet(model, args):
+    from keras_zoo.datasets.mri_readers import load_mr_images
+    from keras_zoo.errors import ConfigError, KerasZooError
+    from keras_zoo.inference.cascadenet import evaluate_images
+
+    images = load_mr_images(args.data, key=args.data_key)
+    acceleration = 4.0 if args.acceleration is None else args.acceleration
+    centre_lines = 8 if args.centre_lines is None else args.centre_lines
+    try:
+        return evaluate_images(model, images, acceleration, centre_lines, args.seed, args.batch_size)
+    except ValueError as exc:
+        if isinstance(exc, KerasZooError):
+            raise
+        raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None
+
+
+def evaluate_genesis(model, args):
+    from keras_zoo.datasets.volumes import find_cube_files, read_cube_folds
+    from keras_zoo.errors import ConfigError, data_error
+    from keras_zoo.inference.genesis import evaluate_cubes, genesis_kind
+
+    if genesis_kind(model) != "restore":
+        raise ConfigError(
+            "evaluate scores genesis pretraining (restoration) checkpoints; fine-tuned ones: train.py --eval-only"
+        )
+    found = find_cube_files(args.data)
+    if not found:
+        raise data_error(args.data, "no cube files bat_<N>_s_<rows>x<cols>x<depth>_<fold>.npy")
+    folds = args.folds or sorted(found)
+    return evaluate_cubes(model, read_cube_folds(args.data, folds), args.seed, args.batch_size)
+
+
+def evaluate_amoebanet(model, args):
+    from keras_zoo.datasets.imagenet import list_image_folder
+    from keras_zoo.inference.amoebanet import evaluate_files
+
+    paths, labels = list_image_folder(args.data, classes=int(model.outputs[0].shape[-1]))
+    summary, rows = evaluate_files(model, paths, labels, args.tta, args.batch_size)
+    for row in rows:
+        row["file"] = os.path.relpath(row["file"], args.data)
+    return summary, rows
+
+
+def run(model, name: str, args, train_args):
+    """The network's ``(summary, rows)``."""
+    if name == "unet":
+        return evaluate_unet(model, args)
+    if name == "deeplabv3plus":
+        return evaluate_deeplab(model, args, train_args)
+    if name == "cascadenet":
+        return evaluate_cascadenet(model, args)
+    if name == "genesis":
+        return evaluate_genesis(model, args)
+    return evaluate_amoebanet(model, args)
+
+
+def options(args: argparse.Namespace) -> dict:
+    """The options that shaped the scores, for evaluation.json."""
+    keys = ("weights", "model", "preset", "set", "data", "seed", "tta", *NETWORK_FLAGS)
+    return {key: getattr(args, key) for key in keys if getattr(args, key) not in (None, False, [])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``keras-zoo evaluate``; returns 0 or 2 (user error)."""
+    argv = cli_argv(argv)
+
+    def body() -> int:
+        from keras_zoo.errors import ConfigError, require_file
+        from keras_zoo.inference.common import check_output_folder, claim_all, write_csv, write_json
+
+        args = build_parser().parse_args(argv)
+        if not os.path.exists(args.data):
+            require_file(args.data, "--data")
+        if os.path.isfile(args.output):
+            raise ConfigError(f"--output {args.output}: is a file; give a folder for the results")
+        json_path, csv_path = claim_all(
+            [os.path.join(args.output, "evaluation.json"), os.path.join(args.output, "evaluation.csv")],
+            args.overwrite,
+        )
+        model, train_args = build_model(args)
+        name = train_args.model if train_args is not None else args.model
+        if name not in SUPPORTED:
+            raise ConfigError(f"evaluate supports {', '.join(SUPPORTED)}, not {name!r}")
+        check_flags(args, name)
+        summary, rows = run(model, name, args, train_args)
+        check_output_folder(args.output)
+        write_csv(csv_path, list(rows[0]), [list(row.values()) for row in rows])
+        write_json(json_path, {"model": name, **summary, "options": options(args)})
+        print(
+            f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items() if isinstance(v, float))[:400]
+        )
+        print(f"wrote {json_path} and {csv_path}")
+        return 0
+
+    return run_cli(body, argv, "--debug" in argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
