@@ -1,0 +1,58 @@
+"""Shared inference pieces: input lists, outputs never overwritten by accident, models resized, top-k CSV."""
+
+import numpy as np
+import pytest
+
+from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.inference import amoebanet as ai
+from keras_zoo.inference import common
+
+
+def test_file_stems_and_input_lists(tmp_path):
+    assert common.file_stem("a/ct.nii.gz") == "ct" and common.file_stem("x.y.png") == "x.y"
+    (tmp_path / "sub").mkdir()
+    for name in ("b.png", "a.PNG", ".hidden.png", "notes.txt", "sub/c.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.rsplit("/", 1)[1] for p in common.list_inputs(tmp_path, (".png",), "images")] == [
+        "a.PNG",
+        "b.png",
+    ]
+    assert len(common.list_inputs(tmp_path, (".png",), "images", recursive=True)) == 3
+    with pytest.raises(DataError, match="unsupported input for this network"):
+        common.list_inputs(tmp_path / "notes.txt", (".png",), "images")
+    with pytest.raises(DataError, match="no volumes"):
+        common.list_inputs(tmp_path / "sub", (".nii",), "volumes")
+
+
+def test_claim_refuses_existing_files_and_output_that_is_a_file(tmp_path):
+    (tmp_path / "old.png").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="old.png: exists; pass --overwrite"):
+        common.claim_all([str(tmp_path / "new.png"), str(tmp_path / "old.png")], overwrite=False)
+    assert common.claim(str(tmp_path / "old.png"), overwrite=True).endswith("old.png")
+    with pytest.raises(ConfigError, match="is a file"):
+        common.check_output_folder(tmp_path / "old.png")
+
+
+def test_with_input_size_keeps_the_weights_and_outputs():
+    from keras_zoo.registry import get_model
+
+    model = get_model("unet", preset="tiny")
+    resized = common.with_input_size(model, (48, 64))
+    assert resized.inputs[0].shape[1:3] == (48, 64)
+    x = np.random.default_rng(0).random((1, 32, 32, 1)).astype(np.float32)
+    same = common.with_input_size(model, (32, 32))
+    assert same is model
+    any_size = common.with_input_size(model, (None, None))
+    np.testing.assert_allclose(any_size.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_top_k_and_imagenet_labels():
+    probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]], np.float32)
+    ids, top = ai.top_k(probs, 2)
+    np.testing.assert_array_equal(ids, [[1, 2], [0, 2]])
+    np.testing.assert_allclose(top, [[0.6, 0.3], [0.5, 0.3]])
+    np.testing.assert_array_equal(ai.topk_accuracy(probs, np.array([2, 1]), 2), [True, False])
+    assert ai.class_label(0, 1001) == ("", "background")
+    assert ai.class_label(1, 1001) == ai.class_label(0, 1000) == ("n01440764", "tench")
+    assert ai.class_label(3, 10) == ("", "class3")
+    assert ai.csv_header(1) == ["file", "class_1", "wnid_1", "name_1", "probability_1"]
