@@ -8,10 +8,9 @@ from keras_zoo.callbacks.checkpoint import (
     restore_checkpoint,
 )
 from keras_zoo.callbacks.drop_path import DropPathSchedule
-from keras_zoo.callbacks.genesis_panels import RestorationPanels
 from keras_zoo.callbacks.loss_scale import LossScaleMonitor
 from keras_zoo.callbacks.nan_guard import NaNGuard
-from keras_zoo.callbacks.reconstruction_panels import ReconstructionPanels
+from keras_zoo.callbacks.prediction_panels import PredictionPanels
 from keras_zoo.callbacks.tensorboard import EpochTensorBoard
 from keras_zoo.callbacks.timing import EpochClock, StepTimer
 
@@ -23,8 +22,7 @@ __all__ = [
     "HDF5Checkpoint",
     "LossScaleMonitor",
     "NaNGuard",
-    "ReconstructionPanels",
-    "RestorationPanels",
+    "PredictionPanels",
     "StepTimer",
     "read_checkpoint_state",
     "restore_checkpoint",

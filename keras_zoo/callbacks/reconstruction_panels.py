@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-import keras
 import numpy as np
 
 from keras_zoo.callbacks.panels import save_image_grid
@@ -35,34 +32,3 @@ def save_reconstruction_panel(path: str, zero_filled, reconstruction, reference,
     error_title = f"error x{ERROR_GAIN}"
     columns = {"zero-filled": zf, "reconstruction": rec, "reference": ref, error_title: error}
     save_image_grid(path, columns, min(max_rows, len(zf)), cmaps={error_title: "inferno"})
-
-
-class ReconstructionPanels(keras.callbacks.Callback):
-    """Saves ``<output_dir>/epoch_XXXX.png`` reconstruction panels every ``every`` epochs.
-
-    Args:
-        inputs: CascadeNet inputs ``(image, kspace, mask)`` of a few samples (n, [frames,] H, W, 2).
-        reference: their targets, same shape as ``inputs[0]``.
-        output_dir: folder receiving the PNGs.
-        every: epoch interval (1: every epoch).
-    """
-
-    def __init__(
-        self, inputs: tuple[np.ndarray, ...], reference: np.ndarray, output_dir: str, every: int = 1
-    ):
-        super().__init__()
-        if len(inputs) != 3 or any(np.shape(a) != np.shape(reference) for a in inputs):
-            raise ValueError("inputs must be (image, kspace, mask) of the reference's shape")
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.inputs = inputs
-        self.reference = reference
-        self.output_dir = output_dir
-        self.every = every
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if (epoch + 1) % self.every:
-            return
-        reconstruction = keras.ops.convert_to_numpy(self.model(self.inputs, training=False))
-        path = os.path.join(self.output_dir, f"epoch_{epoch + 1:04d}.png")
-        save_reconstruction_panel(path, self.inputs[0], reconstruction, self.reference)

@@ -22,3 +22,26 @@ def test_volume_and_reconstruction_panels_are_written(tmp_path):
     images = np.random.default_rng(2).random((2, 8, 8, 2)).astype("float32")
     save_reconstruction_panel(str(tmp_path / "r.png"), images, images, images)
     assert Image.open(tmp_path / "r.png").size == (4 * 192, 2 * 192)  # 4 columns of 2.4-inch cells
+
+
+def test_prediction_panels_draw_the_models_prediction_every_n_epochs(tmp_path):
+    import keras
+
+    from keras_zoo.callbacks import PredictionPanels
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer="ones", use_bias=False)(inputs))
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    drawn = []
+
+    def draw(path, batch, prediction, target):
+        drawn.append((path, prediction))
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(path)
+
+    (tmp_path / "panels").mkdir()
+    callback = PredictionPanels(x, x[:, :2], draw, str(tmp_path / "panels"), every=2)
+    callback.set_model(model)
+    for epoch in range(4):
+        callback.on_epoch_end(epoch)
+    assert [p for p, _ in drawn] == [str(tmp_path / "panels" / f"epoch_{e:04d}.png") for e in (2, 4)]
+    np.testing.assert_allclose(drawn[0][1], np.repeat(x.sum(1, keepdims=True), 2, axis=1))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from keras_zoo.cli.tasks import get_task
-from keras_zoo.cli.tasks.deeplab import pad_for_eval, scale_size
 from keras_zoo.cli.train import main
-from keras_zoo.errors import ConfigError, DataError
 from keras_zoo.datasets.voc import load_split
+from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.inference.deeplab import pad_for_eval, scale_size
 from keras_zoo.losses.segmentation_ignore import balanced_class_weights
 from tests.datasets.test_voc import _write_voc
 

@@ -117,10 +117,14 @@ class CascadeNetTask(Task):
         return [PSNR(), SSIM()]
 
     def callbacks(self, args, data, output_dir):
-        from keras_zoo.callbacks.reconstruction_panels import ReconstructionPanels
+        from keras_zoo.callbacks.prediction_panels import PredictionPanels
+        from keras_zoo.callbacks.reconstruction_panels import save_reconstruction_panel
+
+        def draw(path, inputs, reconstruction, target):
+            save_reconstruction_panel(path, inputs[0], reconstruction, target)
 
         inputs, target = data.extras["panel_inputs"], data.extras["panel_target"]
-        return [ReconstructionPanels(inputs, target, os.path.join(output_dir, "panels"), args.panel_every)]
+        return [PredictionPanels(inputs, target, draw, os.path.join(output_dir, "panels"), args.panel_every)]
 
     # ------------------------------------------------------------------------------------------ data
     def _images(self, args) -> tuple[np.ndarray, str]:

@@ -35,69 +35,6 @@ log = logging.getLogger(__name__)
 NUM_CLASSES, VOID_LABEL = 21, 255  # keras_zoo.datasets.voc
 
 
-def pad_for_eval(images, labels, crop: tuple[int, int], names) -> tuple[np.ndarray, np.ndarray]:
-    """Stacks whole images padded (bottom/right, mean pixel / void) to ``crop``; DataError if one is larger."""
-    import numpy as np
-
-    from keras_zoo.datasets.voc import pad_to
-
-    out_images, out_labels = [], []
-    for name, image, label in zip(names, images, labels):
-        if image.shape[0] > crop[0] or image.shape[1] > crop[1]:
-            raise DataError(
-                f"{name}: image {image.shape[:2]} is larger than the evaluation crop {crop}; raise --input-size"
-            )
-        image, label = pad_to(image, label, *crop)
-        out_images.append(image)
-        out_labels.append(label)
-    return np.stack(out_images), np.stack(out_labels)
-
-
-def scale_size(size: int, scale: float) -> int:
-    """The reference's ``scale_dimension``: ``int((size - 1) * scale + 1)``."""
-    return int((size - 1) * scale + 1)
-
-
-def predict_probabilities(model: keras.Model, images: np.ndarray, scales, flip: bool, batch_size: int, build):
-    """Softmax probabilities at the images' size, averaged over ``scales`` and optional flips.
-
-    Args:
-        model: the trained model (its input size is the images' size).
-        images: uint8 (n, H, W, 3).
-        scales: evaluation scales, e.g. (1.0,) or (0.5, 0.75, ..., 1.75).
-        flip: also average the prediction of the left-right flipped image.
-        batch_size: inference batch size.
-        build: ``build((h, w)) -> keras.Model`` of the same architecture (for scales other than 1).
-
-    Returns:
-        float32 (n, H, W, classes).
-    """
-    import keras
-
-    from keras_zoo.models.deeplab import preprocess_input
-
-    height, width = images.shape[1:3]
-    total = None
-    for scale in scales:
-        size = (scale_size(height, scale), scale_size(width, scale))
-        net = model
-        if size != (height, width):
-            net = build(size)
-            net.set_weights(model.get_weights())
-        inputs = images if net is model else keras.ops.image.resize(images.astype("float32"), size)
-        inputs = preprocess_input(keras.ops.convert_to_numpy(inputs))
-        variants = [inputs, inputs[:, :, ::-1]] if flip else [inputs]
-        for k, batch in enumerate(variants):
-            logits = net.predict(batch, batch_size=batch_size, verbose=0)
-            if k == 1:
-                logits = logits[:, :, ::-1]
-            if size != (height, width):
-                logits = keras.ops.convert_to_numpy(keras.ops.image.resize(logits, (height, width)))
-            probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-            total = probs if total is None else total + probs
-    return total / (len(scales) * (2 if flip else 1))
-
-
 class DeepLabTask(Task):
     """DeepLabv3+ / Xception-65 on PASCAL VOC (or synthetic scenes)."""
 
@@ -268,6 +205,8 @@ class DeepLabTask(Task):
         else:
             description = f"synthetic scenes {crop[0]}x{crop[1]} ({count}/{len(val_images)})"
         workers = describe_workers(train) if images is not None else "tf.data"
+        from keras_zoo.inference.deeplab import pad_for_eval
+
         eval_images, eval_labels = pad_for_eval(val_images, val_labels, crop, val_names)
         val = ArrayBatches(preprocess_input(eval_images), eval_labels, args.batch_size)
         extras = {
@@ -329,6 +268,7 @@ class DeepLabTask(Task):
     def predict(self, model: keras.Model, images: np.ndarray, args: argparse.Namespace) -> np.ndarray:
         """Class probabilities (n, H, W, classes) with the run's ``--eval-scales`` and ``--flip``."""
 
+        from keras_zoo.inference.deeplab import predict_probabilities
         from keras_zoo.registry import get_model
 
         def build(size):
@@ -337,27 +277,14 @@ class DeepLabTask(Task):
         return predict_probabilities(model, images, args.eval_scales, args.flip, args.batch_size, build)
 
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
-        import numpy as np
-
         from keras_zoo.datasets.voc import CLASS_NAMES
-        from keras_zoo.metrics.miou import per_class_iou
+        from keras_zoo.inference.deeplab import confusion_matrix, iou_report
 
         images, labels = data.extras["images"], data.extras["labels"]
         predicted = self.predict(model, images, args).argmax(-1)
-        valid = labels != VOID_LABEL
-        confusion = np.bincount(
-            labels[valid].astype(np.int64) * args.classes + predicted[valid], minlength=args.classes**2
-        ).reshape(args.classes, args.classes)
-        ious = per_class_iou(confusion)
-        results = {
-            "val_mean_iou": float(np.nanmean(ious)),
-            "val_pixel_accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
-        }
         names = CLASS_NAMES if args.classes == NUM_CLASSES else [f"class{i}" for i in range(args.classes)]
-        for name, iou in zip(names, ious):
-            if not np.isnan(iou):
-                results[f"val_iou_{name}"] = float(iou)
-        return results
+        report = iou_report(confusion_matrix(labels, predicted, args.classes), names)
+        return {f"val_{key}": value for key, value in report.items()}
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
         """Rows of image | ground truth overlay | prediction overlay (VOC palette, 50 % blend)."""

@@ -108,7 +108,7 @@ class GenesisTask(Task):
     def callbacks(self, args, data, output_dir):
         import keras
 
-        from keras_zoo.callbacks.genesis_panels import RestorationPanels
+        from keras_zoo.callbacks.prediction_panels import PredictionPanels
 
         watch = "val_loss" if data.val is not None else "loss"
         callbacks = [
@@ -117,9 +117,8 @@ class GenesisTask(Task):
         ]
         if args.task == "pretrain" and "panel_x" in data.extras:
             panels = os.path.join(output_dir, "panels")
-            callbacks.append(
-                RestorationPanels(data.extras["panel_x"], data.extras["panel_y"], panels, args.panel_every)
-            )
+            x, y = data.extras["panel_x"], data.extras["panel_y"]
+            callbacks.append(PredictionPanels(x, y, _draw_restoration, panels, args.panel_every))
         return callbacks
 
     # ------------------------------------------------------------------------------------------ data
@@ -219,6 +218,13 @@ class GenesisTask(Task):
         x, y = data.extras["val_x"][:4], data.extras["val_y"][:4]
         prediction = keras.ops.convert_to_numpy(model(x, training=False))
         if args.task == "pretrain":
-            save_volume_panel(path, {"transformed": x, "restored": prediction, "original": y})
+            _draw_restoration(path, x, prediction, y)
         elif args.task == "segment" and args.classes == 1:
             save_volume_panel(path, {"image": x, "prediction": prediction, "label": y})
+
+
+def _draw_restoration(path: str, transformed, restored, original) -> None:
+    """A (transformed, restored, original) panel of middle depth slices, one row per cube."""
+    from keras_zoo.callbacks.genesis_panels import save_volume_panel
+
+    save_volume_panel(path, {"transformed": transformed, "restored": restored, "original": original})

@@ -19,7 +19,6 @@ from keras_zoo.runtime.traits import ModelTraits
 
 if TYPE_CHECKING:
     import keras
-    import numpy as np
 
 AUGMENTATIONS = ("none", "reference", "strong")  # keras_zoo.datasets.augment.AugmentConfig presets
 FITS = ("crop", "resize")  # keras_zoo.datasets.isbi.FITS
@@ -181,52 +180,13 @@ class UNetTask(Task):
             ClassIoU(class_id=0, name="membrane_iou"),
         ]
 
-    def predict_slices(self, model: keras.Model, images: np.ndarray, args: argparse.Namespace) -> np.ndarray:
-        """Cell-interior probabilities (n, H, W) for whole slices at their native resolution.
-
-        With ``--fit crop`` the slices go in whole (centre-cropped to a multiple of 16 if needed, the rest
-        predicted from a second, bottom-right aligned pass); with ``--fit resize`` each slice is resized to
-        the input size, predicted and the probabilities resized back, as the reference's test script does.
-        ``--tta`` averages each prediction over the 8 flips and quarter turns.
-        """
-        import numpy as np
-        from skimage import transform
-
-        from keras_zoo.inference import predict_images
-
-        def predict(batch: np.ndarray) -> np.ndarray:
-            return predict_images(model, batch, args.tta)
-
-        if args.fit == "resize":
-            size = self._input_size(args)
-            small = np.stack([transform.resize(im, size, order=1, anti_aliasing=True) for im in images])
-            probs = predict(small[..., None])[..., 0]
-            return np.stack([transform.resize(p, images.shape[1:3], order=1) for p in probs])
-        height, width = images.shape[1:3]
-        fit_h, fit_w = height - height % 2**DEPTH, width - width % 2**DEPTH
-        probs = np.zeros(images.shape, np.float32)
-        for top, left in {(0, 0), (height - fit_h, width - fit_w)}:
-            window = images[:, top : top + fit_h, left : left + fit_w, None]
-            probs[:, top : top + fit_h, left : left + fit_w] = predict(window)[..., 0]
-        return probs
-
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
         """Pixel accuracy, membrane Dice and membrane IoU over all held-out slices at native resolution."""
-        import numpy as np
+        from keras_zoo.inference.segmentation import evaluate_slices
 
         val = data.extras["val_native"]
-        predicted_cell = self.predict_slices(model, val.images, args) > 0.5
-        true_cell = val.labels > 0.5
-        pred_membrane, true_membrane = ~predicted_cell, ~true_cell
-        overlap = float(np.sum(pred_membrane & true_membrane))
-        union = float(np.sum(pred_membrane | true_membrane))
-        total = float(np.sum(pred_membrane) + np.sum(true_membrane))
-        return {
-            "val_pixel_accuracy": float(np.mean(predicted_cell == true_cell)),
-            "val_membrane_dice": 2 * overlap / total if total else 1.0,
-            "val_membrane_iou": overlap / union if union else 1.0,
-            "val_slices": len(val.images),
-        }
+        scores, _ = evaluate_slices(model, val.images, val.labels, list(val.names), args.tta)
+        return {f"val_{key}": value for key, value in scores.items()}
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
         """Input, label and predicted membrane probability for up to three held-out slices."""
@@ -235,8 +195,10 @@ class UNetTask(Task):
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt
 
+        from keras_zoo.inference.segmentation import segment_slice
+
         val = data.extras["val_native"].subset(range(min(3, len(data.extras["val_native"].images))))
-        probs = self.predict_slices(model, val.images, args)
+        probs = [segment_slice(model, image, args.tta) for image in val.images]
         fig, axes = plt.subplots(len(val.images), 3, figsize=(9, 3 * len(val.images)), squeeze=False)
         for row, name in enumerate(val.names):
             panels = (val.images[row], val.labels[row], 1.0 - probs[row])
