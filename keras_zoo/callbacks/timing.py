@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -10,6 +11,17 @@ import keras
 import numpy as np
 
 from keras_zoo.callbacks.stride import check_every, chunk_steps, crosses, epoch_steps, steps_per_execution
+
+# Log keys that hold an accuracy: "accuracy", "pixel_accuracy", "top1", "top5", "logits_top5", "acc", ...
+_ACCURACY = re.compile(r"(^|_)(acc|accuracy|top\d+)$")
+
+
+def final_label(metric: str) -> str:
+    """The name a metric's final line carries: ``accuracy`` for accuracies (pixel accuracy, top-1, top-5;
+    the line the Ascend perf scripts grep), else the metric's own name without ``val_``
+    (``val_psnr`` -> ``psnr``, ``val_mean_iou`` -> ``mean_iou``, ``loss``)."""
+    name = metric[len("val_") :] if metric.startswith("val_") else metric
+    return "accuracy" if _ACCURACY.search(name) else name
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -33,14 +45,16 @@ class StepTimer(keras.callbacks.Callback):
 
         Final performance FPS : <samples/s>
         Final step time ms : <median>
-        Final accuracy : <last value of final_metric>
+        Final accuracy : <last value of final_metric>      (an accuracy; see final_label)
+        Final psnr : <last value of final_metric>          (any other metric, by its name)
 
-    and keeps the figures in :attr:`summary`.
+    and keeps the figures in :attr:`summary`. A run with no more steps than the warm-up is timed over all
+    its steps, and both figure lines say so: ``Final step time ms : 123.400 (3 steps, warm-up included)``.
 
     Args:
         batch_size: samples per step (global batch).
         warmup_steps: steps excluded from the figures.
-        final_metric: log key printed as ``Final accuracy``.
+        final_metric: log key of the last line (named by :func:`final_label`).
         verbose: print the final lines.
         every: steps between two time marks within an epoch.
     """
@@ -70,6 +84,7 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.step_times: list[float] = []
+        self.warmup_times: list[float] = []  # per-step times of the warm-up steps
         self.steps_seen = 0  # steps of the finished epochs; read by the batch hooks of the running one
         self.summary = {}
         self._per_execution = steps_per_execution(self.model)
@@ -104,12 +119,14 @@ class StepTimer(keras.callbacks.Callback):
             marks.append((self._epoch_steps, now))
         times = np.maximum.accumulate([t for _, t in marks])  # a late pool thread cannot make time go back
         for (s0, _), (s1, _), t0, t1 in zip(marks, marks[1:], times, times[1:]):
-            if s1 > s0 and self.steps_seen + s0 >= self.warmup_steps:
-                self.step_times.extend([(t1 - t0) / (s1 - s0)] * (s1 - s0))
+            if s1 > s0:
+                timed = self.step_times if self.steps_seen + s0 >= self.warmup_steps else self.warmup_times
+                timed.extend([(t1 - t0) / (s1 - s0)] * (s1 - s0))
         self.steps_seen += self._epoch_steps
 
-    def _figures(self) -> dict[str, float]:
-        times = np.asarray(self.step_times, dtype=np.float64)
+    def _figures(self, steps: list[float] | None = None) -> dict[str, float]:
+        """Median/p90 step time and samples/s over ``steps`` (default: the timed steps after warm-up)."""
+        times = np.asarray(self.step_times if steps is None else steps, dtype=np.float64)
         if times.size == 0:
             return {}
         median = float(np.median(times))
@@ -119,6 +136,14 @@ class StepTimer(keras.callbacks.Callback):
             "samples_per_sec": self.batch_size * times.size / float(times.sum()),
             "timed_steps": int(times.size),
         }
+
+    def _final_figures(self) -> dict[str, float]:
+        """The run's figures: after warm-up, or over every step of a run no longer than its warm-up
+        (``warmup_included`` then True)."""
+        figures = self._figures()
+        if figures or not self.warmup_times:
+            return {**figures, "warmup_included": False} if figures else {}
+        return {**self._figures(self.warmup_times + self.step_times), "warmup_included": True}
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -133,7 +158,7 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.summary = {
-            **self._figures(),
+            **self._final_figures(),
             "warmup_steps": self.warmup_steps,
             "total_steps": self.steps_seen,
             "wall_time_s": time.perf_counter() - self._train_start,
@@ -142,14 +167,22 @@ class StepTimer(keras.callbacks.Callback):
         if final is not None:
             self.summary[f"final_{self.final_metric}"] = float(final)
         if self.verbose:
-            lines = []
-            if "samples_per_sec" in self.summary:
-                lines.append(f"Final performance FPS : {self.summary['samples_per_sec']:.3f}")
-                lines.append(f"Final step time ms : {self.summary['step_time_ms']:.3f}")
+            lines = self._figure_lines()
             if final is not None:
-                lines.append(f"Final accuracy : {float(final):.6f}")
+                lines.append(f"Final {final_label(self.final_metric)} : {float(final):.6f}")
             sys.stdout.write("".join(line + "\n" for line in lines))
             sys.stdout.flush()
+
+    def _figure_lines(self) -> list[str]:
+        """The FPS and step-time lines, always two (``nan`` when no step ran)."""
+        s = self.summary
+        if "samples_per_sec" not in s:
+            return ["Final performance FPS : nan (no steps)", "Final step time ms : nan (no steps)"]
+        note = f" ({s['timed_steps']} steps, warm-up included)" if s["warmup_included"] else ""
+        return [
+            f"Final performance FPS : {s['samples_per_sec']:.3f}{note}",
+            f"Final step time ms : {s['step_time_ms']:.3f}{note}",
+        ]
 
 
 class EpochClock(keras.callbacks.Callback):

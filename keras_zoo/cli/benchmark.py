@@ -8,6 +8,8 @@ training run gets, Keras dispatching the next step while the device runs this on
 and bytes per step (``keras_zoo.flops``) with the FLOP/s they make, model-FLOPs utilisation and a roofline
 step time when the device's peaks are given, peak host and device memory, versions. ``--sweep`` runs every
 installed backend x precision x jit setting, each in a fresh process (the Keras backend is fixed at import).
+``--set KEY=VALUE`` (a YAML value, repeatable) overrides the preset's factory arguments, as in ``export``,
+``summary`` and ``predict``; ``--config JSON`` is its deprecated older form.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from keras_zoo.cli.command import parse_overrides, run_command
 from keras_zoo.cli.tasks import get_task, reference_args, reference_batch
 from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 from keras_zoo.runtime.traits import ModelTraits
@@ -33,7 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-zoo benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--preset", default="default", help="registry preset (default: the reference config)")
-    parser.add_argument("--config", default="{}", help="JSON of factory keyword arguments over the preset")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="factory argument over the preset (YAML value; repeatable), e.g. --set filters=16",
+    )
+    parser.add_argument(
+        "--config",
+        help="deprecated: JSON object of factory arguments; use --set KEY=VALUE (both: --set wins)",
+    )
     parser.add_argument("--batch-size", type=int)
     parser.add_argument(
         "--precision",
@@ -221,7 +234,7 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
 
     Args:
         args: the parsed command line.
-        factory_config: ``--config`` parsed (factory keyword arguments over the preset).
+        factory_config: ``--set``/``--config`` parsed (factory keyword arguments over the preset).
         traits: the network's runtime traits for the per-network jit choice, or None (see ``_traits``).
     """
     import keras
@@ -344,29 +357,52 @@ def sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """ConfigError naming the first option out of range."""
+    from keras_zoo.errors import ConfigError
+
     if args.steps < 1 or args.warmup < 0:
-        print("error: --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
-        return 2
+        raise ConfigError("--steps must be >= 1 and --warmup >= 0")
     for flag, value in (("--peak-gflops", args.peak_gflops), ("--peak-gbps", args.peak_gbps)):
         if value is not None and value <= 0:
-            print(f"error: {flag} must be > 0", file=sys.stderr)
-            return 2
+            raise ConfigError(f"{flag} must be > 0")
     if args.fit_epochs < 0:
-        print("error: --fit-epochs must be >= 0", file=sys.stderr)
-        return 2
+        raise ConfigError("--fit-epochs must be >= 0")
+
+
+def factory_overrides(args: argparse.Namespace) -> dict:
+    """The factory arguments over the preset: ``--config`` JSON (deprecated), then ``--set`` items over it.
+
+    Raises:
+        ConfigError: ``--config`` not a JSON object, or a ``--set`` item not ``KEY=VALUE``.
+    """
+    from keras_zoo.errors import ConfigError
+
+    config = {}
+    if args.config is not None:
+        try:
+            config = json.loads(args.config)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config is not valid JSON ({exc}); use --set KEY=VALUE") from None
+        if not isinstance(config, dict):
+            raise ConfigError(
+                "--config must be a JSON object of factory keyword arguments; use --set KEY=VALUE"
+            )
+    return {**config, **parse_overrides(args.set)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``keras-zoo benchmark``; returns 0, 1 (a sweep configuration failed) or 2 (user error)."""
+    parser = build_parser()
+    return run_command(lambda argv: (parser.parse_args(argv), argv), _benchmark, argv)
+
+
+def _benchmark(parsed: tuple[argparse.Namespace, list[str]]) -> int:
+    args, argv = parsed
+    check_args(args)
+    config = factory_overrides(args)
     if args.sweep:
         return sweep(args, argv)
-    try:
-        config = json.loads(args.config)
-    except json.JSONDecodeError as exc:
-        print(f"error: --config is not valid JSON ({exc})", file=sys.stderr)
-        return 2
-    if not isinstance(config, dict):
-        print("error: --config must be a JSON object of factory keyword arguments", file=sys.stderr)
-        return 2
     traits = _traits(args.model, args.preset, config)
     if traits is not None:
         apply_tf_cpu_defaults(traits)

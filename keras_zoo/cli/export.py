@@ -33,7 +33,8 @@ import tempfile
 
 import numpy as np
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+from keras_zoo.cli.command import run_command
+from keras_zoo.cli.inference_model import add_model_arguments, build_model
 from keras_zoo.run_folder import check_replaceable, replace_output
 
 log = logging.getLogger(__name__)
@@ -239,35 +240,33 @@ def _onnxruntime_available() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``keras-zoo export``; returns 0, 1 (export differs from Keras) or 2 (user error)."""
-    argv = cli_argv(argv)
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    return run_command(build_parser().parse_args, _export, argv)
 
-    def body() -> int:
-        args = build_parser().parse_args(argv)
-        check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)  # before the slow part
-        model, _ = build_model(args)
-        inputs = sample_inputs(model, args.input_size)
-        export_model(model, args.output, args.format, inputs, overwrite=args.overwrite)
-        result = {"model": model.name, "format": args.format, "output": args.output}
-        if args.no_verify or (args.format == "onnx" and not _onnxruntime_available()):
-            result["verified"] = False
-        else:
-            figures = verify(model, args.output, args.format, inputs)
-            per_output = figures.pop("per_output")
-            result.update(figures, tolerance=args.tolerance, rtol=args.rtol)
-            result["verified"] = within_tolerance(per_output, args.tolerance, args.rtol)
-        print(json.dumps(result))
-        if result.get("verified") is False and "max_abs_diff" in result:
-            print(
-                f"error: {args.output} differs from the Keras model by {result['max_abs_diff']:.3g} "
-                f"(relative {result['max_rel_diff']:.3g} of output scale {result['output_scale']:.3g}; "
-                f"accepted {args.tolerance:g} + {args.rtol:g} * scale)",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
 
-    return run_cli(body, argv, "--debug" in argv)
+def _export(args: argparse.Namespace) -> int:
+    check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)  # before the slow part
+    model, _ = build_model(args)
+    inputs = sample_inputs(model, args.input_size)
+    export_model(model, args.output, args.format, inputs, overwrite=args.overwrite)
+    result = {"model": model.name, "format": args.format, "output": args.output}
+    if args.no_verify or (args.format == "onnx" and not _onnxruntime_available()):
+        result["verified"] = False
+    else:
+        figures = verify(model, args.output, args.format, inputs)
+        per_output = figures.pop("per_output")
+        result.update(figures, tolerance=args.tolerance, rtol=args.rtol)
+        result["verified"] = within_tolerance(per_output, args.tolerance, args.rtol)
+    print(json.dumps(result))
+    if result.get("verified") is False and "max_abs_diff" in result:
+        print(
+            f"error: {args.output} differs from the Keras model by {result['max_abs_diff']:.3g} "
+            f"(relative {result['max_rel_diff']:.3g} of output scale {result['output_scale']:.3g}; "
+            f"accepted {args.tolerance:g} + {args.rtol:g} * scale)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import argparse
 import logging
 import os
 
+from keras_zoo.cli.command import parse_overrides, prepare_process, run_command
+
 log = logging.getLogger(__name__)
 
 
@@ -33,21 +35,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
 
 
-def _parse_overrides(items: list[str]) -> dict:
-    import yaml
-
-    from keras_zoo.errors import ConfigError
-
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
-    return overrides
+# The name keras_zoo.cli.predict imports; new code calls keras_zoo.cli.command.parse_overrides.
+_parse_overrides = parse_overrides
 
 
 def find_training_args(weights: str | None) -> str | None:
@@ -134,7 +123,7 @@ def build_model(args: argparse.Namespace):
     else:
         if not args.model:
             raise ConfigError("--model is required (no args.yaml of a training run beside --weights)")
-        overrides = _parse_overrides(args.set)
+        overrides = parse_overrides(args.set)
         try:
             model = get_model(args.model, preset=args.preset, **overrides)
         except KerasZooError:
@@ -156,28 +145,15 @@ def build_model(args: argparse.Namespace):
 
 
 def cli_argv(argv: list[str] | None) -> list[str]:
-    """The command's arguments (``sys.argv[1:]`` when None), with INFO logging set up unless it already is."""
-    import logging
+    """Deprecated (use :func:`keras_zoo.cli.command.run_command`): prepares the process as the CLI skeleton
+    does and returns the command's arguments (``sys.argv[1:]`` when None)."""
     import sys
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    prepare_process()
     return list(sys.argv[1:] if argv is None else argv)
 
 
 def run_cli(main_body, argv: list[str], debug: bool) -> int:
-    """Runs ``main_body()``; a KerasZooError becomes one ``error: ...`` line and exit status 2."""
-    import sys
-    import traceback
-
-    from keras_zoo.errors import KerasZooError
-
-    try:
-        return main_body()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except KerasZooError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Deprecated (use :func:`keras_zoo.cli.command.run_command`): runs ``main_body()``, which parses
+    ``argv`` itself, in the CLI skeleton (user error: one line, 2; Ctrl-C: one line, 130)."""
+    return run_command(lambda _: None, lambda _: main_body(), argv, debug=debug)

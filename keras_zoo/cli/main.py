@@ -2,7 +2,8 @@
 
 Subcommands: ``train`` (same flags as ``train.py``), ``list``, ``info``, ``summary`` (layers, parameters,
 diagram), ``benchmark``, ``prepare``, ``export`` (SavedModel / ONNX) and ``predict`` (U-Net masks for image
-files).
+files). Each runs in :func:`keras_zoo.cli.command.run_command`: a user error is one ``error: ...`` line and
+exit status 2, Ctrl-C one line and 130.
 """
 
 from __future__ import annotations
@@ -13,8 +14,20 @@ import math
 import sys
 
 from keras_zoo.cli import train as train_cli
+from keras_zoo.cli.command import EXIT_USER_ERROR, run_command, version
 
 SUBCOMMANDS = ("train", "list", "info", "summary", "benchmark", "prepare", "export", "predict", "evaluate")
+DESCRIPTIONS = {
+    "train": "train a network (same flags as train.py; keras-zoo train --model NAME --help)",
+    "list": "list the models with their presets and parameter counts",
+    "info": "show the backend, devices and versions",
+    "summary": "print a model's layers and parameters; optionally draw it",
+    "benchmark": "measure training and inference throughput on synthetic batches",
+    "prepare": "write the reference on-disk formats (Genesis cubes, VOC/ImageNet tfrecords)",
+    "export": "export a model to a SavedModel folder or an ONNX file, checked against Keras",
+    "predict": "run a trained model on images or volumes and write its outputs",
+    "evaluate": "score a checkpoint on a labelled set with its task's metrics",
+}
 
 
 def cmd_list(argv: list[str]) -> int:
@@ -26,7 +39,10 @@ def cmd_list(argv: list[str]) -> int:
         "--count", action="store_true", help="build each default model to count its parameters"
     )
     parser.add_argument("--markdown", action="store_true", help="print the README's model table")
-    args = parser.parse_args(argv)
+    return run_command(parser.parse_args, _list, argv)
+
+
+def _list(args: argparse.Namespace) -> int:
     from keras_zoo.registry import get_entry, get_model, list_models
 
     if args.markdown:
@@ -61,9 +77,11 @@ def model_table() -> str:
 
 def cmd_info(argv: list[str]) -> int:
     """Prints backend, devices, dtype policy and versions as JSON."""
-    argparse.ArgumentParser(
-        prog="keras-zoo info", description="Show backend, devices and versions."
-    ).parse_args(argv)
+    parser = argparse.ArgumentParser(prog="keras-zoo info", description="Show backend, devices and versions.")
+    return run_command(parser.parse_args, _info, argv)
+
+
+def _info(args: argparse.Namespace) -> int:
     from keras_zoo.runtime import describe
 
     print(json.dumps(describe(), indent=2))
@@ -118,23 +136,37 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
-        print("usage: keras-zoo {" + ",".join(SUBCOMMANDS) + "} [options]  (keras-zoo SUBCOMMAND --help)")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    command, rest = argv[0], argv[1:]
-    from keras_zoo.errors import KerasZooError
+def usage() -> str:
+    """``keras-zoo --help``: the subcommands, each with its one-line description."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [
+        "usage: keras-zoo [--version] {" + ",".join(SUBCOMMANDS) + "} [options]",
+        "",
+        "commands:",
+        *(f"  {name:{width}s}  {DESCRIPTIONS.get(name, '')}".rstrip() for name in SUBCOMMANDS),
+        "",
+        "keras-zoo COMMAND --help shows a command's options.",
+    ]
+    return "\n".join(lines)
 
-    try:
-        if command == "train":
-            return train_cli.main(rest)
-        return COMMANDS[command](rest)
-    except KerasZooError as exc:
-        if "--debug" in rest:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``keras-zoo``: dispatches to the subcommand, which runs in the one CLI skeleton."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage())
+        return 0
+    if argv[:1] == ["--version"]:
+        print(f"keras-zoo {version()}")
+        return 0
+    if not argv or argv[0] not in SUBCOMMANDS:
+        problem = f"unknown command {argv[0]!r}" if argv else "a command is required"
+        print(f"{usage()}\n\nerror: {problem}; choose one of {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        return train_cli.main(rest)
+    return COMMANDS[command](rest)
 
 
 if __name__ == "__main__":

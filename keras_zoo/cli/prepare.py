@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 
+from keras_zoo.cli.command import run_command
+
 log = logging.getLogger("keras_zoo.prepare")
 
 VOLUME_PATTERNS = ("*.nii", "*.nii.gz", "*.mhd", "*.mha")
@@ -60,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Entry point of ``keras-zoo prepare``; returns 0 or 2 (user error)."""
+    return run_command(build_parser().parse_args, _prepare, argv)
+
+
+def _prepare(args: argparse.Namespace) -> int:
     if args.dataset == "genesis":
         from keras_zoo.datasets.volumes import prepare_genesis
 

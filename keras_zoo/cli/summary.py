@@ -11,7 +11,8 @@ import argparse
 import logging
 import sys
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+from keras_zoo.cli.command import run_command
+from keras_zoo.cli.inference_model import add_model_arguments, build_model
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,16 @@ def plot(model, path: str, expand_nested: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``keras-zoo summary``; returns 0 or 2 (user error)."""
-    argv = cli_argv(argv)
+    return run_command(build_parser().parse_args, _summary, argv)
 
-    def body() -> int:
-        args = build_parser().parse_args(argv)
-        model, _ = build_model(args)
-        model.summary(print_fn=lambda line, **kwargs: print(line))
-        if args.plot:
-            plot(model, args.plot, args.expand_nested)
-            print(f"diagram written to {args.plot}")
-        return 0
 
-    return run_cli(body, argv, "--debug" in argv)
+def _summary(args: argparse.Namespace) -> int:
+    model, _ = build_model(args)
+    model.summary(print_fn=lambda line, **kwargs: print(line))
+    if args.plot:
+        plot(model, args.plot, args.expand_nested)
+        print(f"diagram written to {args.plot}")
+    return 0
 
 
 if __name__ == "__main__":

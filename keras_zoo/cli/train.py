@@ -1,22 +1,25 @@
 """``python train.py --model NAME`` / ``keras-zoo train``: train a registered network.
 
 Everything common to the five networks lives here: argument parsing (flags over ``-c config.yaml`` over
-the reference defaults of the model's :class:`~keras_zoo.cli.tasks.base.Task`), runtime set-up,
-checkpoints and ``--resume``, step timing, logs, ``summary.json``, plots, and turning user errors into a
-one-line message with exit status 2. Keras is imported only after ``--backend`` is applied.
+``--preset`` over the reference defaults of the model's :class:`~keras_zoo.cli.tasks.base.Task`), runtime
+set-up, checkpoints and ``--resume``, step timing, logs, ``summary.json`` and plots. The command runs in
+:func:`keras_zoo.cli.command.run_command` (user errors: one line, exit 2; Ctrl-C: one line saying how to
+resume, exit 130). Keras is imported only after ``--backend`` is applied.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
 import sys
 import time
-import traceback
 from typing import TYPE_CHECKING, Any
+
+from keras_zoo.cli.command import run_command
 
 if TYPE_CHECKING:  # Keras is imported only after --backend is applied
     import keras
@@ -26,16 +29,18 @@ if TYPE_CHECKING:  # Keras is imported only after --backend is applied
 
 log = logging.getLogger("keras_zoo.train")
 
-EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run trained, beside args.yaml
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
-    """The flags that decide which parser to build: ``--model``, ``-c`` and help."""
+    """The flags that decide which parser to build and its defaults: ``--model``, ``-c``, ``--preset``,
+    ``--backend`` (the registry's presets load Keras) and help."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--model")
     pre.add_argument("-c", "--config")
+    pre.add_argument("--preset")
+    pre.add_argument("--backend")
     pre.add_argument("-h", "--help", action="store_true")
     known, _ = pre.parse_known_args(argv)
     return known
@@ -62,14 +67,23 @@ def _load_config(path: str | None) -> dict:
 def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     """The common flags of every model (the model's own flags are added by its Task)."""
     parser = argparse.ArgumentParser(
-        prog="train.py", description="Train a keras_zoo network on its embedded default data or on --data."
+        prog="train.py",
+        description="Train a keras_zoo network on its embedded default data or on --data.",
+        epilog="Each model adds its own flags: train.py --model NAME --help. Defaults come from the "
+        "reference recipe; --preset, then -c config.yaml, then flags override them.",
     )
     g = parser.add_argument_group("run")
-    g.add_argument("--model", choices=task_names, help="network to train")
+    g.add_argument("--model", choices=task_names, help="network to train: " + ", ".join(task_names))
     g.add_argument("-c", "--config", help="YAML file of option: value defaults (flags override it)")
+    g.add_argument(
+        "--preset",
+        help="registry preset (e.g. tiny): its factory arguments become the defaults of the flags of the "
+        "same name (input_shape: --input-size without the channels); arguments no flag takes are logged",
+    )
     g.add_argument("--data", help="dataset path in the model's real format; omitted: embedded synthetic data")
     g.add_argument(
-        "--output", help="run folder (default: a new output/train/<date>-<time>-<model>); refused if not empty"
+        "--output",
+        help="run folder (default: a new output/train/<date>-<time>-<model>); refused if not empty",
     )
     g.add_argument(
         "--overwrite",
@@ -81,9 +95,16 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     g.add_argument(
         "--eval-only", action="store_true", help="evaluate --weights (or the last checkpoint) only"
     )
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of weights, data and augmentation (>= 0)")
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
-    g.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    g.add_argument(
+        "--verbose",
+        type=_verbosity,
+        default="auto",
+        metavar="{auto,0,1,2}",
+        help="Keras fit output: 0 none, 1 progress bar, 2 one line per epoch; auto (default): 1 on a "
+        "terminal, 2 when stdout is a file or a pipe",
+    )
     h = parser.add_argument_group("training")
     h.add_argument("--epochs", type=int)
     h.add_argument("--steps-per-epoch", type=int)
@@ -143,9 +164,16 @@ def task_parser(task) -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
-    """Parses ``argv`` into (args, task) with flags over config-file values over the task's defaults.
+    """Parses ``argv`` into (args, task): flags over config-file values over ``--preset`` over the task's
+    defaults.
 
-    Imports neither Keras nor a backend: the runtime is chosen from the result.
+    Imports neither Keras nor a backend unless ``--preset`` is given: the registry's presets live in the
+    model modules, so then the backend is applied first (and TensorFlow's general CPU kernel default, as
+    the network's own choice needs the preset's values).
+
+    Raises:
+        ConfigError: no or an unknown model, a config file that does not parse or holds an unknown option
+            or a value of the wrong type, an unknown preset, or a value out of range.
     """
     from keras_zoo.cli.tasks import get_task, task_names
     from keras_zoo.errors import ConfigError
@@ -161,10 +189,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
         )
     task = get_task(model)
     parser = task_parser(task)
-    dests = {action.dest for action in parser._actions}
-    unknown = sorted(set(config) - dests)
-    if unknown:
-        raise ConfigError(f"{known.config}: unknown option(s) {', '.join(unknown)}")
+    config = check_config_values(config, parser, known.config)
+    preset = known.preset or config.get("preset")
+    if preset:
+        _apply_backend(known.backend or config.get("backend"))
+        parser.set_defaults(**preset_defaults(task.name, preset, parser))
     parser.set_defaults(**config)
     args = parser.parse_args(argv)
     args.model = model
@@ -173,8 +202,133 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
     return args, task
 
 
+def check_config_values(config: dict, parser: argparse.ArgumentParser, path: str) -> dict:
+    """``config`` with each value checked against its option, as the command line would read it.
+
+    - on/off flags (``--batch-norm``) take YAML booleans only (``true``/``false``; ``'no'`` is a string);
+    - options of several values (``--input-size``) take a list, or one value as a one-element list (like
+      ``--input-size 32`` on the command line);
+    - typed options convert strings as the command line does (``lr: 1e-4`` is a string in YAML), take
+      numbers of their type (no booleans for numbers, no fractions for integers), and check choices;
+    - ``null`` keeps the option's default meaning "not given".
+
+    Raises:
+        ConfigError: naming ``path`` and the option, for an unknown option or a value that does not fit.
+    """
+    from keras_zoo.errors import ConfigError
+
+    actions = {action.dest: action for action in parser._actions}
+    unknown = sorted(set(config) - set(actions))
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)}")
+    checked = {}
+    for key, value in config.items():
+        try:
+            checked[key] = _config_value(actions[key], value)
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+            raise ConfigError(f"{path}: {key}: {exc}") from None
+    return checked
+
+
+def _config_value(action: argparse.Action, value: Any) -> Any:
+    """``value`` of a config file as ``action``'s option; ValueError/TypeError saying what it expects."""
+    if value is None:
+        return None
+    if action.nargs == 0:  # store_true / store_false
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if action.nargs in ("+", "*") or isinstance(action.nargs, int):
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if isinstance(action.nargs, int) and len(values) != action.nargs:
+            raise ValueError(f"expected {action.nargs} values, got {value!r}")
+        if action.nargs == "+" and not values:
+            raise ValueError("expected at least one value, got an empty list")
+        return [_scalar_value(action, v) for v in values]
+    return _scalar_value(action, value)
+
+
+def _scalar_value(action: argparse.Action, value: Any) -> Any:
+    kind = action.type
+    if isinstance(value, (list, tuple, dict)):
+        raise ValueError(f"expected one value, got {value!r}")
+    if isinstance(value, str) and kind is not None:
+        converted = kind(value)  # as the command line converts it; ValueError when it does not fit
+    elif kind in (int, float):
+        exact = isinstance(value, int) or (kind is float and isinstance(value, float))
+        if isinstance(value, bool) or not exact:
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        converted = kind(value)
+    elif kind is None and not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    else:
+        converted = kind(value) if kind is not None else value
+    if action.choices is not None and converted not in action.choices:
+        raise ValueError(f"expected one of {', '.join(map(str, action.choices))}, got {value!r}")
+    return converted
+
+
+def preset_defaults(model: str, preset: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The flag defaults that registry preset ``preset`` of ``model`` sets.
+
+    Each factory argument of the preset becomes the default of the flag of the same name; ``input_shape``
+    becomes ``--input-size`` without its channel axis. Arguments no flag takes (e.g. U-Net's ``depth``,
+    which the recipe fixes) are not applied and are named in one warning line.
+
+    Raises:
+        ConfigError: ``preset`` is not one of the model's presets.
+    """
+    from keras_zoo.errors import ConfigError
+    from keras_zoo.registry import get_entry
+    from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
+    apply_tf_cpu_defaults()  # the registry loads Keras (and TensorFlow) before the network is known
+    presets = get_entry(model).presets
+    if preset not in presets:
+        raise ConfigError(f"--preset {preset}: {model} has the presets {', '.join(sorted(presets))}")
+    dests = {action.dest for action in parser._actions}
+    defaults, ignored = {}, []
+    for key, value in presets[preset].items():
+        if key == "input_shape":
+            defaults["input_size"] = [int(size) for size in value[:-1]]
+        elif key in dests:
+            defaults[key] = list(value) if isinstance(value, tuple) else value
+        else:
+            ignored.append(f"{key}={value!r}")
+    if ignored:
+        log.warning(
+            "--preset %s: no %s train flag takes %s; the recipe's values are used",
+            preset,
+            model,
+            ", ".join(ignored),
+        )
+    return defaults
+
+
+def _verbosity(value: str) -> str | int:
+    """``--verbose``: "auto" or 0, 1, 2."""
+    if value == "auto":
+        return value
+    if str(value) in ("0", "1", "2"):
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected auto, 0, 1 or 2, got {value!r}")
+
+
+def fit_verbosity(verbose: str | int, stream=None) -> int:
+    """Keras ``fit``'s ``verbose`` for ``--verbose``: "auto" is 1 (progress bar) when ``stream`` (stdout)
+    is a terminal, else 2 (one line per epoch, no escape codes in a log file)."""
+    if verbose != "auto":
+        return int(verbose)
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
+
+
 def _check_args(args: argparse.Namespace) -> None:
     from keras_zoo.errors import ConfigError
+
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
 
     for name in (
         "epochs",
@@ -204,10 +358,17 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _apply_backend(backend: str | None) -> None:
+    """Sets ``KERAS_BACKEND`` to ``backend`` (None: leaves it).
+
+    Raises:
+        ConfigError: the backend's package is not installed, or Keras is already loaded with another one.
+    """
     from keras_zoo.errors import ConfigError
 
     if backend is None:
         return
+    if importlib.util.find_spec(backend) is None:
+        raise ConfigError(f'--backend {backend}: {backend} is not installed (pip install -e ".[{backend}]")')
     if "keras" in sys.modules:
         import keras
 
@@ -220,27 +381,32 @@ def _apply_backend(backend: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit status (0 ok, 2 user error, 3 training diverged)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from keras_zoo.errors import KerasZooError
+    """Entry point; returns the process exit status (0 ok, 2 user error, 3 training diverged,
+    130 interrupted)."""
+    return run_command(parse_args, _train, argv, interrupted=_resume_hint)
 
-    try:
-        args, task = parse_args(argv)
-        _apply_backend(args.backend)
-        from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
-        apply_tf_cpu_defaults(task.traits(args))  # before TensorFlow loads: it reads the kernel choice once
-        return run_in_folder(args, task)
-    except SystemExit as exc:  # argparse: usage errors and --help
-        return int(exc.code or 0)
-    except KerasZooError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+def _train(parsed: tuple[argparse.Namespace, Task]) -> int:
+    """Applies the runtime that ``--backend`` and the network decide, then trains in the run folder."""
+    from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
+    args, task = parsed
+    _apply_backend(args.backend)
+    apply_tf_cpu_defaults(task.traits(args))  # before TensorFlow loads: it reads the kernel choice once
+    return run_in_folder(args, task)
+
+
+def _resume_hint(parsed: tuple[argparse.Namespace, Task] | None) -> str:
+    """What an interrupted run can do next: resume from its last checkpoint, or start again."""
+    output = getattr(parsed[0], "output", None) if parsed else None
+    if not output:
+        return ""
+    last = os.path.join(output, "checkpoints", "last.h5")
+    if os.path.exists(last):
+        return f"--resume --output {output} continues from the last checkpoint ({last})"
+    if os.path.isdir(output):
+        return f"no checkpoint was written to {output} yet; --overwrite --output {output} starts again"
+    return ""
 
 
 def _jit_value(args: argparse.Namespace, runtime_config, traits) -> bool | str:
@@ -444,7 +610,7 @@ def _fit(args: argparse.Namespace, prepared: _Prepared, callbacks: list) -> str:
         initial_epoch=prepared.initial_epoch,
         callbacks=callbacks,
         shuffle=False,  # batches are already random and seeded by (seed, epoch, index): resumable
-        verbose=args.verbose,
+        verbose=fit_verbosity(args.verbose),
     )
     losses = history.history.get("loss", [])
     return "diverged" if losses and not all(map(_finite, losses)) else "done"
