@@ -34,10 +34,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from keras_zoo.cli.tasks import task_names  # keras-free
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(os.path.dirname(REPO), "shared", "data")
 DEFAULT_MODEL_RESULTS = os.path.join(REPO, "benchmarks", "results", "2026-11-23-cpu.jsonl")
-MODELS = ("unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet")
+MODELS = tuple(task_names())
 DYNAMIC_FRAMES, DYNAMIC_SIZE = 30, (256, 32)  # the "dynamic" benchmark preset: (30, 256, 32, 2)
 
 

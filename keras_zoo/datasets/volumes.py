@@ -8,7 +8,6 @@ transposes them; intensities are HU for CT. Cubes are (n, rows, cols, depth) flo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import pathlib
@@ -317,15 +316,6 @@ def extract_paired_cubes(
 
 
 # ------------------------------------------------------------------------------------------ cube files
-@dataclasses.dataclass(frozen=True)
-class Folds:
-    """Fold numbers of each split (reference: LUNA16 subsets 0-4 train, 5-6 valid, 7-9 test)."""
-
-    train: tuple[int, ...] = (0, 1, 2, 3, 4)
-    valid: tuple[int, ...] = (5, 6)
-    test: tuple[int, ...] = (7, 8, 9)
-
-
 def cube_file_name(
     scale: int, fold: int, cube_shape: Sequence[int] = (64, 64, 32), trainer_naming: bool = True
 ) -> str:

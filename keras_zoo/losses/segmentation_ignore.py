@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-VOID_LABEL = 255
+from keras_zoo.datasets.voc import VOID_LABEL
 
 
 def ignore_label_crossentropy(

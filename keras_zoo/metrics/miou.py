@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-VOID_LABEL = 255
+from keras_zoo.datasets.voc import VOID_LABEL
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")

@@ -256,12 +256,12 @@ def deeplabv3plus(
             layer.momentum = layer.momentum if bn_momentum is None else bn_momentum
             layer.trainable = not freeze_batch_norm
     if weights is not None:
-        load_weights(model, weights)  # logs what matched
+        load_deeplab_weights(model, weights)  # logs what matched
     return model
 
 
 @register_weights_loader("deeplabv3plus")
-def load_weights(model: keras.Model, weights: str | os.PathLike):
+def load_deeplab_weights(model: keras.Model, weights: str | os.PathLike):
     """Loads Keras weights (``.weights.h5``, legacy ``.h5``, ``.keras``) or converts a TF1 DeepLab checkpoint.
 
     Returns:
@@ -270,11 +270,11 @@ def load_weights(model: keras.Model, weights: str | os.PathLike):
     Raises:
         WeightsError: when ``weights`` is neither a loadable Keras file nor a checkpoint prefix.
     """
-    from keras_zoo.weights import load_weights as load_keras_weights
+    from keras_zoo.weights import load_weights
 
     weights = os.fspath(weights)
     if weights.endswith((".h5", ".hdf5", ".keras")):
-        return load_keras_weights(model, weights)
+        return load_weights(model, weights)
     if os.path.isfile(weights + ".index") or os.path.isfile(os.path.join(weights, "checkpoint")):
         from keras_zoo.models.deeplab_weights import load_tf_checkpoint
 

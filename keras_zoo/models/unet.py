@@ -9,6 +9,7 @@ by a learned 2x2 convolution and concatenates the skip *first*; a 2-filter 3x3 c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
@@ -67,6 +68,7 @@ def unet(
     dropout: float = 0.5,
     batch_norm: bool = False,
     bn_momentum: float = 0.99,
+    weights: str | os.PathLike | None = None,
     name: str = "unet",
 ) -> keras.Model:
     """Builds the 2D U-Net.
@@ -81,6 +83,8 @@ def unet(
         batch_norm: add batch normalisation after every 3x3 convolution (not in the reference).
         bn_momentum: momentum of their moving statistics (0.99, Keras' default); short runs may want 0.9, so
             that the inference-mode statistics keep up with the weights.
+        weights: None, or a weights file to load (``.weights.h5``, ``.keras``, or a legacy ``.h5`` such as the
+            reference's ``unet_membrane.hdf5``, by layer name).
         name: model name.
 
     Returns:
@@ -135,4 +139,9 @@ def unet(
     logits = layers.Conv2D(classes, 1, name="head_logits")(x)
     activation = "sigmoid" if classes == 1 else "softmax"
     outputs = layers.Activation(activation, dtype="float32", name="head_" + activation)(logits)
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        from keras_zoo.weights import load_weights
+
+        load_weights(model, weights)  # legacy .h5 by layer name, with a report
+    return model

@@ -23,6 +23,7 @@ import os
 from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
+from keras_zoo.datasets.voc import NUM_CLASSES, VOID_LABEL  # keras-free
 from keras_zoo.errors import ConfigError, DataError
 from keras_zoo.runtime.traits import ModelTraits
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NUM_CLASSES, VOID_LABEL = 21, 255  # keras_zoo.datasets.voc
 
 
 class DeepLabTask(Task):
