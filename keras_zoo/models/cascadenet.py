@@ -29,6 +29,7 @@ from keras import layers
 
 from keras_zoo.layers import DataConsistency, KSpaceAveraging
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
+from keras_zoo.models.checks import check_at_least
 from keras_zoo.registry import register_model
 
 # The Ascend port's MoDL-like variant (preset "ascend", ``train.py --variant ascend``).
@@ -185,11 +186,8 @@ def cascadenet(
         the reconstructed image of the same shape as output (float32, also under mixed precision).
     """
     shape = resolve_input_shape(input_shape, dynamic, frames)
-    for arg, value in (("n_cascades", n_cascades), ("filters", filters)):
-        if value < 1:
-            raise ValueError(f"cascadenet: {arg} must be >= 1, got {value}")
-    if n_convs < 2:
-        raise ValueError(f"cascadenet: n_convs must be >= 2, got {n_convs}")
+    check_at_least("cascadenet", 1, n_cascades=n_cascades, filters=filters)
+    check_at_least("cascadenet", 2, n_convs=n_convs)
     if data_sharing and not dynamic:
         raise ValueError("cascadenet: data_sharing=True needs dynamic=True")
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model, register_variant
 
 
@@ -108,14 +109,8 @@ def genesis(
         ``keras.Model`` mapping (batch, rows, cols, depth, channels) to (batch, rows, cols, depth, classes)
         probabilities in float32.
     """
-    if classes < 1:
-        raise ValueError(f"genesis: classes must be >= 1, got {classes}")
-    if filters < 1:
-        raise ValueError(f"genesis: filters must be >= 1, got {filters}")
-    if depth < 1:
-        raise ValueError(f"genesis: depth must be >= 1, got {depth}")
-    if not 0.0 <= bn_momentum < 1.0:
-        raise ValueError(f"genesis: bn_momentum must be in [0, 1), got {bn_momentum}")
+    check_at_least("genesis", 1, classes=classes, filters=filters, depth=depth)
+    check_fraction("genesis", bn_momentum=bn_momentum)
     input_shape = check_genesis_shape(input_shape, depth)
 
     inputs = keras.Input(shape=input_shape, name="volume")
@@ -208,10 +203,7 @@ def genesis_classifier(
     Returns:
         ``keras.Model`` mapping volumes (batch, rows, cols, depth, channels) to (batch, classes) float32.
     """
-    if classes < 1:
-        raise ValueError(f"genesis_classifier: classes must be >= 1, got {classes}")
-    if dense_units < 1:
-        raise ValueError(f"genesis_classifier: dense_units must be >= 1, got {dense_units}")
+    check_at_least("genesis_classifier", 1, classes=classes, dense_units=dense_units)
     net = _target_backbone(input_shape, filters, depth, weights, backbone, bn_momentum)
     depth = _depth_of(net)
     _freeze(net, depth, freeze_encoder, freeze_batch_norm)
@@ -245,8 +237,7 @@ def genesis_segmenter(
     Returns:
         ``keras.Model`` mapping (batch, rows, cols, depth, channels) to (batch, rows, cols, depth, classes).
     """
-    if classes < 1:
-        raise ValueError(f"genesis_segmenter: classes must be >= 1, got {classes}")
+    check_at_least("genesis_segmenter", 1, classes=classes)
     net = _target_backbone(input_shape, filters, depth, weights, backbone, bn_momentum)
     depth = _depth_of(net)
     _freeze(net, depth, freeze_encoder, freeze_batch_norm)

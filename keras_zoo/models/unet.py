@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model
 
 
@@ -93,16 +94,8 @@ def unet(
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"unet: input_shape must be (height, width, channels), got {input_shape}")
-    if classes < 1:
-        raise ValueError(f"unet: classes must be >= 1, got {classes}")
-    if filters < 1:
-        raise ValueError(f"unet: filters must be >= 1, got {filters}")
-    if depth < 1:
-        raise ValueError(f"unet: depth must be >= 1, got {depth}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"unet: dropout must be in [0, 1), got {dropout}")
-    if not 0.0 <= bn_momentum < 1.0:
-        raise ValueError(f"unet: bn_momentum must be in [0, 1), got {bn_momentum}")
+    check_at_least("unet", 1, classes=classes, filters=filters, depth=depth)
+    check_fraction("unet", dropout=dropout, bn_momentum=bn_momentum)
     check_divisible(input_shape, 2**depth, "unet")
 
     inputs = keras.Input(shape=input_shape, name="image")
