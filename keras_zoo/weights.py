@@ -184,6 +184,9 @@ def load_weights(
     legacy ``.h5``/``.hdf5`` files load by layer name with a :class:`LoadReport`.
     """
     path = require_file(path, "weights file")
+    if path.endswith(".weights.h5") and _is_legacy_h5(path):
+        log.info("%s: a legacy Keras-2 .h5 file despite its name; loading it by layer name", path)
+        return load_h5_weights(model, path, by_name=True, skip_mismatch=skip_mismatch)
     if path.endswith(".weights.h5"):
         try:
             model.load_weights(path, skip_mismatch=skip_mismatch)
@@ -200,6 +203,15 @@ def load_weights(
     if path.endswith((".h5", ".hdf5")):
         return load_h5_weights(model, path, by_name=True, skip_mismatch=skip_mismatch)
     raise WeightsError(f"{path}: unknown weights format (expected .h5, .hdf5, .weights.h5 or .keras)")
+
+
+def _is_legacy_h5(path: str) -> bool:
+    """Whether ``path`` is in the legacy Keras-2 layout (root ``layer_names`` or a ``model_weights`` group)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer_names" in f.attrs or "model_weights" in f
+    except OSError as exc:
+        raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
 
 
 def load_pretrained(name: str, model: keras.Model, path: str | os.PathLike, **options) -> LoadReport | None:
