@@ -517,7 +517,7 @@ def cli_input_not_divisible(tmp_path):
 
 
 def cli_resume_without_checkpoint(tmp_path):
-    return _unet(tmp_path, "--resume"), ["--resume", "no checkpoint", "last.h5"]
+    return _unet(tmp_path, "--resume"), ["--resume", "holds no training run"]
 
 
 def cli_resume_and_weights(tmp_path):
@@ -601,6 +601,57 @@ def cli_cascadenet_corrupt_h5(tmp_path):
     return argv, ["knee.h5"]
 
 
+def cli_negative_seed(tmp_path):
+    return _unet(tmp_path, "--seed", "-1"), ["--seed must be in [0, 2**32)", "-1"]
+
+
+def cli_seed_too_large(tmp_path):
+    return _unet(tmp_path, "--seed", str(2**32)), ["--seed must be in [0, 2**32)", str(2**32)]
+
+
+def _with_config(tmp_path, text):
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
+    return ["-c", str(config), *_unet(tmp_path)]
+
+
+def cli_config_string_for_a_switch(tmp_path):
+    """``batch_norm: 'no'`` is a non-empty string: it must not switch batch norm on."""
+    return _with_config(tmp_path, "batch_norm: 'no'\n"), ["run.yaml", "batch_norm", "true or false", "'no'"]
+
+
+def cli_config_number_for_a_switch(tmp_path):
+    return _with_config(tmp_path, "tta: 1\n"), ["run.yaml", "tta", "true or false"]
+
+
+def cli_config_string_for_an_int(tmp_path):
+    return _with_config(tmp_path, "epochs: five\n"), ["run.yaml", "epochs", "five"]
+
+
+def cli_config_fraction_for_an_int(tmp_path):
+    return _with_config(tmp_path, "steps_per_epoch: 2.5\n"), ["run.yaml", "steps_per_epoch", "an integer"]
+
+
+def cli_config_list_for_a_scalar(tmp_path):
+    return _with_config(tmp_path, "filters: [2, 4]\n"), ["run.yaml", "filters", "one value"]
+
+
+def cli_config_bad_choice(tmp_path):
+    return _with_config(tmp_path, "precision: fp8\n"), ["run.yaml", "precision", "expected one of", "fp8"]
+
+
+def cli_config_scalar_input_size(tmp_path):
+    """One value for a several-value option reads as a one-element list, as on the command line."""
+    config = tmp_path / "run.yaml"
+    config.write_text("input_size: 32\n")
+    argv = ["-c", str(config), "--model", "unet", "--output", str(tmp_path / "out")]
+    return argv, ["--input-size must be H W", "[32]"]
+
+
+def cli_unknown_preset(tmp_path):
+    return _unet(tmp_path, "--preset", "huge"), ["--preset huge", "tiny"]
+
+
 CLI_ROWS = [
     cli_missing_data,
     cli_empty_data_folder,
@@ -623,6 +674,16 @@ CLI_ROWS = [
     cli_missing_config,
     cli_genesis_missing_cubes,
     cli_cascadenet_corrupt_h5,
+    cli_negative_seed,
+    cli_seed_too_large,
+    cli_config_string_for_a_switch,
+    cli_config_number_for_a_switch,
+    cli_config_string_for_an_int,
+    cli_config_fraction_for_an_int,
+    cli_config_list_for_a_scalar,
+    cli_config_bad_choice,
+    cli_config_scalar_input_size,
+    cli_unknown_preset,
 ]
 
 CLI_KNOWN_FAILURES: dict[str, str] = {}
@@ -656,9 +717,161 @@ def test_cli_debug_shows_the_traceback(tmp_path, capsys):
 
     assert train.main(_unet(tmp_path, "--resume", "--debug")) == 2
     err = capsys.readouterr().err
-    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error: --resume: no checkpoint")
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error: --resume: ")
 
 
 def test_catalogue_has_at_least_30_rows():
     assert len(LIBRARY_ROWS) + len(CLI_ROWS) >= 30
     assert os.path.basename(__file__) == "test_bad_input.py"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_cli_backend_not_installed_is_one_line(tmp_path, capsys, monkeypatch, backend):
+    import importlib.util
+
+    from keras_zoo.cli import train
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == backend else find_spec(name, *a)
+    )
+    assert train.main(_unet(tmp_path, "--backend", backend)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f'error: --backend {backend}: {backend} is not installed (pip install -e ".[{backend}]")'
+
+
+# ------------------------------------------------------------------------------------ help and start-up
+@pytest.mark.parametrize("argv", [["--help"], ["-h", "--epochs", "3"]])
+def test_train_help_without_model_lists_the_models(argv, capsys):
+    from keras_zoo.cli import train
+    from keras_zoo.registry import list_models
+
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: train.py") and all(name in out for name in list_models())
+
+
+def test_keras_zoo_train_help_without_model(capsys):
+    from keras_zoo.cli import main
+
+    assert main.main(["train", "--help"]) == 0
+    assert "--preset" in capsys.readouterr().out
+
+
+def test_version_prints_the_package_version(capsys):
+    from keras_zoo import __version__
+    from keras_zoo.cli import main
+
+    assert main.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"keras-zoo {__version__}"
+
+
+@pytest.mark.parametrize("command", [["list"], ["info"]])
+def test_tensorflow_startup_lines_are_off_by_default(command):
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, CPU features, absl's banner) are not printed
+    unless the user sets TF_CPP_MIN_LOG_LEVEL."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_zoo.cli.main", *command], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for noise in ("cpu_feature_guard", "oneDNN custom operations", "absl::InitializeLog", "cuda drivers"):
+        assert noise not in done.stderr, done.stderr
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+class _CtrlCAtEpoch(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt as epoch ``epoch`` begins, as Ctrl-C does in the training loop."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _interrupt_at(monkeypatch, epoch):
+    from keras_zoo.cli import train
+
+    real = train.training_callbacks
+
+    def with_ctrl_c(*args, **kwargs):
+        callbacks, timer = real(*args, **kwargs)
+        return [*callbacks, _CtrlCAtEpoch(epoch)], timer
+
+    monkeypatch.setattr(train, "training_callbacks", with_ctrl_c)
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    import csv
+
+    from keras_zoo.cli import train
+
+    out = tmp_path / "out"
+    _interrupt_at(monkeypatch, 1)
+    assert train.main(_unet(tmp_path, "--epochs", "2")) == 130
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err == (
+        f"interrupted; --resume --output {out} continues from the last checkpoint "
+        f"({out / 'checkpoints' / 'last.h5'})"
+    )
+    assert not (out / ".lock").exists()  # the lock is released
+    monkeypatch.undo()
+    assert train.main(_unet(tmp_path, "--epochs", "2", "--resume")) == 0
+    with open(out / "history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1]
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_how_to_start_again(tmp_path, capsys, monkeypatch):
+    from keras_zoo.cli import train
+
+    out = tmp_path / "out"
+    _interrupt_at(monkeypatch, 0)
+    assert train.main(_unet(tmp_path)) == 130
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"interrupted; no checkpoint was written to {out} yet; --overwrite --output {out} starts again"
+    )
+    assert not (out / ".lock").exists()
+    monkeypatch.undo()
+    assert train.main(_unet(tmp_path, "--overwrite")) == 0
+
+
+# ------------------------------------------------------------------- honest final lines, non-TTY output
+def test_short_run_prints_every_final_line_and_epoch_lines_off_a_terminal(tmp_path, capsys):
+    """One step, fewer than the 5 warm-up steps: FPS and step time are still printed, over that step and
+    saying so; U-Net's final metric is pixel accuracy, so its line is "Final accuracy"; stdout is not a
+    terminal here, so --verbose auto writes one line per epoch, without progress-bar escapes."""
+    import json
+
+    from keras_zoo.cli import train
+
+    argv = [a for a in _unet(tmp_path) if a not in ("--verbose", "0")]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    timing = json.loads((tmp_path / "out/summary.json").read_text())["timing"]
+    assert timing["warmup_included"] and timing["timed_steps"] == 1
+    assert f"Final performance FPS : {timing['samples_per_sec']:.3f} (1 step, warm-up included)" in out
+    assert f"Final step time ms : {timing['step_time_ms']:.3f} (1 step, warm-up included)" in out
+    assert "Final accuracy : " in out
+    assert "1/1 - " in out and "\b" not in out and "\x1b[" not in out and "\r" not in out
+
+
+def test_a_metric_that_is_no_accuracy_is_printed_by_name(tmp_path, capsys, monkeypatch):
+    """The toy regression's final metric is val_loss: "Final loss", never "Final accuracy"."""
+    from keras_zoo.cli import train
+    from tests.cli.test_train_cli import register_toy
+
+    register_toy(monkeypatch.setitem)
+    argv = ["--model", "toy", "--epochs", "1", "--output", str(tmp_path / "toy"), "--verbose", "0"]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Final loss : " in out and "Final accuracy" not in out
+    assert "Final performance FPS : " in out and "Final step time ms : " in out

@@ -178,7 +178,8 @@ class StepTimer(keras.callbacks.Callback):
         s = self.summary
         if "samples_per_sec" not in s:
             return ["Final performance FPS : nan (no steps)", "Final step time ms : nan (no steps)"]
-        note = f" ({s['timed_steps']} steps, warm-up included)" if s["warmup_included"] else ""
+        steps = s["timed_steps"]
+        note = f" ({steps} step{'s' * (steps != 1)}, warm-up included)" if s["warmup_included"] else ""
         return [
             f"Final performance FPS : {s['samples_per_sec']:.3f}{note}",
             f"Final step time ms : {s['step_time_ms']:.3f}{note}",

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.callbacks import EpochClock, StepTimer
+from keras_zoo.callbacks.timing import final_label
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -46,7 +47,7 @@ def test_step_time_of_a_sleep_padded_step(capsys, steps_per_execution):
     out = capsys.readouterr().out
     assert f"Final performance FPS : {s['samples_per_sec']:.3f}" in out
     assert f"Final step time ms : {s['step_time_ms']:.3f}" in out
-    assert "Final accuracy : " in out
+    assert f"Final loss : {history.history['loss'][-1]:.6f}" in out and "Final accuracy" not in out
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
@@ -112,3 +113,62 @@ def test_rejects_bad_arguments():
         StepTimer(batch_size=1, warmup_steps=-1)
     with pytest.raises(ValueError, match="every"):
         StepTimer(batch_size=1, every=0)
+
+
+def test_a_run_within_its_warm_up_is_timed_over_all_its_steps(capsys):
+    """3 steps and 5 warm-up steps: the figures come from the 3 steps, and the lines say so."""
+    model = _tiny_model()
+    x, y = _data(12)
+    timer = StepTimer(batch_size=4, warmup_steps=5, every=1)
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[_Sleep(0.02), timer], verbose=0)
+    s = timer.summary
+    assert s["warmup_included"] and s["timed_steps"] == 3 and len(timer.warmup_times) == 3
+    times = np.asarray(timer.warmup_times)
+    assert s["step_time_ms"] == pytest.approx(1000 * np.median(times))
+    assert s["samples_per_sec"] == pytest.approx(4 * 3 / times.sum())
+    assert 20 <= s["step_time_ms"] < 60
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        f"Final performance FPS : {s['samples_per_sec']:.3f} (3 steps, warm-up included)",
+        f"Final step time ms : {s['step_time_ms']:.3f} (3 steps, warm-up included)",
+    ]
+
+
+def test_a_run_past_its_warm_up_excludes_it():
+    model = _tiny_model()
+    x, y = _data(24)
+    timer = StepTimer(batch_size=4, warmup_steps=2, every=1, verbose=False)
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[timer], verbose=0)
+    assert not timer.summary["warmup_included"] and timer.summary["timed_steps"] == 4
+    assert len(timer.warmup_times) == 2
+
+
+@pytest.mark.parametrize(
+    "metric, label",
+    [
+        ("val_pixel_accuracy", "accuracy"),
+        ("val_top1", "accuracy"),
+        ("val_logits_top5", "accuracy"),
+        ("accuracy", "accuracy"),
+        ("val_acc", "accuracy"),
+        ("val_psnr", "psnr"),
+        ("val_mean_iou", "mean_iou"),
+        ("val_loss", "loss"),
+        ("val_membrane_dice", "membrane_dice"),
+        ("val_auc", "auc"),
+        ("val_top1_error", "top1_error"),
+    ],
+)
+def test_final_line_says_accuracy_only_for_accuracies(metric, label):
+    assert final_label(metric) == label
+
+
+def test_final_line_names_the_metric(capsys):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
+    x, y = _data(8)
+    timer = StepTimer(batch_size=4, warmup_steps=0, final_metric="val_mae")
+    history = model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), callbacks=[timer], verbose=0)
+    out = capsys.readouterr().out
+    assert f"Final mae : {history.history['val_mae'][-1]:.6f}" in out and "Final accuracy" not in out
+    assert timer.summary["final_val_mae"] == pytest.approx(history.history["val_mae"][-1])
