@@ -54,7 +54,9 @@ def test_roofline_is_the_slower_of_compute_and_memory_at_the_given_peaks(capsys)
     assert record["memory_roofline_ms"] == pytest.approx(moved / 2e6, rel=1e-3)
     compute_ms = record["model_flops_per_step"] / 1e9
     assert record["roofline_ms"] == pytest.approx(max(compute_ms, moved / 2e6), rel=1e-3)
-    assert record["roofline_fraction"] == pytest.approx(record["roofline_ms"] / record["step_time_ms"], rel=1e-2)
+    assert record["roofline_fraction"] == pytest.approx(
+        record["roofline_ms"] / record["step_time_ms"], rel=1e-2
+    )
     assert benchmark.main([*argv, "--peak-gbps", "-1"]) == 2
     assert "--peak-gbps must be > 0" in capsys.readouterr().err
 
@@ -67,12 +69,38 @@ def test_peak_gflops_adds_model_flops_utilisation(capsys):
     assert "--peak-gflops must be > 0" in capsys.readouterr().err
 
 
-def test_config_overrides_the_preset(capsys):
-    (record,) = _records(
-        capsys, ["--model", "unet", "--preset", "tiny", "--config", '{"filters": 2}', "--steps", "1"]
-    )
+def test_set_overrides_the_preset(capsys):
+    argv = [
+        "--model",
+        "unet",
+        "--preset",
+        "tiny",
+        "--set",
+        "filters=2",
+        "--set",
+        "dropout=0.1",
+        "--steps",
+        "1",
+    ]
+    (record,) = _records(capsys, [*argv, "--fit-epochs", "0"])
     assert record["parameters"] == get_model("unet", preset="tiny", filters=2).count_params()
     assert record["batch"] == reference_batch("unet")
+
+
+def test_deprecated_config_json_still_overrides_and_set_wins_over_it(capsys):
+    argv = ["--model", "unet", "--preset", "tiny", "--steps", "1", "--fit-epochs", "0"]
+    (record,) = _records(capsys, [*argv, "--config", '{"filters": 2}'])
+    assert record["parameters"] == get_model("unet", preset="tiny", filters=2).count_params()
+    (record,) = _records(capsys, [*argv, "--config", '{"filters": 2}', "--set", "filters=3"])
+    assert record["parameters"] == get_model("unet", preset="tiny", filters=3).count_params()
+    assert "deprecated" in benchmark.build_parser().format_help()
+
+
+@pytest.mark.parametrize("item", ["filters", "filters=[2"])
+def test_bad_set_is_a_one_line_error(capsys, item):
+    assert benchmark.main(["--model", "unet", "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --set {item!r}") and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("config", ["{not json", "[1, 2]"])

@@ -21,3 +21,10 @@ def test_count_builds_the_default_and_reports_trainable_weights_too(capsys, monk
     assert cmd_list(["--count"]) == 0
     # reference_specs.md: 16,320,257 trainable + 4,672 batch-norm statistics
     assert "built 16,324,929 (16,320,257 trainable)" in capsys.readouterr().out
+
+
+def test_usage_errors_and_help_go_through_the_cli_skeleton(capsys):
+    assert cmd_list(["--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert cmd_list(["--help"]) == 0
+    assert "--markdown" in capsys.readouterr().out

@@ -42,3 +42,11 @@ def test_plot_writes_the_diagram(tmp_path):
 def test_unknown_model_is_a_one_line_error(capsys):
     assert cli_main.main(["summary", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_set_overrides_the_preset_and_a_bad_item_is_one_line(capsys):
+    assert cli_main.main(["summary", "--model", "unet", "--preset", "tiny", "--set", "filters=2"]) == 0
+    expected = get_model("unet", preset="tiny", filters=2).count_params()
+    assert f"Total params: {expected:,}" in capsys.readouterr().out
+    assert cli_main.main(["summary", "--model", "unet", "--set", "filters"]) == 2
+    assert capsys.readouterr().err == "error: --set 'filters': expected KEY=VALUE\n"

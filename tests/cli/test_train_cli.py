@@ -59,7 +59,9 @@ def register_toy(setitem=lambda mapping, key, value: mapping.__setitem__(key, va
     from keras_zoo.cli import tasks
 
     registry.list_models()  # registers the real networks first
-    setitem(registry._REGISTRY, "toy", registry.ModelEntry("toy", toy_model, "toy regression", {"default": {}}))
+    setitem(
+        registry._REGISTRY, "toy", registry.ModelEntry("toy", toy_model, "toy regression", {"default": {}})
+    )
     setitem(tasks._task_classes(), "toy", ToyTask)
 
 
@@ -267,3 +269,70 @@ def test_compilation_cache_is_on_by_default_and_off_with_its_flag(tmp_path, monk
 def test_fp16_precision_trains_with_loss_scaling(tmp_path):
     assert run(tmp_path, "--epochs", "1", "--device", "cpu", "--precision", "fp16") == 0
     assert json.loads((tmp_path / "out/summary.json").read_text())["runtime"]["policy"] == "mixed_float16"
+
+
+# ------------------------------------------------------------------------------------------- --preset
+def test_preset_sets_the_defaults_of_the_flags_it_names(caplog):
+    """unet's tiny preset: filters 4 and 32x32 inputs; its depth 2 has no train flag and is reported."""
+    args, _ = train_cli.parse_args(["--model", "unet", "--preset", "tiny"])
+    assert (args.filters, args.input_size, args.preset) == (4, [32, 32], "tiny")
+    assert "--preset tiny: no unet train flag takes depth=2" in caplog.text
+    reference, _ = train_cli.parse_args(["--model", "unet"])
+    assert (reference.filters, reference.input_size) == (64, [256, 256])
+
+
+def test_config_file_and_flags_override_the_preset(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("model: amoebanet\npreset: tiny\nfilters: 24\n")
+    args, _ = train_cli.parse_args(["-c", str(config), "--num-cells", "2"])
+    # tiny: input 32x32x3, 10 classes, 3 cells, 16 filters, 8 stem filters (every key has a flag)
+    assert (args.input_size, args.classes, args.stem_filters) == ([32, 32], 10, 8)
+    assert (args.filters, args.num_cells) == (24, 2)
+
+
+def test_a_preset_run_records_the_preset_network(tmp_path):
+    output = tmp_path / "run"
+    argv = ["--model", "genesis", "--preset", "tiny", "--epochs", "1", "--steps-per-epoch", "1"]
+    assert train_cli.main([*argv, "--batch-size", "2", "--output", str(output), "--verbose", "0"]) == 0
+    spec = json.loads((output / "model.json").read_text())
+    assert spec["config"]["filters"] == 2 and spec["config"]["input_shape"] == [16, 16, 8, 1]
+    assert yaml.safe_load((output / "args.yaml").read_text())["preset"] == "tiny"
+
+
+# ------------------------------------------------------------------------------------------ --verbose
+class _Stream:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_verbose_auto_is_a_progress_bar_on_a_terminal_and_epoch_lines_elsewhere(tmp_path):
+    args, _ = train_cli.parse_args(["--model", "toy"])
+    assert args.verbose == "auto"
+    assert train_cli.fit_verbosity("auto", _Stream(True)) == 1
+    assert train_cli.fit_verbosity("auto", _Stream(False)) == 2
+    assert train_cli.fit_verbosity("auto", object()) == 2  # no isatty: not a terminal
+    assert [train_cli.fit_verbosity(v, _Stream(True)) for v in (0, 1, 2)] == [0, 1, 2]
+    assert train_cli.parse_args(["--model", "toy", "--verbose", "2"])[0].verbose == 2
+
+
+def test_verbose_takes_auto_or_a_level_in_flags_and_config_files(tmp_path, capsys):
+    assert run(tmp_path, "--verbose", "3") == 2
+    assert "expected auto, 0, 1 or 2, got '3'" in capsys.readouterr().err
+    config = tmp_path / "c.yaml"
+    config.write_text("model: toy\nverbose: 2\n")
+    assert train_cli.parse_args(["-c", str(config)])[0].verbose == 2
+    config.write_text("model: toy\nverbose: loud\n")
+    assert train_cli.main(["-c", str(config)]) == 2
+    assert "c.yaml: verbose: expected auto, 0, 1 or 2, got 'loud'" in capsys.readouterr().err
+
+
+def test_config_values_are_read_as_the_command_line_reads_them(tmp_path):
+    """YAML reads 1e-4 as a string and 'yes' as true: strings convert as on the command line, booleans
+    switch flags, one value fills a several-value option."""
+    config = tmp_path / "c.yaml"
+    config.write_text("model: unet\nlr: 1e-4\nbatch_norm: yes\ninput_size: 64\nepochs: '3'\n")
+    args, _ = train_cli.parse_args(["-c", str(config)])
+    assert (args.lr, args.batch_norm, args.input_size, args.epochs) == (1e-4, True, [64], 3)
