@@ -31,6 +31,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd program
 
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+LOG_MARKER_VARIABLE = "KERAS_ZOO_TF_LOG_DEFAULT"  # "1": the level was set here, not by the user
 QUIET_LEVEL = "2"  # TensorFlow's C++ logging: errors only
 QUIETED_IMPORTS = ("tensorflow",)
 
@@ -50,7 +51,8 @@ def quiet_native_logs(environ: MutableMapping[str, str] | None = None) -> bool:
     before they read that variable, filters the process's stderr while TensorFlow is first imported:
     absl's INFO and WARNING lines and its "before absl::InitializeLog()" banner are dropped, everything
     else (errors, Python warnings) is written through. Has to run before TensorFlow loads; does nothing
-    when it already has.
+    when it already has. A level set here is marked (``KERAS_ZOO_TF_LOG_DEFAULT=1``), so that child
+    processes, which inherit it, still count it as no choice of the user's.
 
     Args:
         environ: the environment to change (``os.environ`` when None; tests pass a dict, and then no
@@ -61,9 +63,11 @@ def quiet_native_logs(environ: MutableMapping[str, str] | None = None) -> bool:
     """
     process = environ is None
     environ = os.environ if environ is None else environ
-    if LOG_LEVEL_VARIABLE in environ or "tensorflow" in sys.modules:
+    user_set = LOG_LEVEL_VARIABLE in environ and environ.get(LOG_MARKER_VARIABLE) != "1"
+    if user_set or "tensorflow" in sys.modules:
         return False
     environ[LOG_LEVEL_VARIABLE] = QUIET_LEVEL
+    environ[LOG_MARKER_VARIABLE] = "1"
     if process and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport(QUIETED_IMPORTS))
     return True

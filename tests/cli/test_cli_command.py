@@ -108,7 +108,9 @@ def test_bad_override_names_the_flag_and_item(item, message):
 def test_quiet_native_logs_keeps_a_level_the_user_chose(monkeypatch):
     monkeypatch.delitem(command.sys.modules, "tensorflow", raising=False)
     environ = {}
-    assert command.quiet_native_logs(environ) and environ == {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    assert command.quiet_native_logs(environ)
+    assert environ == {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_ZOO_TF_LOG_DEFAULT": "1"}
+    assert command.quiet_native_logs(environ)  # a child process inheriting the level set here
     environ = {"TF_CPP_MIN_LOG_LEVEL": "0"}
     assert not command.quiet_native_logs(environ) and environ == {"TF_CPP_MIN_LOG_LEVEL": "0"}
 
