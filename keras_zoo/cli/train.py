@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # Keras is imported only after --backend is applied
 log = logging.getLogger("keras_zoo.train")
 
 EXIT_DIVERGED = 3
+BACKENDS = ("tensorflow", "jax", "torch")
 MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run trained, beside args.yaml
 
 
@@ -116,9 +117,7 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     h.add_argument("--keep-best", type=int, default=3, help="best-epoch checkpoints to keep")
     h.add_argument("--warmup-steps", type=int, default=5, help="steps excluded from timing figures")
     r = parser.add_argument_group("runtime")
-    r.add_argument(
-        "--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend (sets KERAS_BACKEND)"
-    )
+    r.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND)")
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu", "npu"))
     r.add_argument(
         "--precision",
@@ -192,7 +191,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
     config = check_config_values(config, parser, known.config)
     preset = known.preset or config.get("preset")
     if preset:
-        _apply_backend(known.backend or config.get("backend"))
+        backend = known.backend or config.get("backend")
+        _apply_backend(backend if backend in BACKENDS else None)  # another value: argparse says so below
         parser.set_defaults(**preset_defaults(task.name, preset, parser))
     parser.set_defaults(**config)
     args = parser.parse_args(argv)
