@@ -173,7 +173,12 @@ def run(model, name: str, args, train_args):
 def options(args: argparse.Namespace) -> dict:
     """The options that shaped the scores, for evaluation.json."""
     keys = ("weights", "model", "preset", "set", "data", "seed", "tta", *NETWORK_FLAGS)
-    return {key: getattr(args, key) for key in keys if getattr(args, key) not in (None, False, [])}
+    values = {key: getattr(args, key) for key in keys}
+    return {
+        key: value
+        for key, value in values.items()
+        if value is not None and value is not False and value != []
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

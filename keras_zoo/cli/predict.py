@@ -241,6 +241,8 @@ def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
     path = args.input
     is_h5 = path.lower().endswith((".h5", ".hdf5"))
     if args.acceleration is not None or is_h5:
+        if args.reference is not None:
+            raise ConfigError("--reference is for k-space input; undersampled images are their own reference")
         images = load_mr_images(path)
         mask = read_port_h5(path)[1] if is_h5 and args.acceleration is None else None
         if is_h5 and args.acceleration is None and mask is None:
@@ -252,8 +254,7 @@ def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None
-        reference = images if args.reference is None else cn.read_complex_stack(args.reference, "reference")
-        return inputs, np.ones(len(images), np.float32), reference
+        return inputs, np.ones(len(images), np.float32), images
     if args.centre_lines is not None:
         raise ConfigError("--centre-lines needs --acceleration (it shapes simulated masks)")
     if not path.lower().endswith(cn.KSPACE_SUFFIXES):
