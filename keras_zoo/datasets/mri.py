@@ -198,6 +198,51 @@ def cascadenet_example(
     return (complex_to_channels(zero_filled), complex_to_channels(kspace), mask2), complex_to_channels(images)
 
 
+def smooth_phase(shape: Sequence[int], rng: np.random.Generator, max_radians: float = np.pi) -> np.ndarray:
+    """A random, spatially smooth phase map: a quadratic polynomial over the image plane.
+
+    ``phi(u, v) = c0 + c1 u + c2 v + c3 u v + c4 u^2 + c5 v^2`` with ``u, v`` in [-1, 1] across the image and
+    each ``c`` uniform in [-max_radians, max_radians], so that magnitude-only training images look like MR
+    images whose phase varies slowly (B0 and coil-sensitivity phase), as real complex data does.
+
+    Args:
+        shape: (Nx, Ny).
+        rng: generator.
+        max_radians: bound of each coefficient.
+
+    Returns:
+        complex64 (Nx, Ny) of modulus 1.
+    """
+    u, v = np.meshgrid(np.linspace(-1, 1, shape[-2]), np.linspace(-1, 1, shape[-1]), indexing="ij")
+    c = rng.uniform(-max_radians, max_radians, 6)
+    phi = c[0] + c[1] * u + c[2] * v + c[3] * u * v + c[4] * u**2 + c[5] * v**2
+    return np.exp(1j * phi).astype(np.complex64)
+
+
+def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random flips of both image axes and, for a real (magnitude) image, a random smooth phase.
+
+    Complex images keep their own phase. The magnitude is unchanged, so an image scaled to max magnitude 1
+    stays so.
+
+    Args:
+        image: complex or real image (Nx, Ny) or sequence (frames, Nx, Ny); a sequence's frames get the same
+            flips and phase.
+        rng: generator.
+
+    Returns:
+        complex64 array of the same shape.
+    """
+    out = np.asarray(image)
+    for axis in (-2, -1):
+        if rng.random() < 0.5:
+            out = np.flip(out, axis=axis)
+    out = out.astype(np.complex64)
+    if not np.any(out.imag):
+        out = out * smooth_phase(out.shape[-2:], rng)
+    return out
+
+
 def undersampled_examples(
     images: np.ndarray,
     batch_size: int,
@@ -207,11 +252,15 @@ def undersampled_examples(
     centre_lines: int = 8,
     mask_kind: str = "cartesian",
     workers: int | None = 0,
+    augment: bool = True,
 ) -> SeededSamples:
     """Training batches of :func:`cascadenet_example` pairs with fresh masks (new ones every epoch).
 
     Each example is one sample of :class:`keras_zoo.datasets.base.SeededSamples`: an image or sequence drawn
-    with replacement from ``images`` and its masks, both from the sample's own generator.
+    with replacement from ``images``, its augmentation (:func:`augment_image`: flips, and a smooth phase for
+    magnitude images) and its masks, all from the sample's own generator. The augmentation is not in the
+    reference; it lifts the gain of a 300-step D5-C5 trained on magnitude prostate slices on a complex brain
+    slice (docs/recipes/cascadenet.md).
 
     Args:
         images: complex or magnitude images (n, Nx, Ny) or sequences (n, frames, Nx, Ny), already scaled.
@@ -223,6 +272,7 @@ def undersampled_examples(
         mask_kind: "cartesian" (variable density) or "uniform".
         workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
             one); threads, as NumPy's FFTs release the GIL and a batch is large to send between processes.
+        augment: apply :func:`augment_image` to every training example (False: the images as given).
 
     Returns:
         :class:`SeededSamples` of ``((image, kspace, mask), target)`` batches, each float32
@@ -236,8 +286,9 @@ def undersampled_examples(
     cascadenet_example(images[:1], 0, acceleration, centre_lines, mask_kind)  # bad mask settings fail here
 
     def make_sample(rng: np.random.Generator, item: int):
+        source = augment_image(images[item], rng) if augment else images[item]
         (image, kspace, mask), target = cascadenet_example(
-            images[item : item + 1], rng, acceleration, centre_lines, mask_kind
+            source[None], rng, acceleration, centre_lines, mask_kind
         )
         return (image[0], kspace[0], mask[0]), target[0]
 
