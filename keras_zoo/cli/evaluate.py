@@ -22,7 +22,8 @@ import logging
 import os
 import sys
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+from keras_zoo.cli.command import run_command
+from keras_zoo.cli.inference_model import add_model_arguments, build_model
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +183,12 @@ def options(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``keras-zoo evaluate``; returns 0 or 2 (user error)."""
-    argv = cli_argv(argv)
+    """Entry point of ``keras-zoo evaluate``; returns 0, 2 (user error) or 130 (Ctrl-C)."""
 
-    def body() -> int:
+    def body(args: argparse.Namespace) -> int:
         from keras_zoo.errors import ConfigError, require_file
         from keras_zoo.inference.common import check_output_folder, claim_all, write_csv, write_json
 
-        args = build_parser().parse_args(argv)
         if not os.path.exists(args.data):
             require_file(args.data, "--data")
         if os.path.isfile(args.output):
@@ -213,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {json_path} and {csv_path}")
         return 0
 
-    return run_cli(body, argv, "--debug" in argv)
+    return run_command(build_parser().parse_args, body, argv)
 
 
 if __name__ == "__main__":

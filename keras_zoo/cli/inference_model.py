@@ -12,7 +12,7 @@ import argparse
 import logging
 import os
 
-from keras_zoo.cli.command import parse_overrides, prepare_process, run_command
+from keras_zoo.cli.command import parse_overrides
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--weights", help=".h5 / .weights.h5 / .keras weights (a train.py checkpoint works as is)")
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
-
-
-# The name keras_zoo.cli.predict imports; new code calls keras_zoo.cli.command.parse_overrides.
-_parse_overrides = parse_overrides
 
 
 def find_training_args(weights: str | None) -> str | None:
@@ -142,18 +138,3 @@ def build_model(args: argparse.Namespace):
     else:
         log.warning("no --weights: using freshly initialised weights")
     return model, train_args
-
-
-def cli_argv(argv: list[str] | None) -> list[str]:
-    """Deprecated (use :func:`keras_zoo.cli.command.run_command`): prepares the process as the CLI skeleton
-    does and returns the command's arguments (``sys.argv[1:]`` when None)."""
-    import sys
-
-    prepare_process()
-    return list(sys.argv[1:] if argv is None else argv)
-
-
-def run_cli(main_body, argv: list[str], debug: bool) -> int:
-    """Deprecated (use :func:`keras_zoo.cli.command.run_command`): runs ``main_body()``, which parses
-    ``argv`` itself, in the CLI skeleton (user error: one line, 2; Ctrl-C: one line, 130)."""
-    return run_command(lambda _: None, lambda _: main_body(), argv, debug=debug)

@@ -28,7 +28,8 @@ import sys
 
 import numpy as np
 
-from keras_zoo.cli.inference_model import add_model_arguments, build_model, cli_argv, run_cli
+from keras_zoo.cli.command import run_command
+from keras_zoo.cli.inference_model import add_model_arguments, build_model
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def check_flags(args: argparse.Namespace, name: str) -> None:
 def deeplab_builder(args: argparse.Namespace, train_args: argparse.Namespace | None):
     """``build((h, w)) -> keras.Model``: the same DeepLabv3+ architecture at another input size, from the
     training run's model spec or from ``--model/--preset/--set``."""
-    from keras_zoo.cli.inference_model import _parse_overrides, find_training_args
+    from keras_zoo.cli.command import parse_overrides
+    from keras_zoo.cli.inference_model import find_training_args
     from keras_zoo.registry import get_model
 
     if train_args is not None:
@@ -128,7 +130,7 @@ def deeplab_builder(args: argparse.Namespace, train_args: argparse.Namespace | N
         variant = {"variant": spec["variant"]} if spec.get("variant") else {}
         config = {k: v for k, v in spec["config"].items() if k != "weights"}
         return lambda size: get_model(spec["name"], **variant, **{**config, "input_shape": (*size, 3)})
-    overrides = {k: v for k, v in _parse_overrides(args.set).items() if k != "weights"}
+    overrides = {k: v for k, v in parse_overrides(args.set).items() if k != "weights"}
     return lambda size: get_model(args.model, preset=args.preset, **{**overrides, "input_shape": (*size, 3)})
 
 
@@ -335,13 +337,11 @@ def run(model, name: str, args, build) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``keras-zoo predict``; returns 0 or 2 (user error)."""
-    argv = cli_argv(argv)
+    """Entry point of ``keras-zoo predict``; returns 0, 2 (user error) or 130 (Ctrl-C)."""
 
-    def body() -> int:
+    def body(args: argparse.Namespace) -> int:
         from keras_zoo.errors import ConfigError
 
-        args = build_parser().parse_args(argv)
         if os.path.isfile(args.output):
             raise ConfigError(f"--output {args.output}: is a file; give a folder for the results")
         if not os.path.exists(args.input):
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {count} input{'s' if count != 1 else ''} -> {args.output}")
         return 0
 
-    return run_cli(body, argv, "--debug" in argv)
+    return run_command(build_parser().parse_args, body, argv)
 
 
 if __name__ == "__main__":
