@@ -151,17 +151,20 @@ class Progress:
 
 # ------------------------------------------------------------------------------------------- networks
 def predict_unet(model, args, output: str) -> int:
-    """U-Net masks of every image; returns the number of images."""
-    from keras_zoo.datasets.isbi import read_image
+    """U-Net masks of every image, one per page of a multi-page TIFF; returns the number of images."""
+    from keras_zoo.datasets.isbi import read_pages
     from keras_zoo.inference.common import claim_all, list_inputs
     from keras_zoo.inference.segmentation import IMAGE_SUFFIXES, mask_paths, segment_slice, write_mask
 
     files = list_inputs(args.input, IMAGE_SUFFIXES, "images")
     progress = Progress(len(files))
     for path in files:
-        paths = claim_all(mask_paths(path, output, args.probabilities), args.overwrite)
-        prob = segment_slice(model, read_image(path), args.tta)
-        write_mask(prob, paths, 0.5 if args.threshold is None else args.threshold)
+        pages = read_pages(path)
+        for page, image in enumerate(pages):
+            suffix = f"_p{page:03d}" if len(pages) > 1 else ""
+            paths = claim_all(mask_paths(path, output, args.probabilities, suffix), args.overwrite)
+            prob = segment_slice(model, image, args.tta)
+            write_mask(prob, paths, 0.5 if args.threshold is None else args.threshold)
         progress.step()
     return len(files)
 

@@ -56,11 +56,12 @@ def segment_slice(model: keras.Model, image: np.ndarray, tta: bool = False) -> n
     return predict(padded[None, ..., None])[0, :height, :width, 0].astype(np.float32)
 
 
-def mask_paths(image_path: str, output: str, probabilities: bool) -> list[str]:
-    """``[OUTPUT/<stem>.png]`` plus ``OUTPUT/<stem>_prob.tif`` with ``probabilities``."""
+def mask_paths(image_path: str, output: str, probabilities: bool, suffix: str = "") -> list[str]:
+    """``[OUTPUT/<stem><suffix>.png]`` plus ``OUTPUT/<stem><suffix>_prob.tif`` with ``probabilities``
+    (``suffix``: e.g. ``_p002`` for the third page of a TIFF stack)."""
     from keras_zoo.inference.common import file_stem
 
-    stem = os.path.join(output, file_stem(image_path))
+    stem = os.path.join(output, file_stem(image_path) + suffix)
     return [f"{stem}.png"] + ([f"{stem}_prob.tif"] if probabilities else [])
 
 

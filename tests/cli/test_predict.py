@@ -375,3 +375,18 @@ def test_existing_outputs_are_kept_without_overwrite(tmp_path, capsys):
     assert (tmp_path / "o" / "slice.png").read_bytes() == b"mine"
     assert predict.main(argv + ["--overwrite"]) == 0
     assert (tmp_path / "o" / "slice.png").read_bytes() == before
+
+
+def test_unet_writes_one_mask_per_page_of_a_tiff_stack(tmp_path):
+    import tifffile
+
+    model, weights = _checkpoint(tmp_path)
+    pages = np.stack([sf.gray(32, 32, seed=s) for s in (3, 4, 5)])
+    tifffile.imwrite(tmp_path / "stack.tif", pages, photometric="minisblack")
+    argv = ["--weights", str(weights), "--input", str(tmp_path / "stack.tif"), "--output", str(tmp_path / "m")]
+    assert predict.main(argv) == 0
+    for page in range(3):
+        mask = np.asarray(Image.open(tmp_path / "m" / f"stack_p{page:03d}.png")) == 255
+        image = pages[page].astype(np.float32) / 255
+        np.testing.assert_array_equal(mask, model.predict(image[None, ..., None], verbose=0)[0, ..., 0] > 0.5)
+    assert not (tmp_path / "m" / "stack.png").exists()
