@@ -99,8 +99,9 @@ def learning_rate(kind: str, lr: float, steps: int):
 
 def build(args: argparse.Namespace) -> keras.Model:
     """The reference D5-C5 (fully convolutional) compiled as the options say."""
-    model = cascadenet((None, None, 2), filters=args.filters, n_cascades=5, n_convs=5)
-    if args.weights:
+    authors = bool(args.weights) and args.weights.endswith(".npz")  # the authors' Lasagne d5_c5.npz
+    model = cascadenet((None, None, 2), filters=args.filters, weights=args.weights if authors else None)
+    if args.weights and not authors:
         from keras_zoo.weights import load_weights
 
         load_weights(model, args.weights)
