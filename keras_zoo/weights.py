@@ -210,7 +210,7 @@ def _is_legacy_h5(path: str) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return "layer_names" in f.attrs or "model_weights" in f
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... for corrupt files
         raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
 
 

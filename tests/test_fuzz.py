@@ -445,7 +445,7 @@ REGRESSIONS = [
     ("cfl_header", _cfl_header("-8 -8 2"), "dimensions must be positive"),  # ValueError in reshape
     ("cfl_header", _cfl_header(f"{2**61 + 16} 8"), "holds 1024 bytes"),  # int64 wrap-around
     ("weights_h5", [("insert", 52, b"\x00\x00\x00\x00")], "unreadable HDF5 weights file"),  # RuntimeError
-    ("weights_keras3", [("insert", 115, b"\x00")], "does not fit model"),  # RuntimeError from h5py
+    ("weights_keras3", [("insert", 115, b"\x00")], "unreadable HDF5 weights file"),  # RuntimeError from h5py
     ("weights_lasagne_npz", [("overwrite", 134393, b"\x00\x00\x80\x7f")], "not a readable .npz"),  # zip v12.8
 ]
 
