@@ -27,11 +27,14 @@ def test_every_quickstart_config_names_its_model_and_has_a_tiny_override():
 
 
 @pytest.mark.parametrize("model", sorted(TINY))
-def test_quickstart_config_trains_and_writes_a_finite_metric_and_a_picture(model, tmp_path):
+def test_quickstart_config_trains_and_writes_a_finite_metric_and_a_picture(model, tmp_path, caplog):
     out = tmp_path / "run"
     argv = ["-c", str(QUICKSTART / f"{model}.yaml"), *TINY[model]]
     argv += ["--epochs", "1", "--steps-per-epoch", "2", "--verbose", "0", "--output", str(out)]
-    assert main(argv) == 0
+    with caplog.at_level("INFO", logger="keras_zoo"):
+        assert main(argv) == 0
+    assert f"pictures: {out / 'previews.png'}, {out / 'curves.png'}" in caplog.text  # where to look
+    assert f"python train.py --model {model}" in caplog.text  # and what to run next
     for name in ("args.yaml", "summary.json", "history.csv", "previews.png", "checkpoints/last.h5"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -646,6 +647,17 @@ def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_ti
     task.save_previews(prepared.model, prepared.data, os.path.join(output, "previews.png"), args)
     log.info("final metrics: %s", json.dumps(metrics, default=float))
     log.info("outputs written to %s", output)
+    pictures = [os.path.join(output, n) for n in ("previews.png", "curves.png")]
+    if shown := [p for p in pictures if os.path.exists(p)]:
+        log.info("pictures: %s", ", ".join(shown))
+    if args.config:
+        log.info("the reference recipe (no config): %s", _reference_command(args))
+
+
+def _reference_command(args) -> str:
+    """The command line of the reference's own recipe on the data of this run."""
+    data = f" --data {shlex.quote(args.data)}" if args.data else ""
+    return f"python train.py --model {args.model}{data}"
 
 
 def _finite(value) -> bool:
