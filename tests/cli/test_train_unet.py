@@ -30,7 +30,7 @@ def train(output, *extra) -> int:
     return train_cli.main(["--model", "unet", "--output", str(output), "--verbose", "0", *TINY, *extra])
 
 
-def write_isbi_pngs(folder, count=4, shape=(48, 64)):
+def write_isbi_pngs(folder, count=4, shape=(48, 64), membrane_value=0, cell_value=255):
     rng = np.random.default_rng(0)
     for sub in ("image", "label"):
         (folder / "train" / sub).mkdir(parents=True)
@@ -38,7 +38,7 @@ def write_isbi_pngs(folder, count=4, shape=(48, 64)):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(
             folder / "train" / "image" / f"{i}.png"
         )
-        label = np.where(rng.random(shape) < 0.2, 0, 255).astype(np.uint8)
+        label = np.where(rng.random(shape) < 0.2, membrane_value, cell_value).astype(np.uint8)
         Image.fromarray(label).save(folder / "train" / "label" / f"{i}.png")
 
 
@@ -86,3 +86,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 def test_bad_bn_momentum_is_a_user_error(tmp_path, capsys):
     assert train(tmp_path / "run", "--batch-norm", "--bn-momentum", "1.5") == 2
     assert "bn_momentum must be in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_labels_stored_as_0_1_train_exactly_like_0_255(tmp_path):
+    """Issue 18: 0/1 label PNGs were read as "all membrane"; now both encodings give the same run."""
+    metrics = {}
+    for values in ((0, 255), (0, 1)):
+        name = f"{values[0]}_{values[1]}"
+        write_isbi_pngs(tmp_path / name, count=5, membrane_value=values[0], cell_value=values[1])
+        assert train(tmp_path / f"run_{name}", "--data", str(tmp_path / name), "--fit", "resize") == 0
+        metrics[name] = json.loads((tmp_path / f"run_{name}" / "summary.json").read_text())["metrics"]
+    assert metrics["0_1"] == metrics["0_255"]  # read as "all membrane", 0/1 labels gave other metrics
