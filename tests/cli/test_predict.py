@@ -383,10 +383,30 @@ def test_unet_writes_one_mask_per_page_of_a_tiff_stack(tmp_path):
     model, weights = _checkpoint(tmp_path)
     pages = np.stack([sf.gray(32, 32, seed=s) for s in (3, 4, 5)])
     tifffile.imwrite(tmp_path / "stack.tif", pages, photometric="minisblack")
-    argv = ["--weights", str(weights), "--input", str(tmp_path / "stack.tif"), "--output", str(tmp_path / "m")]
+    argv = [
+        "--weights",
+        str(weights),
+        "--input",
+        str(tmp_path / "stack.tif"),
+        "--output",
+        str(tmp_path / "m"),
+    ]
     assert predict.main(argv) == 0
     for page in range(3):
         mask = np.asarray(Image.open(tmp_path / "m" / f"stack_p{page:03d}.png")) == 255
         image = pages[page].astype(np.float32) / 255
         np.testing.assert_array_equal(mask, model.predict(image[None, ..., None], verbose=0)[0, ..., 0] > 0.5)
     assert not (tmp_path / "m" / "stack.png").exists()
+
+
+def test_unet_real_isbi_slice_equals_the_model(tmp_path, shared_data):
+    """A real 512x512 ISBI 2012 slice: one 8-bit mask of the slice's size, equal to the model's thresholded output."""
+    model, weights = _checkpoint(tmp_path)
+    source = shared_data / "isbi2012" / "train" / "image" / "0.png"
+    argv = ["--weights", str(weights), "--input", str(source), "--output", str(tmp_path / "m")]
+    assert predict.main(argv) == 0
+    written = Image.open(tmp_path / "m" / "0.png")
+    image = np.asarray(Image.open(source).convert("L"), np.float32) / 255
+    assert written.mode == "L" and written.size == (image.shape[1], image.shape[0])
+    expected = model.predict(image[None, ..., None], verbose=0)[0, ..., 0] > 0.5
+    np.testing.assert_array_equal(np.asarray(written) == 255, expected)
