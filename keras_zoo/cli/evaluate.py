@@ -23,30 +23,26 @@ import os
 import sys
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import add_model_arguments, build_model
+from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = ("amoebanet", "cascadenet", "deeplabv3plus", "genesis", "unet")
+# The networks evaluate scores, each with the flags that only it reads (given for another one: an error).
 NETWORK_FLAGS = {
-    "threshold": "unet",
-    "split": "deeplabv3plus",
-    "scales": "deeplabv3plus",
-    "flip": "deeplabv3plus",
-    "acceleration": "cascadenet",
-    "centre_lines": "cascadenet",
-    "data_key": "cascadenet",
-    "folds": "genesis",
+    "unet": ("threshold",),
+    "deeplabv3plus": ("split", "scales", "flip"),
+    "cascadenet": ("acceleration", "centre_lines", "data_key"),
+    "genesis": ("folds",),
+    "amoebanet": (),
 }
+SUPPORTED = tuple(NETWORK_FLAGS)
 TTA_NETWORKS = ("unet", "amoebanet")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="keras-zoo evaluate", description="Score a checkpoint on a labelled set (see the module docs)."
+    parser, g = model_command_parser(
+        "evaluate", "Score a checkpoint on a labelled set (see the module docs)."
     )
-    add_model_arguments(parser)
-    g = parser.add_argument_group("evaluate")
     g.add_argument("--data", required=True, help="labelled data in the format training reads")
     g.add_argument("--output", default="evaluation", help="folder for evaluation.json and evaluation.csv")
     g.add_argument("--overwrite", action="store_true", help="replace existing evaluation files")
@@ -72,20 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_flags(args: argparse.Namespace, name: str) -> None:
     """ConfigError for a network-specific flag given to another network, or a bad common value."""
-    from keras_zoo.errors import ConfigError
-
-    for flag, network in NETWORK_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None and value is not False and network != name:
-            raise ConfigError(f"--{flag.replace('_', '-')} applies to {network}, not {name}")
-    if args.tta and name not in TTA_NETWORKS:
-        raise ConfigError(f"--tta is not available for {name} (only {', '.join(TTA_NETWORKS)})")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
-        raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
-    if args.scales is not None and min(args.scales) <= 0:
-        raise ConfigError(f"--scales must be > 0, got {args.scales}")
+    check_network_flags(args, name, NETWORK_FLAGS, TTA_NETWORKS)
 
 
 # ------------------------------------------------------------------------------------------- networks
@@ -173,7 +156,8 @@ def run(model, name: str, args, train_args):
 
 def options(args: argparse.Namespace) -> dict:
     """The options that shaped the scores, for evaluation.json."""
-    keys = ("weights", "model", "preset", "set", "data", "seed", "tta", *NETWORK_FLAGS)
+    flags = [flag for network_flags in NETWORK_FLAGS.values() for flag in network_flags]
+    keys = ("weights", "model", "preset", "set", "data", "seed", "tta", *flags)
     values = {key: getattr(args, key) for key in keys}
     return {
         key: value

@@ -34,7 +34,7 @@ import tempfile
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import add_model_arguments, build_model
+from keras_zoo.cli.inference_model import build_model, model_command_parser
 from keras_zoo.run_folder import check_replaceable, replace_output
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,7 @@ ONNX_INSTALL = "pip install tf2onnx onnx onnxruntime"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="keras-zoo export", description="Export a model to a SavedModel folder or an ONNX file."
-    )
-    add_model_arguments(parser)
-    g = parser.add_argument_group("export")
+    parser, g = model_command_parser("export", "Export a model to a SavedModel folder or an ONNX file.")
     g.add_argument("--format", required=True, choices=sorted(FORMATS))
     g.add_argument("--output", required=True, help="SavedModel folder or .onnx file to write")
     g.add_argument(

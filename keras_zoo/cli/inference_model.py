@@ -35,6 +35,42 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
 
 
+def model_command_parser(
+    command: str, description: str
+) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """``(parser, group)`` of ``keras-zoo COMMAND``: the model arguments, then an argument group named after
+    the command for its own options."""
+    parser = argparse.ArgumentParser(prog=f"keras-zoo {command}", description=description)
+    add_model_arguments(parser)
+    return parser, parser.add_argument_group(command)
+
+
+def check_network_flags(
+    args: argparse.Namespace,
+    name: str,
+    network_flags: dict[str, tuple[str, ...]],
+    tta_networks: tuple[str, ...],
+) -> None:
+    """ConfigError for a flag of ``network_flags`` (network -> the flags only it reads) given for another network,
+    for ``--tta`` on a network outside ``tta_networks``, or a bad shared value (``--batch-size``,
+    ``--threshold``, ``--scales``)."""
+    from keras_zoo.errors import ConfigError
+
+    for network, flags in network_flags.items():
+        for flag in flags:
+            value = getattr(args, flag)
+            if value is not None and value is not False and network != name:
+                raise ConfigError(f"--{flag.replace('_', '-')} applies to {network}, not {name}")
+    if args.tta and name not in tta_networks:
+        raise ConfigError(f"--tta is not available for {name} (only {', '.join(tta_networks)})")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.scales is not None and min(args.scales) <= 0:
+        raise ConfigError(f"--scales must be > 0, got {args.scales}")
+
+
 def find_training_args(weights: str | None) -> str | None:
     """``args.yaml`` of the training run that wrote ``weights`` (same folder or its parent), or None."""
     if not weights:

@@ -88,52 +88,19 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_summary(argv: list[str]) -> int:
-    from keras_zoo.cli.summary import main as summary_main
-
-    return summary_main(argv)
-
-
-def cmd_benchmark(argv: list[str]) -> int:
-    from keras_zoo.cli.benchmark import main as benchmark_main
-
-    return benchmark_main(argv)
-
-
-def cmd_prepare(argv: list[str]) -> int:
-    from keras_zoo.cli.prepare import main as prepare_main
-
-    return prepare_main(argv)
-
-
-def cmd_export(argv: list[str]) -> int:
-    from keras_zoo.cli.export import main as export_main
-
-    return export_main(argv)
-
-
-def cmd_predict(argv: list[str]) -> int:
-    from keras_zoo.cli.predict import main as predict_main
-
-    return predict_main(argv)
-
-
-def cmd_evaluate(argv: list[str]) -> int:
-    from keras_zoo.cli.evaluate import main as evaluate_main
-
-    return evaluate_main(argv)
-
-
-COMMANDS = {
-    "list": cmd_list,
-    "info": cmd_info,
-    "summary": cmd_summary,
-    "benchmark": cmd_benchmark,
-    "prepare": cmd_prepare,
-    "export": cmd_export,
-    "predict": cmd_predict,
-    "evaluate": cmd_evaluate,
+# Commands whose module has its own ``main(argv)``; imported only when run, so ``keras-zoo list`` stays quick.
+MODULE_COMMANDS = {
+    name: f"keras_zoo.cli.{name}"
+    for name in ("summary", "benchmark", "prepare", "export", "predict", "evaluate")
 }
+COMMANDS = {"list": cmd_list, "info": cmd_info}
+
+
+def run_module_command(name: str, argv: list[str]) -> int:
+    """Runs ``keras-zoo NAME argv`` through the ``main`` of the command's module."""
+    import importlib
+
+    return importlib.import_module(MODULE_COMMANDS[name]).main(argv)
 
 
 def usage() -> str:
@@ -166,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return train_cli.main(rest)
-    return COMMANDS[command](rest)
+    if command in COMMANDS:
+        return COMMANDS[command](rest)
+    return run_module_command(command, rest)
 
 
 if __name__ == "__main__":

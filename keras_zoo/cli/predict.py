@@ -29,36 +29,24 @@ import sys
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import add_model_arguments, build_model
+from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = ("amoebanet", "cascadenet", "deeplabv3plus", "genesis", "unet")
-# Flags that only one network reads: flag -> network. A flag given for another network is an error.
+# The networks predict runs, each with the flags that only it reads (given for another one: an error).
 NETWORK_FLAGS = {
-    "threshold": "unet",
-    "probabilities": "unet",
-    "scales": "deeplabv3plus",
-    "flip": "deeplabv3plus",
-    "overlay": "deeplabv3plus",
-    "overlap": "genesis",
-    "modality": "genesis",
-    "acceleration": "cascadenet",
-    "centre_lines": "cascadenet",
-    "mask": "cascadenet",
-    "centred": "cascadenet",
-    "reference": "cascadenet",
-    "top_k": "amoebanet",
+    "unet": ("threshold", "probabilities"),
+    "deeplabv3plus": ("scales", "flip", "overlay"),
+    "genesis": ("overlap", "modality"),
+    "cascadenet": ("acceleration", "centre_lines", "mask", "centred", "reference"),
+    "amoebanet": ("top_k",),
 }
+SUPPORTED = tuple(NETWORK_FLAGS)
 TTA_NETWORKS = ("unet", "deeplabv3plus", "amoebanet")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="keras-zoo predict", description="Run a trained network on files (see the module docs)."
-    )
-    add_model_arguments(parser)
-    g = parser.add_argument_group("predict")
+    parser, g = model_command_parser("predict", "Run a trained network on files (see the module docs).")
     g.add_argument("--input", required=True, help="input file or folder")
     g.add_argument("--output", required=True, help="folder for the results")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -98,20 +86,9 @@ def check_flags(args: argparse.Namespace, name: str) -> None:
     """ConfigError for a network-specific flag given to another network, or a bad common value."""
     from keras_zoo.errors import ConfigError
 
-    for flag, network in NETWORK_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None and value is not False and network != name:
-            raise ConfigError(f"--{flag.replace('_', '-')} applies to {network}, not {name}")
-    if args.tta and name not in TTA_NETWORKS:
-        raise ConfigError(f"--tta is not available for {name} (only {', '.join(TTA_NETWORKS)})")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
-        raise ConfigError(f"--threshold must be in (0, 1), got {args.threshold}")
+    check_network_flags(args, name, NETWORK_FLAGS, TTA_NETWORKS)
     if args.overlap is not None and not 0.0 <= args.overlap < 1.0:
         raise ConfigError(f"--overlap must be in [0, 1), got {args.overlap}")
-    if args.scales is not None and min(args.scales) <= 0:
-        raise ConfigError(f"--scales must be > 0, got {args.scales}")
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
 

@@ -12,7 +12,7 @@ import logging
 import sys
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import add_model_arguments, build_model
+from keras_zoo.cli.inference_model import build_model, model_command_parser
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +20,7 @@ PLOT_INSTALL = "pip install pydot, and install Graphviz (the 'dot' program, e.g.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="keras-zoo summary", description="Print a model's layers and parameters; optionally plot it."
-    )
-    add_model_arguments(parser)
-    g = parser.add_argument_group("summary")
+    parser, g = model_command_parser("summary", "Print a model's layers and parameters; optionally plot it.")
     g.add_argument("--plot", metavar="FILE", help="also write the model diagram (.png, .svg, .pdf, .dot)")
     g.add_argument("--expand-nested", action="store_true", help="draw nested models' layers in the plot")
     return parser
