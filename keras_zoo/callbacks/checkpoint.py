@@ -18,6 +18,7 @@ import h5py
 import keras
 import numpy as np
 
+from keras_zoo.callbacks.stride import check_count
 from keras_zoo.errors import WeightsError, require_file
 from keras_zoo.io import atomic_path
 from keras_zoo.weights import load_h5_weights, write_h5_weights_group
@@ -126,12 +127,10 @@ class HDF5Checkpoint(keras.callbacks.Callback):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if keep_best < 0:
-            raise ValueError(f"keep_best must be >= 0, got {keep_best}")
+        self.keep_best = check_count(keep_best, "keep_best", minimum=0)
         self.directory = directory
         self.monitor = monitor
         self.mode = mode
-        self.keep_best = keep_best
         self.initial_state = initial_state
 
     @property

@@ -9,6 +9,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_zoo.callbacks.stride import check_every
+
 Draw = Callable[[str, Any, np.ndarray, np.ndarray], None]
 
 
@@ -27,13 +29,11 @@ class PredictionPanels(keras.callbacks.Callback):
 
     def __init__(self, inputs, target: np.ndarray, draw: Draw, output_dir: str, every: int = 1):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        self.every = check_every(every)
         self.inputs = inputs
         self.target = target
         self.draw = draw
         self.output_dir = output_dir
-        self.every = every
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if (epoch + 1) % self.every:

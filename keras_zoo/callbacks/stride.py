@@ -14,14 +14,22 @@ Keras calls the batch hooks once per chunk of steps, passing the index of the ch
 
 from __future__ import annotations
 
+import numbers
+
 import keras
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """Returns ``value`` as an int if it is a whole number >= ``minimum``; raises ``ValueError`` naming the
+    bad value otherwise (a callback's step counts, intervals and file counts)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_every(every: int, name: str = "every") -> int:
     """Returns ``every`` if it is an int >= 1; raises ``ValueError`` naming the bad value otherwise."""
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {every!r}")
-    return every
+    return check_count(every, name)
 
 
 def steps_per_execution(model: keras.Model | None) -> int:

@@ -10,7 +10,14 @@ import time
 import keras
 import numpy as np
 
-from keras_zoo.callbacks.stride import check_every, chunk_steps, crosses, epoch_steps, steps_per_execution
+from keras_zoo.callbacks.stride import (
+    check_count,
+    check_every,
+    chunk_steps,
+    crosses,
+    epoch_steps,
+    steps_per_execution,
+)
 
 # Log keys that hold an accuracy: "accuracy", "pixel_accuracy", "top1", "top5", "logits_top5", "acc", ...
 _ACCURACY = re.compile(r"(^|_)(acc|accuracy|top\d+)$")
@@ -70,12 +77,8 @@ class StepTimer(keras.callbacks.Callback):
         every: int = 10,
     ):
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        self.batch_size = batch_size
-        self.warmup_steps = warmup_steps
+        self.batch_size = check_count(batch_size, "batch_size")
+        self.warmup_steps = check_count(warmup_steps, "warmup_steps", minimum=0)
         self.final_metric = final_metric
         self.verbose = verbose
         self.every = check_every(every)
