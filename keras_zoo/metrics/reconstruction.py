@@ -99,34 +99,38 @@ def ssim_per_image(y_true, y_pred):
     return ops.mean(ops.reshape(per_frame, (-1, frames)), axis=1)
 
 
+class _MeanPerImage(keras.metrics.MeanMetricWrapper):
+    """Mean over images of a per-image function ``per_image(y_true, y_pred) -> (batch,)``, named ``default_name``
+    unless a name is given."""
+
+    default_name: str
+
+    def __init__(self, name: str | None = None, dtype=None):
+        super().__init__(fn=type(self).per_image, name=name or self.default_name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class PSNR(keras.metrics.MeanMetricWrapper):
+class PSNR(_MeanPerImage):
     """Mean PSNR (dB) over images of 2-channel tensors, peak from the reference (the paper's convention)."""
 
-    def __init__(self, name: str = "psnr", dtype=None):
-        super().__init__(fn=psnr_per_image, name=name, dtype=dtype)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    default_name = "psnr"
+    per_image = staticmethod(psnr_per_image)
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class SSIM(keras.metrics.MeanMetricWrapper):
+class SSIM(_MeanPerImage):
     """Mean SSIM of the magnitudes over images of 2-channel tensors (scikit-image defaults)."""
 
-    def __init__(self, name: str = "ssim", dtype=None):
-        super().__init__(fn=ssim_per_image, name=name, dtype=dtype)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    default_name = "ssim"
+    per_image = staticmethod(ssim_per_image)
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class NMSE(keras.metrics.MeanMetricWrapper):
+class NMSE(_MeanPerImage):
     """Mean normalised MSE over images of 2-channel tensors."""
 
-    def __init__(self, name: str = "nmse", dtype=None):
-        super().__init__(fn=nmse_per_image, name=name, dtype=dtype)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    default_name = "nmse"
+    per_image = staticmethod(nmse_per_image)
