@@ -35,7 +35,7 @@ def row_missing_image(tmp_path):
     from keras_zoo.datasets import isbi
 
     path = tmp_path / "nope.png"
-    return lambda: isbi.read_image(path), DataError, ["nope.png", "not found"]
+    return lambda: isbi.read_gray_slice(path), DataError, ["nope.png", "not found"]
 
 
 def row_empty_image(tmp_path):
@@ -43,27 +43,27 @@ def row_empty_image(tmp_path):
 
     path = tmp_path / "empty.png"
     path.write_bytes(b"")
-    return lambda: isbi.read_image(path), DataError, ["empty.png", "empty"]
+    return lambda: isbi.read_gray_slice(path), DataError, ["empty.png", "empty"]
 
 
 def row_corrupt_png(tmp_path):
     from keras_zoo.datasets import isbi
 
     path = sf.corrupt(sf.write_png(tmp_path / "bad.png"))
-    return lambda: isbi.read_image(path), DataError, ["bad.png", "cannot read image"]
+    return lambda: isbi.read_gray_slice(path), DataError, ["bad.png", "cannot read image"]
 
 
 def row_truncated_png(tmp_path):
     from keras_zoo.datasets import isbi
 
     path = sf.truncate(sf.write_png(tmp_path / "cut.png"), 0.6)
-    return lambda: isbi.read_image(path), DataError, ["cut.png", "cannot read image"]
+    return lambda: isbi.read_gray_slice(path), DataError, ["cut.png", "cannot read image"]
 
 
 def row_image_is_folder(tmp_path):
     from keras_zoo.datasets import isbi
 
-    return lambda: isbi.read_image(tmp_path), DataError, [str(tmp_path), "found a folder"]
+    return lambda: isbi.read_gray_slice(tmp_path), DataError, [str(tmp_path), "found a folder"]
 
 
 def row_label_count_mismatch(tmp_path):
@@ -273,14 +273,14 @@ def row_corrupt_jpeg(tmp_path):
     from keras_zoo.datasets import voc
 
     path = sf.corrupt(sf.write_jpeg(tmp_path / "2007_000033.jpg"), keep=20)
-    return lambda: voc.read_image(path), DataError, ["2007_000033.jpg", "unreadable image"]
+    return lambda: voc.read_rgb(path), DataError, ["2007_000033.jpg", "unreadable image"]
 
 
 def row_truncated_jpeg_imagenet(tmp_path):
     from keras_zoo.datasets import imagenet
 
     path = sf.truncate(sf.write_jpeg(tmp_path / "n01440764_1.JPEG", size=64), 0.4)
-    return lambda: imagenet.read_image(path), DataError, ["n01440764_1.JPEG", "cannot read image"]
+    return lambda: imagenet.open_rgb_image(path), DataError, ["n01440764_1.JPEG", "cannot read image"]
 
 
 def row_imagenet_bad_class_folder(tmp_path):

@@ -290,7 +290,7 @@ def _no_check(result):
 
 
 CASES = {
-    "isbi_png": Case(_one("slice.png", sf.write_png), isbi.read_image, _unit_float(2)),
+    "isbi_png": Case(_one("slice.png", sf.write_png), isbi.read_gray_slice, _unit_float(2)),
     "isbi_tif_image": Case(_one("slice.tif", sf.write_tiff), isbi.read_pages, _unit_float(3)),
     "isbi_tiff_stack": Case(_one("volume.tif", sf.write_tiff), isbi.read_tiff_stack, _unit_float(3)),
     "nifti": Case(_one("ct.nii", sf.write_nifti), volumes.read_volume, _float32(3)),
@@ -306,14 +306,14 @@ CASES = {
     "cfl_header": Case(_write_cfl("hdr"), mri_readers.read_cfl, _check_cfl),
     "mr_cfl_header": Case(_write_cfl("hdr"), mri_readers.load_mr_images, _check_mr_images),
     "mr_cfl_data": Case(_write_cfl("cfl"), mri_readers.load_mr_images, _check_mr_images),
-    "voc_jpeg": Case(_one("2007_000032.jpg", sf.write_jpeg), voc.read_image, _check_rgb),
+    "voc_jpeg": Case(_one("2007_000032.jpg", sf.write_jpeg), voc.read_rgb, _check_rgb),
     "voc_label": Case(_one("2007_000032.png", _write_voc_label), voc.read_label, _check_voc_label),
     "voc_tfrecord": Case(
         _write_voc_tfrecord,
         lambda folder: voc_tfrecord.load_tfrecord_split(folder, "train"),
         _check_tfrecords,
     ),
-    "imagenet_jpeg": Case(_one("n01440764_1.JPEG", sf.write_jpeg), imagenet.read_image, _check_pil_rgb),
+    "imagenet_jpeg": Case(_one("n01440764_1.JPEG", sf.write_jpeg), imagenet.open_rgb_image, _check_pil_rgb),
     "weights_h5": Case(_one("dense.h5", _write_h5_weights), _load_h5_weights, lambda report: None),
     "weights_keras3": Case(
         _one("dense.weights.h5", lambda p: _dense_model().save_weights(p)), _load_keras3_weights, _no_check

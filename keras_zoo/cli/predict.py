@@ -148,7 +148,7 @@ def predict_unet(model, args, output: str) -> int:
 
 def predict_deeplab(model, args, output: str, build) -> int:
     """Palette masks (and overlays) of every image; returns the number of images."""
-    from keras_zoo.datasets.voc import read_image
+    from keras_zoo.datasets.voc import read_rgb
     from keras_zoo.inference.common import claim_all, file_stem, list_inputs
     from keras_zoo.inference.deeplab import overlay, segment_image, write_palette_png
     from keras_zoo.io import atomic_path
@@ -158,7 +158,7 @@ def predict_deeplab(model, args, output: str, build) -> int:
     for path in files:
         stem = os.path.join(output, file_stem(path))
         paths = claim_all([f"{stem}.png"] + ([f"{stem}_overlay.png"] if args.overlay else []), args.overwrite)
-        image = read_image(path)
+        image = read_rgb(path)
         probs = segment_image(model, image, build, args.scales or (1.0,), args.flip or args.tta)
         labels = probs.argmax(-1).astype(np.uint8)
         write_palette_png(labels, paths[0])

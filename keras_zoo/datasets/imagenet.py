@@ -86,7 +86,7 @@ def list_image_folder(root: str | os.PathLike, classes: int = 1001) -> tuple[lis
     return paths, np.asarray(labels, dtype="int32")
 
 
-def read_image(path: str | os.PathLike) -> Image.Image:
+def open_rgb_image(path: str | os.PathLike) -> Image.Image:
     """Opens an image file as an RGB Pillow image; raises DataError naming the file if it is unreadable."""
     try:
         with Image.open(path) as image:
@@ -143,7 +143,7 @@ def distort_color(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return adjust_saturation(image, rng.uniform(*SATURATION_RANGE))
 
 
-def to_unit_range(image: np.ndarray) -> np.ndarray:
+def to_inception_range(image: np.ndarray) -> np.ndarray:
     """Maps [0, 1] to [-1, 1] (the Inception input range)."""
     return ((image - 0.5) * 2.0).astype("float32")
 
@@ -169,7 +169,7 @@ def preprocess_train(
         out = out[:, ::-1]
     if color_distort:
         out = distort_color(out, rng)
-    return to_unit_range(out)
+    return to_inception_range(out)
 
 
 def preprocess_eval(image: Image.Image, size: int) -> np.ndarray:
@@ -185,7 +185,7 @@ def preprocess_eval(image: Image.Image, size: int) -> np.ndarray:
     w = int(image.width * EVAL_CENTRAL_FRACTION)
     top, left = (image.height - h) // 2, (image.width - w) // 2
     crop = image.crop((left, top, left + w, top + h)).resize((size, size), Image.BILINEAR)
-    return to_unit_range(np.asarray(crop, dtype="float32") / 255.0)
+    return to_inception_range(np.asarray(crop, dtype="float32") / 255.0)
 
 
 class ImageFolderBatches(SeededSamples):
@@ -234,7 +234,7 @@ class ImageFolderBatches(SeededSamples):
         )
 
     def _sample_of(self, rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.int32]:
-        image = preprocess_train(read_image(self.paths[item]), self.image_size, rng, self.color_distort)
+        image = preprocess_train(open_rgb_image(self.paths[item]), self.image_size, rng, self.color_distort)
         return image, self.labels[item]
 
 
@@ -265,7 +265,7 @@ class ImageFolderEvalBatches(keras.utils.PyDataset):
         if index >= len(self):
             raise IndexError(index)
         s = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        x = np.stack([preprocess_eval(read_image(p), self.image_size) for p in self.paths[s]])
+        x = np.stack([preprocess_eval(open_rgb_image(p), self.image_size) for p in self.paths[s]])
         return x, self.labels[s]
 
 

@@ -25,7 +25,7 @@ from keras_zoo.datasets.imagenet import (
     SATURATION_RANGE,
     check_classes,
     list_image_folder,
-    read_image,
+    open_rgb_image,
     synsets,
 )
 from keras_zoo.errors import data_error, require_dir
@@ -42,7 +42,7 @@ def _tf():
 
 def _jpeg_bytes(path: str) -> tuple[bytes, int, int]:
     """The file's bytes if it is a JPEG, else the image re-encoded as JPEG; with its height and width."""
-    image = read_image(path)
+    image = open_rgb_image(path)
     with open(path, "rb") as f:
         data = f.read()
     if not data.startswith(b"\xff\xd8"):

@@ -60,7 +60,7 @@ class Slices:
         )
 
 
-def to_unit_range(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+def scale_to_unit_range(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     """Scales integer data by its dtype's maximum (uint8 / 255) and checks float data lies in [0, 1].
 
     Raises:
@@ -144,10 +144,10 @@ def read_pages(path: str | os.PathLike) -> np.ndarray:
     Raises:
         DataError: naming the file when it is missing, empty or not a readable image.
     """
-    return to_unit_range(_read_frames(path), path)
+    return scale_to_unit_range(_read_frames(path), path)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_gray_slice(path: str | os.PathLike) -> np.ndarray:
     """Reads one 2D image file as grayscale float32 (H, W) in [0, 1].
 
     Raises:
@@ -157,7 +157,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     frames = _read_frames(path)
     if len(frames) > 1:
         raise data_error(path, f"a stack of {len(frames)} pages, not one image (read_pages reads every page)")
-    return to_unit_range(frames[0], path)
+    return scale_to_unit_range(frames[0], path)
 
 
 def _image_files(folder: str) -> dict[str, str]:
@@ -186,7 +186,7 @@ def _read_pair(image_path: str, label_path: str) -> tuple[np.ndarray, np.ndarray
         raise data_error(
             label_path, f"label shape {label.shape[1:]} differs from image shape {image.shape[1:]}"
         )
-    return to_unit_range(image, image_path), decode_labels(label, label_path)
+    return scale_to_unit_range(image, image_path), decode_labels(label, label_path)
 
 
 def read_png_folders(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> Slices:
@@ -249,7 +249,7 @@ def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
     Raises:
         DataError: naming the file when it is missing, unreadable or not a stack of 2D grayscale pages.
     """
-    return to_unit_range(_read_tiff_pages(path), path)
+    return scale_to_unit_range(_read_tiff_pages(path), path)
 
 
 def read_tiff_stacks(volume_path: str | os.PathLike, labels_path: str | os.PathLike) -> Slices:

@@ -104,7 +104,7 @@ def read_label(path: str | os.PathLike, num_classes: int = NUM_CLASSES) -> np.nd
     return check_labels(labels, path, num_classes)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Reads an RGB image (H, W, 3) uint8."""
     path = require_file(path, "image")
     try:
@@ -162,7 +162,7 @@ def load_voc_split(root: str | os.PathLike, split: str, limit: int | None = None
     ids = read_split_ids(root, split)[:limit]
     images, labels = [], []
     for image_id in ids:
-        image = read_image(os.path.join(root, "JPEGImages", f"{image_id}.jpg"))
+        image = read_rgb(os.path.join(root, "JPEGImages", f"{image_id}.jpg"))
         path = label_path(root, image_id)
         label = read_label(path)
         if label.shape != image.shape[:2]:

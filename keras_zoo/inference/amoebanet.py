@@ -13,14 +13,14 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_zoo.datasets.imagenet import preprocess_eval, read_image, synsets
+from keras_zoo.datasets.imagenet import open_rgb_image, preprocess_eval, synsets
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
 def preprocess_files(paths: Sequence[str], size: int) -> np.ndarray:
     """float32 (n, size, size, 3) in [-1, 1]: central 87.5% crop and bilinear resize of each image file."""
-    return np.stack([preprocess_eval(read_image(path), size) for path in paths])
+    return np.stack([preprocess_eval(open_rgb_image(path), size) for path in paths])
 
 
 def class_probabilities(

@@ -1,8 +1,8 @@
 """Metrics of the five networks (keras.metrics.Metric subclasses, checked against NumPy in tests)."""
 
-from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy, per_class_iou
+from keras_zoo.metrics.miou import SegmentationMeanIoU, VoidIgnoringPixelAccuracy, per_class_iou
 from keras_zoo.metrics.reconstruction import NMSE, PSNR, SSIM, complex_psnr, nmse, ssim
-from keras_zoo.metrics.segmentation import ClassIoU, DiceCoefficient, PixelAccuracy
+from keras_zoo.metrics.segmentation import ClassIoU, DiceCoefficient, ThresholdPixelAccuracy
 
 __all__ = [
     "NMSE",
@@ -10,9 +10,9 @@ __all__ = [
     "SSIM",
     "ClassIoU",
     "DiceCoefficient",
-    "PixelAccuracy",
+    "ThresholdPixelAccuracy",
     "SegmentationMeanIoU",
-    "SegmentationPixelAccuracy",
+    "VoidIgnoringPixelAccuracy",
     "complex_psnr",
     "nmse",
     "per_class_iou",

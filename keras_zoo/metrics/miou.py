@@ -52,8 +52,12 @@ class SegmentationMeanIoU(keras.metrics.MeanIoU):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class SegmentationPixelAccuracy(SegmentationMeanIoU):
-    """Fraction of non-void pixels whose arg-max class equals the label (trace / sum of the confusion matrix)."""
+class VoidIgnoringPixelAccuracy(SegmentationMeanIoU):
+    """Fraction of non-void pixels whose arg-max class equals the label (trace / sum of the confusion matrix).
+
+    Pixels labelled ``ignore_label`` (VOC's void, 255) are left out; for binary masks thresholded at a
+    probability, use :class:`keras_zoo.metrics.segmentation.ThresholdPixelAccuracy`.
+    """
 
     def __init__(
         self, num_classes: int, ignore_label: int = VOID_LABEL, name: str = "pixel_accuracy", **kwargs

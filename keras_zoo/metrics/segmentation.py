@@ -85,8 +85,13 @@ class ClassIoU(_ClassCounts):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class PixelAccuracy(keras.metrics.Metric):
-    """Fraction of pixels whose predicted class equals the target class."""
+class ThresholdPixelAccuracy(keras.metrics.Metric):
+    """Fraction of pixels whose predicted class equals the target class, every pixel counted.
+
+    One-channel predictions are thresholded at ``threshold``, several channels reduced by argmax (the
+    module's conventions). For labels with a void class to leave out, use
+    :class:`keras_zoo.metrics.miou.VoidIgnoringPixelAccuracy`.
+    """
 
     def __init__(self, threshold: float = 0.5, name: str = "pixel_accuracy", **kwargs):
         super().__init__(name=name, **kwargs)

@@ -64,7 +64,7 @@ def _voc(root, images, labels):
 
 
 def test_deeplab_miou_ignores_void_and_equals_numpy(tmp_path):
-    from keras_zoo.datasets.voc import CLASS_NAMES, read_image
+    from keras_zoo.datasets.voc import CLASS_NAMES, read_rgb
     from keras_zoo.models.deeplab import preprocess_input
 
     model = get_model("deeplabv3plus", preset="tiny")
@@ -81,7 +81,7 @@ def test_deeplab_miou_ignores_void_and_equals_numpy(tmp_path):
             "--output", str(tmp_path / "out")]  # fmt: skip
     assert evaluate.main(argv) == 0
     summary, rows = _read(tmp_path / "out")
-    x = np.stack([read_image(tmp_path / "voc" / "JPEGImages" / f"im{i}.jpg") for i in range(2)])
+    x = np.stack([read_rgb(tmp_path / "voc" / "JPEGImages" / f"im{i}.jpg") for i in range(2)])
     predicted = model.predict(preprocess_input(x), verbose=0).argmax(-1)
     truth = np.stack(labels)
     valid = truth != 255

@@ -130,15 +130,15 @@ def test_a_three_page_tiff_in_the_image_folders_gives_three_slices(tmp_path):
     np.testing.assert_array_equal(slices.labels, cells[[3, 0, 1, 2]].astype(np.float32))
 
 
-def test_read_pages_reads_every_page_and_read_image_refuses_a_stack(tmp_path):
+def test_read_pages_reads_every_page_and_read_gray_slice_refuses_a_stack(tmp_path):
     pages = np.random.default_rng(3).random((3, *SHAPE)).astype(np.float32)
     tifffile.imwrite(tmp_path / "stack.tif", pages, photometric="minisblack")
     np.testing.assert_array_equal(isbi.read_pages(tmp_path / "stack.tif"), pages)
     with pytest.raises(DataError, match=r"stack\.tif: a stack of 3 pages"):
-        isbi.read_image(tmp_path / "stack.tif")
+        isbi.read_gray_slice(tmp_path / "stack.tif")
     Image.fromarray(grey()[0]).save(tmp_path / "one.png")
     np.testing.assert_array_equal(
-        isbi.read_pages(tmp_path / "one.png")[0], isbi.read_image(tmp_path / "one.png")
+        isbi.read_pages(tmp_path / "one.png")[0], isbi.read_gray_slice(tmp_path / "one.png")
     )
 
 

@@ -49,7 +49,7 @@ def test_folder_reader_errors(tmp_path):
     bad = tmp_path / "bad.JPEG"
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match="bad.JPEG"):
-        imagenet.read_image(bad)
+        imagenet.open_rgb_image(bad)
 
 
 def test_inception_preprocessing_ranges_and_shapes():
@@ -137,7 +137,7 @@ def test_real_samples_true_labels(shared_data):
     for row in rows:
         assert by_path[row["path"]] == int(row["label_index"]) + 1
         assert imagenet.class_name(int(row["label_index"]) + 1) == row["name"]
-    image = imagenet.read_image(root / rows[0]["path"])
+    image = imagenet.open_rgb_image(root / rows[0]["path"])
     assert (image.width, image.height) == (int(rows[0]["width"]), int(rows[0]["height"]))
     x = imagenet.preprocess_eval(image, 64)
     assert x.shape == (64, 64, 3) and -1 <= x.min() < x.max() <= 1

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy
+from keras_zoo.metrics.miou import SegmentationMeanIoU, VoidIgnoringPixelAccuracy
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -50,6 +50,6 @@ def test_pixel_accuracy_ignores_void():
     predicted = scores.argmax(-1)
     valid = labels != 255
     expected = np.sum((predicted == labels) & valid) / valid.sum()
-    metric = SegmentationPixelAccuracy(5)
+    metric = VoidIgnoringPixelAccuracy(5)
     metric.update_state(labels, scores)
     assert float(metric.result()) == pytest.approx(expected, rel=1e-6)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_zoo.metrics import ClassIoU, DiceCoefficient, PixelAccuracy
+from keras_zoo.metrics import ClassIoU, DiceCoefficient, ThresholdPixelAccuracy
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -14,7 +14,7 @@ def test_binary_metrics_vs_numpy_over_two_batches():
     rng = np.random.default_rng(0)
     targets = [(rng.random((2, 6, 6, 1)) > 0.4).astype("float32") for _ in range(2)]
     probs = [rng.random((2, 6, 6, 1)).astype("float32") for _ in range(2)]
-    acc, dice0, iou1 = PixelAccuracy(), DiceCoefficient(class_id=0), ClassIoU(class_id=1)
+    acc, dice0, iou1 = ThresholdPixelAccuracy(), DiceCoefficient(class_id=0), ClassIoU(class_id=1)
     for t, p in zip(targets, probs):
         for m in (acc, dice0, iou1):
             m.update_state(t, p)
@@ -39,7 +39,7 @@ def test_multiclass_argmax_and_sparse_targets():
         m.update_state(labels, logits)
         tp, fp, fn = _counts(labels, pred, c)
         assert float(m.result()) == pytest.approx(2 * tp / (2 * tp + fp + fn), rel=1e-6)
-    m = PixelAccuracy()
+    m = ThresholdPixelAccuracy()
     m.update_state(np.eye(3)[labels], logits)
     assert float(m.result()) == pytest.approx((labels == pred).mean())
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class DeepLabTask(Task):
     """DeepLabv3+ / Xception-65 on PASCAL VOC (or synthetic scenes)."""
 
@@ -261,9 +260,9 @@ class DeepLabTask(Task):
         return IgnoreLabelCrossentropy(ignore_label=VOID_LABEL, class_weights=data.class_weights)
 
     def metrics(self, args: argparse.Namespace) -> list:
-        from keras_zoo.metrics.miou import SegmentationMeanIoU, SegmentationPixelAccuracy
+        from keras_zoo.metrics.miou import SegmentationMeanIoU, VoidIgnoringPixelAccuracy
 
-        return [SegmentationMeanIoU(args.classes), SegmentationPixelAccuracy(args.classes)]
+        return [SegmentationMeanIoU(args.classes), VoidIgnoringPixelAccuracy(args.classes)]
 
     def predict(self, model: keras.Model, images: np.ndarray, args: argparse.Namespace) -> np.ndarray:
         """Class probabilities (n, H, W, classes) with the run's ``--eval-scales`` and ``--flip``."""

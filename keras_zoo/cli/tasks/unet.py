@@ -172,10 +172,10 @@ class UNetTask(Task):
         return keras.losses.BinaryCrossentropy()
 
     def metrics(self, args: argparse.Namespace) -> list:
-        from keras_zoo.metrics import ClassIoU, DiceCoefficient, PixelAccuracy
+        from keras_zoo.metrics import ClassIoU, DiceCoefficient, ThresholdPixelAccuracy
 
         return [
-            PixelAccuracy(name="pixel_accuracy"),
+            ThresholdPixelAccuracy(name="pixel_accuracy"),
             DiceCoefficient(class_id=0, name="membrane_dice"),
             ClassIoU(class_id=0, name="membrane_iou"),
         ]
