@@ -30,6 +30,7 @@ from keras_zoo.datasets.mri import (
     scale_to_unit_max,
     undersampled_examples,
 )
+from keras_zoo.datasets.mr_slices import FITS
 from keras_zoo.datasets.mri_readers import load_mr_images
 from keras_zoo.metrics.reconstruction import complex_psnr, ssim
 from keras_zoo.models.cascadenet import cascadenet
@@ -40,16 +41,12 @@ BRAIN = os.path.join(DATA, "mr_kspace_bart_brain", "reference_image.npy")
 EVAL_SEED = 1_000_003  # the CLI's validation-mask seed (VALIDATION_SEED + seed 0)
 
 
-def centre_crop(images: np.ndarray, size: int) -> np.ndarray:
-    """Centre crop (n, H, W) -> (n, size, size), as the CLI's ``fit_size`` does for larger slices."""
-    h, w = images.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return images[..., top : top + size, left : left + size]
+def prostate_slices(size: int, val_fraction: float, seed: int, fit: str = "crop") -> np.ndarray:
+    """The prostate training slices as the CLI reads them: (n, size, size) complex64, max magnitude 1.
 
-
-def prostate_slices(size: int, val_fraction: float, seed: int) -> np.ndarray:
-    """The prostate training slices as the CLI reads them: (n, size, size) complex64, max magnitude 1."""
-    images = scale_to_unit_max(centre_crop(load_mr_images(PROSTATE), size))
+    ``fit`` is the CLI's ``--fit``: "crop" (centre crop) or "resample" (k-space crop, whole field of view).
+    """
+    images = scale_to_unit_max(FITS[fit](load_mr_images(PROSTATE), (size, size)))
     train_idx, _ = split_indices(len(images), val_fraction, seed)
     return images[train_idx]
 
@@ -69,15 +66,25 @@ def brain_images(pad: int = 0) -> dict[str, np.ndarray]:
     return {"complex": reference, "magnitude": np.abs(reference).astype(np.complex64)}
 
 
-def evaluate(model: keras.Model, image: np.ndarray, masks: int, acceleration: float, lines: int) -> dict:
+def evaluate(
+    model: keras.Model,
+    image: np.ndarray,
+    masks: int,
+    acceleration: float,
+    lines: int,
+    normalise: str = "none",
+    mask_kind: str = "cartesian",
+) -> dict:
     """Mean complex PSNR / SSIM of zero-filled and reconstructed ``image`` (1, H, W) over ``masks`` masks.
 
-    Mask ``i`` is drawn with seed ``EVAL_SEED + i`` (4x Cartesian variable density, ``lines`` centre lines).
+    Mask ``i`` is drawn with seed ``EVAL_SEED + i`` (4x Cartesian, ``lines`` centre lines, lines along axis
+    -2); ``normalise`` is applied as in training (PSNR and SSIM take the peak from the reference, so the
+    scale does not change them, only what the network sees).
     """
     psnr = {"zero_filled": [], "reconstruction": []}
     ssims = {"zero_filled": [], "reconstruction": []}
     for i in range(masks):
-        inputs, target = cascadenet_example(image, EVAL_SEED + i, acceleration, lines)
+        inputs, target = cascadenet_example(image, EVAL_SEED + i, acceleration, lines, mask_kind, normalise)
         output = keras.ops.convert_to_numpy(model(inputs, training=False))
         ref = channels_to_complex(target)[0]
         for label, x in (("zero_filled", inputs[0]), ("reconstruction", output)):
@@ -115,7 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=300, help="training steps (0 with --weights: evaluate only)")
     p.add_argument("--epochs", type=int, default=3, help="the steps are split into this many epochs")
     p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--size", type=int, default=128, help="centre crop of the prostate slices")
+    p.add_argument("--size", type=int, default=128, help="size of the prostate slices (see --fit)")
+    p.add_argument("--fit", choices=tuple(FITS), default="crop", help="the CLI's --fit")
+    p.add_argument(
+        "--normalise", choices=("none", "zero_filled"), default="none", help="the CLI's --normalise"
+    )
+    p.add_argument("--mask", choices=("cartesian", "uniform"), default="cartesian", help="the CLI's --mask")
     p.add_argument("--val-fraction", type=float, default=0.2, help="prostate slices the CLI holds out")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
@@ -137,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     model = build(args)
     if args.steps:
-        images = prostate_slices(args.size, args.val_fraction, args.seed)
+        images = prostate_slices(args.size, args.val_fraction, args.seed, args.fit)
         per_epoch = args.steps // args.epochs
         train = undersampled_examples(
             images,
@@ -146,13 +158,17 @@ def main(argv: list[str] | None = None) -> dict:
             args.seed,
             args.acceleration,
             args.centre_lines,
+            args.mask,
             workers=0,
             augment=not args.no_augment,
+            normalise=args.normalise,
         )
         model.fit(train, epochs=args.epochs, verbose=2, shuffle=False)
     trained = time.time() - started
     result = {
-        name: evaluate(model, image, args.masks, args.acceleration, args.centre_lines)
+        name: evaluate(
+            model, image, args.masks, args.acceleration, args.centre_lines, args.normalise, args.mask
+        )
         for name, image in brain_images(args.pad).items()
     }
     record = {

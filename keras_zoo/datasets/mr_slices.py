@@ -25,6 +25,33 @@ def fit_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def fourier_resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resamples the last two axes of ``images`` (..., H, W) to ``size`` by cropping or zero-padding k-space.
+
+    The field of view is kept and the resolution changes, as if the scan had been acquired with ``size``
+    k-space samples: the centred orthonormal k-space is cut (or padded) symmetrically about its centre and
+    transformed back, then multiplied by ``sqrt(H' W' / (H W))`` so that intensities keep their scale.
+    Real input gives real output (the imaginary residue of an even-size cut is dropped).
+
+    Args:
+        images: real or complex array (..., H, W).
+        size: (H', W').
+
+    Returns:
+        float32 (real input) or complex64 array (..., H', W').
+    """
+    images = np.asarray(images)
+    axes = (-2, -1)
+    k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(images, axes=axes), norm="ortho"), axes=axes)
+    k = fit_size(k, size)
+    out = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=axes), norm="ortho"), axes=axes)
+    out = out * np.sqrt(size[0] * size[1] / (images.shape[-2] * images.shape[-1]))
+    return out.real.astype(np.float32) if not np.iscomplexobj(images) else out.astype(np.complex64)
+
+
+FITS = {"crop": fit_size, "resample": fourier_resize}
+
+
 def data_files(spec: str) -> list[str]:
     """Expands comma-separated paths; a folder stands for the readable files in it.
 

@@ -67,6 +67,7 @@ def cartesian_mask(
     centre_lines: int = 8,
     centred: bool = False,
     rng: np.random.Generator | int | None = None,
+    density: str = "gaussian",
 ) -> np.ndarray:
     """Variable-density Cartesian undersampling mask, as the reference's ``cartesian_mask``.
 
@@ -81,30 +82,29 @@ def cartesian_mask(
         centre_lines: fully sampled central lines (the reference's ``sample_n``; its mains use 8).
         centred: keep the k-space centre in the middle; False (default) ``ifftshift``-s the mask.
         rng: ``numpy.random.Generator`` or seed.
+        density: "gaussian" (the reference) or "uniform" (every non-centre line equally likely).
 
     Returns:
         float32 array ``shape`` of 0/1.
     """
+    if density not in ("gaussian", "uniform"):
+        raise ValueError(f"density must be 'gaussian' or 'uniform', got {density!r}")
     nx = int(shape[-2]) if len(shape) >= 2 else 0
     positions = np.arange(nx) - nx / 2
     pdf = np.exp(-0.5 / (nx / 10.0) ** 2 * positions**2) + 1.0 / (2.0 * acceleration)
+    if density == "uniform":
+        pdf = np.ones(nx)
     return _line_mask(shape, acceleration, centre_lines, centred, np.random.default_rng(rng), pdf)
 
 
-def uniform_mask(
-    shape: Sequence[int],
-    acceleration: float = 4.0,
-    centre_lines: int = 8,
-    centred: bool = False,
-    rng: np.random.Generator | int | None = None,
-) -> np.ndarray:
-    """Cartesian mask with lines drawn uniformly at random (plus the centre lines); same rate and layout
-    as :func:`cartesian_mask`."""
-    nx = int(shape[-2]) if len(shape) >= 2 else 0
-    return _line_mask(shape, acceleration, centre_lines, centred, np.random.default_rng(rng), np.ones(nx))
+def uniform_mask(shape: Sequence[int], *args, **kwargs) -> np.ndarray:
+    """Cartesian mask with lines drawn uniformly at random (plus the centre lines); the arguments, rate and
+    layout of :func:`cartesian_mask`."""
+    return cartesian_mask(shape, *args, density="uniform", **kwargs)
 
 
 MASKS: dict[str, Callable[..., np.ndarray]] = {"cartesian": cartesian_mask, "uniform": uniform_mask}
+NORMALISATIONS = ("none", "zero_filled")
 
 
 def fft2(x: np.ndarray, centred: bool = False) -> np.ndarray:
@@ -166,12 +166,36 @@ def scale_to_unit_max(x: np.ndarray, image_axes: int = 2) -> np.ndarray:
     return (x / np.where(peak > 0, peak, 1)).astype(np.complex64)
 
 
+def scale_by_zero_filled(
+    zero_filled: np.ndarray, kspace: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divides each example's zero-filled image, k-space and target by the zero-filled image's max magnitude.
+
+    The scale comes from the undersampled data alone, so it is the same at training and at inference on a
+    scan whose fully sampled image is unknown. The FFT is linear, so the scaled k-space is still the FFT of
+    the scaled image, and PSNR/SSIM (peak taken from the reference) do not change.
+
+    Args:
+        zero_filled: complex (n, ...) zero-filled images (slices or sequences).
+        kspace: complex (n, ...) masked k-space of the same shape.
+        target: complex or real (n, ...) fully sampled images.
+
+    Returns:
+        The three arrays scaled per example (all-zero examples stay 0), complex64.
+    """
+    axes = tuple(range(1, np.ndim(zero_filled)))
+    peak = np.abs(zero_filled).max(axis=axes, keepdims=True)
+    peak = np.where(peak > 0, peak, 1)
+    return tuple((np.asarray(a) / peak).astype(np.complex64) for a in (zero_filled, kspace, target))
+
+
 def cascadenet_example(
     images: np.ndarray,
     rng: np.random.Generator | int | None = None,
     acceleration: float = 4.0,
     centre_lines: int = 8,
     mask_kind: str = "cartesian",
+    normalise: str = "none",
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """Undersamples images with fresh masks and returns CascadeNet inputs and target.
 
@@ -182,6 +206,8 @@ def cascadenet_example(
         acceleration: undersampling factor.
         centre_lines: fully sampled central lines.
         mask_kind: "cartesian" (variable density) or "uniform".
+        normalise: "none" (the images as given) or "zero_filled" (:func:`scale_by_zero_filled`: each
+            example divided by its zero-filled image's max magnitude).
 
     Returns:
         (``(image, kspace, mask)``, ``target``), each float32 (n, [frames,] Nx, Ny, 2); the mask has both
@@ -189,11 +215,15 @@ def cascadenet_example(
     """
     if mask_kind not in MASKS:
         raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
     images = np.asarray(images)
     mask = MASKS[mask_kind](
         images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng)
     )
     zero_filled, kspace = undersample(images, mask)
+    if normalise == "zero_filled":
+        zero_filled, kspace, images = scale_by_zero_filled(zero_filled, kspace, images)
     mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
     return (complex_to_channels(zero_filled), complex_to_channels(kspace), mask2), complex_to_channels(images)
 
@@ -253,6 +283,7 @@ def undersampled_examples(
     mask_kind: str = "cartesian",
     workers: int | None = 0,
     augment: bool = True,
+    normalise: str = "none",
 ) -> SeededSamples:
     """Training batches of :func:`cascadenet_example` pairs with fresh masks (new ones every epoch).
 
@@ -273,6 +304,7 @@ def undersampled_examples(
         workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
             one); threads, as NumPy's FFTs release the GIL and a batch is large to send between processes.
         augment: apply :func:`augment_image` to every training example (False: the images as given).
+        normalise: "none" or "zero_filled" (see :func:`cascadenet_example`).
 
     Returns:
         :class:`SeededSamples` of ``((image, kspace, mask), target)`` batches, each float32
@@ -283,12 +315,14 @@ def undersampled_examples(
     """
     if len(images) == 0:
         raise ValueError("images must hold at least one image")
-    cascadenet_example(images[:1], 0, acceleration, centre_lines, mask_kind)  # bad mask settings fail here
+    cascadenet_example(
+        images[:1], 0, acceleration, centre_lines, mask_kind, normalise
+    )  # bad settings fail here
 
     def make_sample(rng: np.random.Generator, item: int):
         source = augment_image(images[item], rng) if augment else images[item]
         (image, kspace, mask), target = cascadenet_example(
-            source[None], rng, acceleration, centre_lines, mask_kind
+            source[None], rng, acceleration, centre_lines, mask_kind, normalise
         )
         return (image[0], kspace[0], mask[0]), target[0]
 

@@ -107,3 +107,37 @@ def test_ascend_variant_builds_the_registry_preset():
     preset = get_model("cascadenet", preset="ascend", input_shape=(32, 32, 2))
     assert model.count_params() == preset.count_params()
     assert [layer.name for layer in model.layers] == [layer.name for layer in preset.layers]
+
+
+def test_loss_normalise_and_fit_options_reach_the_recipe(tmp_path):
+    from keras_zoo.cli.train import parse_args
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "slices.npy", rng.random((4, 40, 40)).astype(np.float32))
+    argv = [
+        *TINY,
+        "--data",
+        str(tmp_path / "slices.npy"),
+        "--input-size",
+        "20",
+        "20",
+        "--fit",
+        "resample",
+        "--normalise",
+        "zero_filled",
+        "--loss",
+        "mae",
+        "--val-fraction",
+        "0.5",
+    ]
+    args, task = parse_args(argv)
+    assert task.loss(args, None) == "mae"
+    assert task.loss(parse_args(["--model", "cascadenet"])[0], None) == "mse"  # the paper's default
+    data = task.load_data(args)
+    image = data.val.x[0]
+    assert image.shape == (2, 20, 20, 2)  # resampled, not cropped
+    np.testing.assert_allclose(np.abs(image[..., 0] + 1j * image[..., 1]).max(axis=(1, 2)), 1, rtol=1e-5)
+    assert main([*argv, "--output", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "20x20" in summary["data"] and np.isfinite(summary["metrics"]["val_psnr_gain"])
+    assert main([*TINY, "--loss", "huber", "--output", str(tmp_path / "bad")]) == 2

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MASKS = ("cartesian", "uniform")  # keras_zoo.datasets.mri.MASKS
+NORMALISATIONS = ("none", "zero_filled")  # keras_zoo.datasets.mri.NORMALISATIONS
+FITS = ("crop", "resample")  # keras_zoo.datasets.mr_slices.FITS
+LOSSES = ("mse", "mae")
 VALIDATION_SEED = 1_000_003  # masks of the validation set: fixed, independent of the training stream
 
 
@@ -48,6 +51,19 @@ class CascadeNetTask(Task):
         g.add_argument("--centre-lines", type=int, default=8, help="fully sampled central k-space lines")
         g.add_argument("--mask", choices=MASKS, default="cartesian", help="line sampling density")
         g.add_argument("--variant", choices=("paper", "ascend"), default="paper")
+        g.add_argument("--loss", choices=LOSSES, default="mse", help="image loss (paper: mse)")
+        g.add_argument(
+            "--normalise",
+            choices=NORMALISATIONS,
+            default="none",
+            help="zero_filled: scale each example by its zero-filled image's max magnitude (train and val)",
+        )
+        g.add_argument(
+            "--fit",
+            choices=FITS,
+            default="crop",
+            help="bring slices to --input-size: centre crop/pad, or resample (k-space crop: whole field of view)",
+        )
         g.add_argument("--cascades", type=int, help="cascades (default 5; 10 with --dynamic)")
         g.add_argument("--convs", type=int, help="convs per cascade (default 5; 11 for --variant ascend)")
         g.add_argument("--frames", type=int, default=10, help="frames of synthetic dynamic sequences")
@@ -109,7 +125,7 @@ class CascadeNetTask(Task):
         return keras.optimizers.Adam(args.lr)
 
     def loss(self, args, data):
-        return "mse"
+        return args.loss
 
     def metrics(self, args):
         from keras_zoo.metrics.reconstruction import PSNR, SSIM
@@ -130,7 +146,7 @@ class CascadeNetTask(Task):
     def _images(self, args) -> tuple[np.ndarray, str]:
         import numpy as np
 
-        from keras_zoo.datasets.mr_slices import data_files, fit_size
+        from keras_zoo.datasets.mr_slices import FITS, data_files
         from keras_zoo.datasets.mri import scale_to_unit_max
         from keras_zoo.datasets.mri_readers import load_mr_images
         from keras_zoo.datasets.phantoms import phantom_images
@@ -147,7 +163,7 @@ class CascadeNetTask(Task):
         files = data_files(args.data)
         stacks = [load_mr_images(f, key=args.data_key, dynamic=args.dynamic) for f in files]
         size = tuple(args.input_size or stacks[0].shape[-2:])
-        images = np.concatenate([fit_size(s, size) for s in stacks])
+        images = np.concatenate([FITS[args.fit](s, size) for s in stacks])
         images = scale_to_unit_max(images, image_axes=3 if args.dynamic else 2)
         return (
             images,
@@ -173,6 +189,7 @@ class CascadeNetTask(Task):
                 args.centre_lines,
                 args.mask,
                 workers=input_workers(args),
+                normalise=args.normalise,
             )
         except ValueError as exc:
             if isinstance(exc, KerasZooError):
@@ -180,7 +197,12 @@ class CascadeNetTask(Task):
             raise ConfigError(f"cascadenet: {exc}") from None
         if len(val_idx):
             val_inputs, val_target = cascadenet_example(
-                images[val_idx], VALIDATION_SEED + args.seed, args.acceleration, args.centre_lines, args.mask
+                images[val_idx],
+                VALIDATION_SEED + args.seed,
+                args.acceleration,
+                args.centre_lines,
+                args.mask,
+                normalise=args.normalise,
             )
             val = ArrayBatches(val_inputs, val_target, args.batch_size)
             panel_inputs, panel_target = tuple(a[:4] for a in val_inputs), val_target[:4]

@@ -1,0 +1,86 @@
+"""CascadeNet input normalisation by the zero-filled image, k-space resampling of slices, mask densities."""
+
+import numpy as np
+import pytest
+
+from keras_zoo.datasets.mr_slices import fit_size, fourier_resize
+from keras_zoo.datasets.mri import (
+    cartesian_mask,
+    cascadenet_example,
+    channels_to_complex,
+    scale_by_zero_filled,
+    undersampled_examples,
+    uniform_mask,
+)
+
+
+def _images(n=3, nx=32, ny=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, nx, ny)) * np.exp(1j * rng.random((n, nx, ny)))).astype(np.complex64)
+
+
+def test_zero_filled_normalisation_matches_numpy():
+    images = _images()
+    (image, kspace, mask), target = cascadenet_example(images, 5, 4.0, 8, normalise="zero_filled")
+    (raw_image, raw_kspace, _), raw_target = cascadenet_example(images, 5, 4.0, 8)
+    # independent computation: same masks (same seed), zero-filled image by numpy's FFT, then the per-example peak
+    m = mask[..., 0]
+    zf = np.fft.ifft2(np.fft.fft2(images, norm="ortho") * m, norm="ortho")
+    peak = np.abs(zf).max(axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(channels_to_complex(image), zf / peak, atol=1e-5)
+    np.testing.assert_allclose(channels_to_complex(target), images / peak, atol=1e-5)
+    np.testing.assert_allclose(
+        channels_to_complex(kspace), np.fft.fft2(images, norm="ortho") * m / peak, atol=1e-5
+    )
+    assert np.abs(channels_to_complex(image)).max(axis=(1, 2)) == pytest.approx([1, 1, 1])
+    # the scale is the only difference from the un-normalised example, and it leaves PSNR unchanged
+    np.testing.assert_allclose(raw_image / peak[..., None], image, atol=1e-5)
+    np.testing.assert_allclose(raw_target / peak[..., None], target, atol=1e-5)
+    np.testing.assert_allclose(raw_kspace / peak[..., None], kspace, atol=1e-5)
+
+
+def test_scale_by_zero_filled_keeps_zero_examples_and_scales_sequences_as_a_whole():
+    zf = np.zeros((2, 3, 4, 4), np.complex64)
+    zf[1, 2] = 4.0  # one frame of the second sequence
+    out_zf, out_k, out_t = scale_by_zero_filled(zf, zf * 2, zf + 1)
+    assert np.all(out_zf[0] == 0) and np.all(out_t[0] == 1)  # all-zero example: divided by 1
+    assert np.abs(out_zf[1]).max() == 1 and np.all(out_zf[1, :2] == 0)
+    np.testing.assert_allclose(out_k[1], zf[1] * 2 / 4)
+    assert out_t.dtype == np.complex64
+
+
+def test_normalise_is_checked_and_reaches_the_training_stream():
+    images = _images(n=2)
+    with pytest.raises(ValueError, match="normalise"):
+        cascadenet_example(images, 0, normalise="max")
+    with pytest.raises(ValueError, match="normalise"):
+        undersampled_examples(images, 2, 1, normalise="bad")
+    (image, _, _), _ = undersampled_examples(images, 2, 1, augment=False, normalise="zero_filled")[0]
+    assert np.abs(channels_to_complex(image)).max(axis=(1, 2)) == pytest.approx([1, 1])
+
+
+def test_fourier_resize_matches_a_numpy_kspace_crop_and_keeps_the_field_of_view():
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 16, 12)).astype(np.float32)
+    y = fourier_resize(x, (8, 6))
+    k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=(1, 2)), norm="ortho"), axes=(1, 2))
+    k = k[:, 4:12, 3:9]  # centred 8x6 block
+    expected = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(1, 2)), norm="ortho"), axes=(1, 2))
+    expected = expected.real * np.sqrt(48 / 192)
+    assert y.shape == (2, 8, 6) and y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    assert y.mean() == pytest.approx(x.mean(), rel=1e-5)  # intensities keep their scale
+    smooth = np.outer(np.hanning(16), np.hanning(12))[None]  # band-limited: a 2x resample is near exact
+    np.testing.assert_allclose(fourier_resize(smooth, (8, 6))[0], smooth[0, ::2, ::2], atol=0.05)
+    z = fourier_resize(x.astype(np.complex64), (20, 20))  # padding k-space upsamples; complex stays complex
+    assert z.shape == (2, 20, 20) and z.dtype == np.complex64
+    np.testing.assert_allclose(fourier_resize(z, (16, 12)).real, x, atol=1e-5)
+    assert fit_size(x, (8, 6)).shape == (2, 8, 6)
+
+
+def test_uniform_mask_is_cartesian_mask_with_uniform_density():
+    np.testing.assert_array_equal(
+        uniform_mask((2, 40, 8), 4.0, 8, rng=3), cartesian_mask((2, 40, 8), 4.0, 8, rng=3, density="uniform")
+    )
+    with pytest.raises(ValueError, match="density"):
+        cartesian_mask((40, 8), density="poisson")
