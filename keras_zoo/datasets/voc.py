@@ -10,12 +10,16 @@ Pillow's mode "P", so no colour lookup is involved). The DeepLab tfrecord format
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from keras_zoo.errors import DataError, data_error, require_dir, require_file
+
+if TYPE_CHECKING:
+    from keras_zoo.datasets.base import SeededSamples
 
 NUM_CLASSES = 21
 VOID_LABEL = 255
@@ -186,6 +190,19 @@ def load_split(data: str | os.PathLike, split: str) -> tuple[list[str], list[np.
     return load_voc_split(data, split)
 
 
+def check_label_classes(
+    names: Sequence[str], labels: Sequence[np.ndarray], classes: int, limit: str | None = None
+) -> None:
+    """Raises DataError naming the first label map (H, W) holding a class id >= ``classes`` (void aside).
+
+    ``limit`` says what bounds the ids in the message (default ``"{classes} classes"``).
+    """
+    for name, label in zip(names, labels):
+        valid = label[label != VOID_LABEL]
+        if valid.size and valid.max() >= classes:
+            raise DataError(f"{name}: label class {int(valid.max())} >= {limit or f'{classes} classes'}")
+
+
 def _resize(array: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size[1], size[0]), resample=resample))
 
@@ -238,6 +255,49 @@ def augment(
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
+def scales_between(min_scale: float, max_scale: float) -> tuple[float, ...]:
+    """The reference's augmentation scales (:data:`SCALES`) within [min_scale, max_scale]; ``(1.0,)`` if none."""
+    return tuple(s for s in SCALES if min_scale - 1e-9 <= s <= max_scale + 1e-9) or (1.0,)
+
+
+def training_samples(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    crop: tuple[int, int],
+    scales: Sequence[float],
+    batch_size: int,
+    steps: int,
+    seed: int,
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    workers: int | None = None,
+) -> SeededSamples:
+    """Seeded training batches of in-memory images: :func:`augment` then ``preprocess`` per sample.
+
+    Args:
+        images: uint8 (H, W, 3) each, of any size.
+        labels: uint8 (H, W) each, void 255.
+        crop: (height, width) of the samples.
+        scales: scale factors drawn by :func:`augment`.
+        batch_size: samples per batch.
+        steps: batches per epoch.
+        seed: base seed (a sample depends only on the seed, its epoch and its index).
+        preprocess: maps a uint8 crop (h, w, 3) to the network's input (the model's ``preprocess_input``).
+        workers: input worker threads (None: the default).
+
+    Returns:
+        A ``PyDataset`` of ``(images (batch, h, w, 3) float, labels (batch, h, w) uint8)``.
+    """
+    from keras_zoo.datasets.base import SeededSamples, worker_options
+
+    def make_sample(rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.ndarray]:
+        image, label = augment(images[item], labels[item], rng, crop, scales)
+        return preprocess(image), label
+
+    # Pillow's resize releases the GIL and a batch of 513x513 crops is large to send between processes:
+    # threads.
+    return SeededSamples(make_sample, len(images), batch_size, steps, seed, **worker_options(workers))
+
+
 def synthetic_scene(
     rng: np.random.Generator,
     size: Sequence[int] = (129, 129),
@@ -287,3 +347,21 @@ def synthetic_dataset(count: int, size: Sequence[int], seed: int = 0, num_classe
         raise DataError(f"synthetic dataset needs count >= 1, got {count}")
     scenes = [synthetic_scene(np.random.default_rng([seed, i]), size, num_classes) for i in range(count)]
     return [s[0] for s in scenes], [s[1] for s in scenes]
+
+
+def synthetic_splits(samples: int, size: Sequence[int], seed: int = 0, num_classes: int = NUM_CLASSES):
+    """``samples`` synthetic scenes split into training and validation ``(names, images, labels)``.
+
+    One scene in eight (at least one) is held out; the held-out scenes have their own seed, so the
+    training scenes do not change with the split.
+
+    Raises:
+        DataError: fewer than 2 samples.
+    """
+    if samples < 2:
+        raise DataError(f"synthetic scenes need at least 2 samples (1 held out), got {samples}")
+    n_val = max(1, samples // 8)
+    images, labels = synthetic_dataset(samples - n_val, size, seed=seed, num_classes=num_classes)
+    val_images, val_labels = synthetic_dataset(n_val, size, seed=seed + 1_000_003, num_classes=num_classes)
+    train = ([f"synthetic_train_{i}" for i in range(len(images))], images, labels)
+    return train, ([f"synthetic_{i}" for i in range(n_val)], val_images, val_labels)

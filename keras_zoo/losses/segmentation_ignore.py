@@ -80,6 +80,31 @@ def balanced_class_weights(
     return weights
 
 
+def class_weights_from(
+    spec: Sequence[str], labels: Iterable[np.ndarray], classes: int, ignore_label: int = VOID_LABEL
+) -> list[float]:
+    """Per-class loss weights from a command-line style ``spec``.
+
+    Args:
+        spec: ``["balanced"]`` (:func:`balanced_class_weights` of ``labels``) or ``classes`` numbers >= 0.
+        labels: integer label maps (H, W) of the training set, read only for "balanced".
+        classes: number of classes.
+        ignore_label: void label, not counted.
+
+    Raises:
+        ValueError: ``spec`` is neither "balanced" nor ``classes`` numbers >= 0.
+    """
+    if list(spec) == ["balanced"]:
+        return balanced_class_weights(labels, classes, ignore_label).tolist()
+    try:
+        weights = [float(w) for w in spec]
+    except ValueError:
+        raise ValueError(f"takes 'balanced' or {classes} numbers, got {list(spec)}") from None
+    if len(weights) != classes or min(weights) < 0:
+        raise ValueError(f"needs {classes} weights >= 0 (one per class), got {len(weights)}: {list(spec)}")
+    return weights
+
+
 @keras.saving.register_keras_serializable(package="keras_zoo")
 class IgnoreLabelCrossentropy(keras.losses.Loss):
     """:func:`ignore_label_crossentropy` as a Keras loss (the batch mean over non-void pixels).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
 from keras_zoo.datasets.voc import NUM_CLASSES, VOID_LABEL  # keras-free
-from keras_zoo.errors import ConfigError, DataError
+from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.traits import ModelTraits
 
 if TYPE_CHECKING:
@@ -127,13 +127,13 @@ class DeepLabTask(Task):
         return int(size[0]), int(size[1])
 
     def load_data(self, args: argparse.Namespace) -> Data:
-
-        from keras_zoo.datasets.base import ArrayBatches, SeededSamples, describe_workers, worker_options
-        from keras_zoo.datasets.voc import SCALES, augment, load_split, synthetic_dataset
+        from keras_zoo.datasets import voc
+        from keras_zoo.datasets.base import ArrayBatches, describe_workers
+        from keras_zoo.inference.deeplab import pad_for_eval
         from keras_zoo.models.deeplab import preprocess_input
 
         crop = self._crop(args)
-        scales = tuple(s for s in SCALES if args.min_scale - 1e-9 <= s <= args.max_scale + 1e-9) or (1.0,)
+        scales = voc.scales_between(args.min_scale, args.max_scale)
         streamed = bool(args.data) and bool(
             glob.glob(os.path.join(args.data, f"{args.train_split}-*.tfrecord"))
         )
@@ -155,47 +155,24 @@ class DeepLabTask(Task):
                 labels = voc_tfrecord.load_tfrecord_labels(args.data, args.train_split)
                 names = [f"{args.train_split} record {i}" for i in range(len(labels))]
         elif args.data:
-            names, images, labels = load_split(args.data, args.train_split)
+            names, images, labels = voc.load_split(args.data, args.train_split)
+        if args.data:
+            val_names, val_images, val_labels = voc.load_split(args.data, args.val_split)
         else:
             if args.synthetic_samples < 2:
                 raise ConfigError(f"--synthetic-samples must be >= 2, got {args.synthetic_samples}")
-            images, labels = synthetic_dataset(
-                args.synthetic_samples - max(1, args.synthetic_samples // 8),
-                crop,
-                seed=args.seed,
-                num_classes=args.classes,
+            (names, images, labels), (val_names, val_images, val_labels) = voc.synthetic_splits(
+                args.synthetic_samples, crop, args.seed, args.classes
             )
-            names = [f"synthetic_train_{i}" for i in range(len(images))]
-        if args.data:
-            val_names, val_images, val_labels = load_split(args.data, args.val_split)
-        else:
-            n_val = max(1, args.synthetic_samples // 8)
-            val_images, val_labels = synthetic_dataset(
-                n_val, crop, seed=args.seed + 1_000_003, num_classes=args.classes
-            )
-            val_names = [f"synthetic_{i}" for i in range(n_val)]
-        for name, label in zip([*names, *val_names], [*labels, *val_labels]):
-            classes = label[label != VOID_LABEL]
-            if classes.size and classes.max() >= args.classes:
-                raise DataError(f"{name}: label class {int(classes.max())} >= --classes {args.classes}")
+        voc.check_label_classes(
+            [*names, *val_names], [*labels, *val_labels], args.classes, f"--classes {args.classes}"
+        )
         class_weights = self._class_weights(args, labels)
-
         if images is not None:  # in memory: seeded samples, augmented by NumPy and Pillow in worker threads
-
-            def make_sample(rng: np.random.Generator, item: int) -> tuple[np.ndarray, np.ndarray]:
-                image, label = augment(images[item], labels[item], rng, crop, scales)
-                return preprocess_input(image), label
-
-            # Pillow's resize releases the GIL and a batch of 513x513 crops is large to send between
-            # processes: threads.
-            train = SeededSamples(
-                make_sample,
-                len(images),
-                args.batch_size,
-                args.steps_per_epoch,
-                args.seed,
-                **worker_options(input_workers(args)),
-            )
+            train = voc.training_samples(
+                images, labels, crop, scales, args.batch_size, args.steps_per_epoch, args.seed,
+                preprocess_input, input_workers(args),
+            )  # fmt: skip
         count = f"{len(images)}" if images is not None else "streamed"
         if args.data:
             description = (
@@ -204,10 +181,7 @@ class DeepLabTask(Task):
         else:
             description = f"synthetic scenes {crop[0]}x{crop[1]} ({count}/{len(val_images)})"
         workers = describe_workers(train) if images is not None else "tf.data"
-        from keras_zoo.inference.deeplab import pad_for_eval
-
         eval_images, eval_labels = pad_for_eval(val_images, val_labels, crop, val_names)
-        val = ArrayBatches(preprocess_input(eval_images), eval_labels, args.batch_size)
         extras = {
             "images": eval_images,
             "labels": eval_labels,
@@ -216,7 +190,7 @@ class DeepLabTask(Task):
         }
         return Data(
             train=train,
-            val=val,
+            val=ArrayBatches(preprocess_input(eval_images), eval_labels, args.batch_size),
             description=f"{description}, {workers}",
             extras=extras,
             class_weights=class_weights,
@@ -224,24 +198,14 @@ class DeepLabTask(Task):
 
     def _class_weights(self, args: argparse.Namespace, labels) -> list[float] | None:
         """``--class-weights`` as a list of floats (None without the flag); logs them."""
+        from keras_zoo.losses.segmentation_ignore import class_weights_from
+
         if not args.class_weights:
             return None
-        if args.class_weights == ["balanced"]:
-            from keras_zoo.losses.segmentation_ignore import balanced_class_weights
-
-            weights = balanced_class_weights(labels, args.classes, VOID_LABEL).tolist()
-        else:
-            try:
-                weights = [float(w) for w in args.class_weights]
-            except ValueError:
-                raise ConfigError(
-                    f"--class-weights takes 'balanced' or {args.classes} numbers, got {args.class_weights}"
-                ) from None
-            if len(weights) != args.classes or min(weights) < 0:
-                raise ConfigError(
-                    f"--class-weights needs {args.classes} weights >= 0 (one per class), got {len(weights)}: "
-                    f"{args.class_weights}"
-                )
+        try:
+            weights = class_weights_from(args.class_weights, labels, args.classes, VOID_LABEL)
+        except ValueError as exc:
+            raise ConfigError(f"--class-weights {exc}") from None
         log.info("class weights: %s", ", ".join(f"{w:.3g}" for w in weights))
         return weights
 
@@ -290,18 +254,16 @@ class DeepLabTask(Task):
         import numpy as np
         from PIL import Image
 
-        from keras_zoo.datasets.voc import labels_to_rgb
+        from keras_zoo.inference.deeplab import overlay
 
         images, labels = data.extras["images"][:4], data.extras["labels"][:4]
-        predicted = self.predict(model, images, args).argmax(-1).astype(np.uint8)
+        predicted = self.predict(model, images, args).argmax(-1)
         rows = []
-        for image, label, pred, size in zip(images, labels, predicted, data.extras["sizes"]):
-            h, w = size
-            blend = [image[:h, :w]]
-            for classes in (label, pred):
-                colours = labels_to_rgb(classes[:h, :w]).astype(np.float32)
-                blend.append((0.5 * image[:h, :w] + 0.5 * colours).astype(np.uint8))
-            rows.append(np.concatenate(blend, axis=1))
+        for image, label, pred, (h, w) in zip(images, labels, predicted, data.extras["sizes"]):
+            image = image[:h, :w]
+            rows.append(
+                np.concatenate([image, overlay(image, label[:h, :w]), overlay(image, pred[:h, :w])], 1)
+            )
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
         Image.fromarray(np.concatenate(rows, axis=0)).save(path)
