@@ -60,6 +60,18 @@ class AugmentConfig:
         return bool(self.rotation or self.shift or self.shear or self.zoom)
 
     @classmethod
+    def named(cls, name: str) -> AugmentConfig | None:
+        """The preset called ``name``: ``"reference"``, ``"strong"`` (:meth:`membranes`) or ``"none"`` (None).
+
+        Raises:
+            ValueError: another name.
+        """
+        presets = {"reference": cls.reference, "strong": cls.membranes, "none": lambda: None}
+        if name not in presets:
+            raise ValueError(f"augmentation must be one of {sorted(presets)}, got {name!r}")
+        return presets[name]()
+
+    @classmethod
     def reference(cls) -> AugmentConfig:
         """The zhixuhao/unet ``ImageDataGenerator`` ranges (rotation 0.2 degrees, shifts, shear and zoom
         0.05, horizontal flips, nearest fill)."""

@@ -26,7 +26,7 @@ from scipy import ndimage, spatial
 from skimage import segmentation, transform
 
 from keras_zoo.datasets.augment import AugmentConfig, center_crop, random_patch
-from keras_zoo.datasets.base import ArrayBatches, SeededSamples, worker_options
+from keras_zoo.datasets.base import ArrayBatches, SeededSamples, split_indices, worker_options
 from keras_zoo.errors import data_error, require_dir, require_file
 
 logger = logging.getLogger(__name__)
@@ -327,6 +327,23 @@ def synthetic_membranes(
         labels.append((~membrane).astype(np.float32))
     names = [f"synthetic {i}" for i in range(count)]
     return Slices(np.stack(images), np.stack(labels), names, f"synthetic membranes (seed {seed})")
+
+
+def hold_out(slices: Slices, val_fraction: float, seed: int = 0) -> tuple[Slices, Slices]:
+    """``(train, validation)``: a seeded ``val_fraction`` of the slices held out (at least one).
+
+    Raises:
+        DataError: fewer than 2 slices (none would be left to train on or to hold out).
+        ValueError: ``val_fraction`` outside (0, 1).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if len(slices.images) < 2:
+        raise data_error(
+            slices.source, f"need at least 2 slices to hold some out, found {len(slices.images)}"
+        )
+    train_ids, val_ids = split_indices(len(slices.images), val_fraction, seed)
+    return slices.subset(train_ids), slices.subset(val_ids)
 
 
 def resize_slices(slices: Slices, size: Sequence[int]) -> Slices:

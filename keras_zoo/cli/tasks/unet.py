@@ -110,7 +110,7 @@ class UNetTask(Task):
     def load_data(self, args: argparse.Namespace) -> Data:
         from keras_zoo.datasets import isbi
         from keras_zoo.datasets.augment import AugmentConfig
-        from keras_zoo.datasets.base import describe_workers, split_indices
+        from keras_zoo.datasets.base import describe_workers
 
         size = self._input_size(args)
         if not 0.0 < args.val_fraction < 1.0:
@@ -119,31 +119,24 @@ class UNetTask(Task):
             slices = isbi.read_isbi(args.data)
         else:
             slices = isbi.synthetic_membranes(SYNTHETIC_SLICES, (2 * size[0], 2 * size[1]), seed=args.seed)
-        if len(slices.images) < 2:
-            raise ConfigError(
-                f"{slices.source}: need at least 2 slices to hold some out, found {len(slices.images)}"
-            )
+        train, val = isbi.hold_out(slices, args.val_fraction, seed=0)
         if args.fit == "crop" and (size[0] > slices.images.shape[1] or size[1] > slices.images.shape[2]):
             raise ConfigError(
                 f"--input-size {list(size)} is larger than the slices {slices.images.shape[1:3]}; use --fit resize"
             )
-        train_ids, val_ids = split_indices(len(slices.images), args.val_fraction, seed=0)
-        train, val = slices.subset(train_ids), slices.subset(val_ids)
-        augment = {"reference": AugmentConfig.reference, "strong": AugmentConfig.membranes}.get(args.augment)
-        augment = augment() if augment else None
         batches = isbi.training_batches(
             train,
             args.batch_size,
             size,
             args.steps_per_epoch,
             args.fit,
-            augment,
+            AugmentConfig.named(args.augment),
             args.seed,
             input_workers(args),
         )
         val_slices = isbi.validation_slices(val, args.fit, size, 2**DEPTH)
         description = (
-            f"{slices.source}: {len(train_ids)} train / {len(val_ids)} validation slices of "
+            f"{slices.source}: {len(train.images)} train / {len(val.images)} validation slices of "
             f"{slices.images.shape[1]}x{slices.images.shape[2]}, fit={args.fit}, augment={args.augment}, "
             f"{describe_workers(batches)}"
         )
@@ -190,23 +183,13 @@ class UNetTask(Task):
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
         """Input, label and predicted membrane probability for up to three held-out slices."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
-
+        from keras_zoo.callbacks.panels import save_image_grid
         from keras_zoo.inference.segmentation import segment_slice
 
         val = data.extras["val_native"].subset(range(min(3, len(data.extras["val_native"].images))))
-        probs = [segment_slice(model, image, args.tta) for image in val.images]
-        fig, axes = plt.subplots(len(val.images), 3, figsize=(9, 3 * len(val.images)), squeeze=False)
-        for row, name in enumerate(val.names):
-            panels = (val.images[row], val.labels[row], 1.0 - probs[row])
-            titles = (f"slice {name}", "label (black = membrane)", "predicted membrane probability")
-            for ax, panel, title in zip(axes[row], panels, titles):
-                ax.imshow(panel, cmap="gray", vmin=0.0, vmax=1.0)
-                ax.set_title(title, fontsize=9)
-                ax.axis("off")
-        fig.tight_layout()
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
+        columns = {
+            "held-out slice": val.images,
+            "label (black = membrane)": val.labels,
+            "predicted membrane probability": [1.0 - segment_slice(model, x, args.tta) for x in val.images],
+        }
+        save_image_grid(path, columns, len(val.images), cell_inches=3.0)
