@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from keras_zoo.datasets.base import SeededSamples, worker_options
+from keras_zoo.datasets.base import ArrayBatches, SeededBatches, SeededSamples, worker_options
 from keras_zoo.errors import ConfigError, data_error, require_dir
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -296,6 +296,58 @@ def synthetic_classification(
 def synthetic_prototypes(classes: int, seed: int) -> np.ndarray:
     """The class layouts of the synthetic set: float (classes, 4, 4, 3) in [-1, 1], fixed by ``seed``."""
     return np.random.default_rng([seed, 1001]).uniform(-1.0, 1.0, (classes, 4, 4, 3))
+
+
+def synthetic_batches(
+    classes: int,
+    image_size: int,
+    batch_size: int,
+    steps: int,
+    seed: int = 0,
+    workers: int | None = None,
+) -> tuple[SeededBatches, ArrayBatches]:
+    """``(train, validation)`` batches of the seeded synthetic task (:func:`synthetic_classification`).
+
+    Training batches are drawn afresh per step (``steps`` a epoch) from generators seeded by ``seed``;
+    the validation set is ``max(batch_size, 64)`` fixed images of the same classes. Batches are
+    ``(float32 images (batch, size, size, 3) in [-1, 1], int32 labels (batch,))``.
+    """
+    prototypes = synthetic_prototypes(classes, seed)
+
+    def make_batch(rng: np.random.Generator, index: int):
+        return synthetic_classification(batch_size, image_size, classes, rng, prototypes)
+
+    val_rng = np.random.default_rng([seed, 7])
+    val_x, val_y = synthetic_classification(max(batch_size, 64), image_size, classes, val_rng, prototypes)
+    train = SeededBatches(make_batch, steps, seed=seed, **worker_options(workers))
+    return train, ArrayBatches(val_x, val_y, batch_size)
+
+
+def folder_splits(root: str | os.PathLike) -> tuple[str, str | None]:
+    """``(train folder, validation folder or None)`` of an image tree: ``root/train`` and ``root/val`` (or
+    ``root/validation``), or ``root`` itself for both when it has neither (a single ``<wnid>/*.JPEG`` tree).
+
+    Raises:
+        DataError: a validation folder without a ``train/`` folder beside it.
+    """
+    root = os.fspath(root)
+    train_dir = os.path.join(root, "train")
+    val_dir = next(
+        (os.path.join(root, n) for n in ("val", "validation") if os.path.isdir(os.path.join(root, n))), None
+    )
+    if os.path.isdir(train_dir):
+        return train_dir, val_dir
+    if val_dir is not None:
+        raise data_error(root, "has a validation folder but no train/ folder")
+    return root, root
+
+
+def with_aux_targets(batches):
+    """Batches ``(x, y)`` as ``(x, {"logits": y, "aux_logits": y})`` for a model with an auxiliary head:
+    a :class:`PairedTargets` of a ``PyDataset``, or the mapped ``tf.data.Dataset``."""
+    if isinstance(batches, keras.utils.PyDataset):
+        return PairedTargets(batches)
+    return batches.map(lambda x, y: (x, {"logits": y, "aux_logits": y}))
 
 
 class PairedTargets(keras.utils.PyDataset):

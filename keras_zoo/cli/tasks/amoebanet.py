@@ -24,7 +24,7 @@ import os
 from typing import TYPE_CHECKING
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.errors import ConfigError, data_error, require_dir
+from keras_zoo.errors import ConfigError, require_dir
 
 if TYPE_CHECKING:
     import keras
@@ -151,39 +151,21 @@ class AmoebaNetTask(Task):
         else:
             data = self._folders(args)
         if args.aux_head:
-            data.train = self._pair(data.train)
-            data.val = self._pair(data.val) if data.val is not None else None
+            data.train = imagenet.with_aux_targets(data.train)
+            data.val = imagenet.with_aux_targets(data.val) if data.val is not None else None
         return data
 
-    @staticmethod
-    def _pair(batches):
-        import keras
-
-        from keras_zoo.datasets.imagenet import PairedTargets
-
-        if isinstance(batches, keras.utils.PyDataset):
-            return PairedTargets(batches)
-        return batches.map(lambda x, y: (x, {"logits": y, "aux_logits": y}))
-
     def _synthetic(self, args) -> Data:
-        import numpy as np
-
         from keras_zoo.datasets import imagenet
-        from keras_zoo.datasets.base import ArrayBatches, SeededBatches, worker_options
 
         size = self._image_size(args)
-        prototypes = imagenet.synthetic_prototypes(args.classes, args.seed)
         steps = args.steps_per_epoch or max(1, args.synthetic_samples // args.batch_size)
-
-        def make_batch(rng: np.random.Generator, index: int):
-            return imagenet.synthetic_classification(args.batch_size, size, args.classes, rng, prototypes)
-
-        val_x, val_y = imagenet.synthetic_classification(
-            max(args.batch_size, 64), size, args.classes, np.random.default_rng([args.seed, 7]), prototypes
+        train, val = imagenet.synthetic_batches(
+            args.classes, size, args.batch_size, steps, args.seed, input_workers(args)
         )
         return Data(
-            train=SeededBatches(make_batch, steps, seed=args.seed, **worker_options(input_workers(args))),
-            val=ArrayBatches(val_x, val_y, args.batch_size),
+            train=train,
+            val=val,
             description=f"synthetic {args.classes}-class images {size}x{size} (seed {args.seed}, {steps} steps)",
         )
 
@@ -224,15 +206,7 @@ class AmoebaNetTask(Task):
 
         root = require_dir(args.data, "ImageNet folder")
         size = self._image_size(args)
-        train_dir = os.path.join(root, "train")
-        val_dir = next(
-            (os.path.join(root, n) for n in ("val", "validation") if os.path.isdir(os.path.join(root, n))),
-            None,
-        )
-        if not os.path.isdir(train_dir):
-            if val_dir is not None:
-                raise data_error(root, "has a validation folder but no train/ folder")
-            train_dir = val_dir = root
+        train_dir, val_dir = imagenet.folder_splits(root)
         paths, labels = imagenet.list_image_folder(train_dir, args.classes)
         train = imagenet.ImageFolderBatches(
             paths,
