@@ -92,3 +92,44 @@ def synthetic_target(task: str, count: int, shape, seed: int) -> tuple[np.ndarra
             centre = rng.uniform(radius, np.array(shape) - radius)
             cube[np.linalg.norm(grid - centre, axis=-1) < radius] = 0.6  # +200 HU nodule
     return cubes, labels
+
+
+def split_target(
+    x: np.ndarray, y: np.ndarray, task: str, seed: int = 0, source: str = "synthetic"
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``((x_train, y_train), (x_val, y_val))``: a seeded quarter held out, a channel axis added.
+
+    Args:
+        x: cubes (n, rows, cols, depth).
+        y: labels (n, rows, cols, depth) for ``"segment"``, (n,) for ``"classify"``.
+        task: ``"segment"`` or ``"classify"``.
+        seed: seed of the split.
+        source: named by the error.
+
+    Returns:
+        x as (n, rows, cols, depth, 1), y as (n, rows, cols, depth, 1) for segmentation, split.
+
+    Raises:
+        DataError: fewer than 2 samples.
+    """
+    from keras_zoo.datasets.base import split_indices
+
+    train_idx, val_idx = split_indices(len(x), 0.25, seed)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise data_error(source, f"need at least 2 samples, got {len(x)}")
+    x, y = x[..., None], (y[..., None] if task == "segment" else y)
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
+def target_batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int = 0, workers=None):
+    """Seeded training batches ``(x (batch, ...), y (batch, ...))`` of the samples ``x``, ``y``; an epoch walks a
+    seeded permutation (:class:`keras_zoo.datasets.base.SeededSamples` with ``order="permutation"``)."""
+    from keras_zoo.datasets.base import SeededSamples, worker_options
+
+    def make_sample(rng: np.random.Generator, item: int):
+        return x[item], y[item]
+
+    # Copying samples holds the GIL only briefly: threads, which spare the batches a trip through a pipe.
+    return SeededSamples(
+        make_sample, len(x), batch_size, steps, seed, order="permutation", **worker_options(workers)
+    )

@@ -159,16 +159,13 @@ class GenesisTask(Task):
         )
 
     def _target_data(self, args) -> Data:
-        import numpy as np
-
-        from keras_zoo.datasets.base import (
-            ArrayBatches,
-            SeededSamples,
-            describe_workers,
-            split_indices,
-            worker_options,
+        from keras_zoo.datasets.base import ArrayBatches, describe_workers
+        from keras_zoo.datasets.genesis_targets import (
+            read_target,
+            split_target,
+            synthetic_target,
+            target_batches,
         )
-        from keras_zoo.datasets.genesis_targets import read_target, synthetic_target
 
         shape = tuple(args.input_size)
         if args.data:
@@ -177,27 +174,17 @@ class GenesisTask(Task):
         else:
             x, y = synthetic_target(args.task, args.cubes, shape, args.seed)
             source = f"synthetic CT cubes ({'body masks' if args.task == 'segment' else 'nodule present'})"
-        train_idx, val_idx = split_indices(len(x), 0.25, args.seed)
-        if len(train_idx) == 0 or len(val_idx) == 0:
-            raise data_error(args.data or "synthetic", f"need at least 2 samples, got {len(x)}")
-        x, y = x[..., None], (y[..., None] if args.task == "segment" else y)
-        x_train, y_train = x[train_idx], y[train_idx]
-
-        def make_sample(rng: np.random.Generator, item: int):
-            return x_train[item], y_train[item]
-
+        (x_train, y_train), (x_val, y_val) = split_target(
+            x, y, args.task, args.seed, args.data or "synthetic"
+        )
         steps = args.steps_per_epoch or max(1, len(x_train) // args.batch_size)
-        # Copying samples holds the GIL only briefly: threads, which spare the batches a trip through a pipe.
-        train = SeededSamples(
-            make_sample, len(x_train), args.batch_size, steps, args.seed, order="permutation",
-            **worker_options(input_workers(args)),
-        )  # fmt: skip
+        train = target_batches(x_train, y_train, args.batch_size, steps, args.seed, input_workers(args))
         return Data(
             train=train,
-            val=ArrayBatches(x[val_idx], y[val_idx], args.batch_size),
-            description=f"{source}: {len(train_idx)} train / {len(val_idx)} validation samples {shape}, "
+            val=ArrayBatches(x_val, y_val, args.batch_size),
+            description=f"{source}: {len(x_train)} train / {len(x_val)} validation samples {shape}, "
             f"{describe_workers(train)}",
-            extras={"val_x": x[val_idx], "val_y": y[val_idx]},
+            extras={"val_x": x_val, "val_y": y_val},
         )
 
     # ------------------------------------------------------------------------------------------ reports
