@@ -20,3 +20,10 @@ def save_volume_panel(path: str, columns: dict[str, np.ndarray], max_rows: int =
         title: array[..., array.shape[3] // 2].transpose(0, 2, 1) for title, array in zip(columns, arrays)
     }
     save_image_grid(path, middle, min(max_rows, len(arrays[0])), cell_inches=2.2, origin="lower")
+
+
+def save_restoration_panel(path: str, transformed, restored, original, max_rows: int = 4) -> None:
+    """A (transformed, restored, original) panel of middle depth slices, one row per cube (n, r, c, d[, 1]);
+    the ``draw`` of :class:`keras_zoo.callbacks.prediction_panels.PredictionPanels` for restoration."""
+    columns = {"transformed": transformed, "restored": restored, "original": original}
+    save_volume_panel(path, columns, max_rows)

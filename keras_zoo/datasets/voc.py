@@ -32,6 +32,11 @@ CLASS_NAMES = (
 )  # fmt: skip
 
 
+def class_names(classes: int) -> list[str]:
+    """VOC's class names for a 21-class model, ``class0, class1, ...`` for another number of classes."""
+    return list(CLASS_NAMES) if classes == NUM_CLASSES else [f"class{i}" for i in range(classes)]
+
+
 def voc_palette() -> np.ndarray:
     """The standard VOC colour map, (256, 3) uint8: bits of the index spread over R, G, B (255 -> 224,224,192)."""
     palette = np.zeros((256, 3), dtype=np.uint8)

@@ -240,13 +240,12 @@ class DeepLabTask(Task):
         return predict_probabilities(model, images, args.eval_scales, args.flip, args.batch_size, build)
 
     def evaluate(self, model: keras.Model, data: Data, args: argparse.Namespace) -> dict[str, float]:
-        from keras_zoo.datasets.voc import CLASS_NAMES
+        from keras_zoo.datasets.voc import class_names
         from keras_zoo.inference.deeplab import confusion_matrix, iou_report
 
         images, labels = data.extras["images"], data.extras["labels"]
         predicted = self.predict(model, images, args).argmax(-1)
-        names = CLASS_NAMES if args.classes == NUM_CLASSES else [f"class{i}" for i in range(args.classes)]
-        report = iou_report(confusion_matrix(labels, predicted, args.classes), names)
+        report = iou_report(confusion_matrix(labels, predicted, args.classes), class_names(args.classes))
         return {f"val_{key}": value for key, value in report.items()}
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:

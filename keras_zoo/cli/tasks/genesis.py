@@ -108,6 +108,7 @@ class GenesisTask(Task):
     def callbacks(self, args, data, output_dir):
         import keras
 
+        from keras_zoo.callbacks.genesis_panels import save_restoration_panel
         from keras_zoo.callbacks.prediction_panels import PredictionPanels
 
         watch = "val_loss" if data.val is not None else "loss"
@@ -118,7 +119,7 @@ class GenesisTask(Task):
         if args.task == "pretrain" and "panel_x" in data.extras:
             panels = os.path.join(output_dir, "panels")
             x, y = data.extras["panel_x"], data.extras["panel_y"]
-            callbacks.append(PredictionPanels(x, y, _draw_restoration, panels, args.panel_every))
+            callbacks.append(PredictionPanels(x, y, save_restoration_panel, panels, args.panel_every))
         return callbacks
 
     # ------------------------------------------------------------------------------------------ data
@@ -200,18 +201,11 @@ class GenesisTask(Task):
     def save_previews(self, model, data, path, args):
         import keras
 
-        from keras_zoo.callbacks.genesis_panels import save_volume_panel
+        from keras_zoo.callbacks.genesis_panels import save_restoration_panel, save_volume_panel
 
         x, y = data.extras["val_x"][:4], data.extras["val_y"][:4]
         prediction = keras.ops.convert_to_numpy(model(x, training=False))
         if args.task == "pretrain":
-            _draw_restoration(path, x, prediction, y)
+            save_restoration_panel(path, x, prediction, y)
         elif args.task == "segment" and args.classes == 1:
             save_volume_panel(path, {"image": x, "prediction": prediction, "label": y})
-
-
-def _draw_restoration(path: str, transformed, restored, original) -> None:
-    """A (transformed, restored, original) panel of middle depth slices, one row per cube."""
-    from keras_zoo.callbacks.genesis_panels import save_volume_panel
-
-    save_volume_panel(path, {"transformed": transformed, "restored": restored, "original": original})
