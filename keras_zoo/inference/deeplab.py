@@ -144,6 +144,32 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.nda
     return np.round((1 - alpha) * image.astype(np.float32) + alpha * colours).astype(np.uint8)
 
 
+def overlay_rows(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    predicted: Sequence[np.ndarray],
+    sizes: Sequence[tuple[int, int]],
+) -> np.ndarray:
+    """One uint8 RGB picture, a row per image: image | label overlay | prediction overlay (:func:`overlay`).
+
+    Args:
+        images: uint8 (H, W, 3) each, padded; ``sizes`` gives the part shown.
+        labels: class ids (H, W) each, void 255.
+        predicted: class ids (H, W) each.
+        sizes: (h, w) of each image before padding.
+
+    Returns:
+        uint8 (rows' total height, widest row, 3), rows separated and right-padded in white.
+    """
+    rows = []
+    for image, label, pred, (h, w) in zip(images, labels, predicted, sizes):
+        image = image[:h, :w]
+        rows.append(np.concatenate([image, overlay(image, label[:h, :w]), overlay(image, pred[:h, :w])], 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
     """(classes, classes) int64 counts, rows = true class, over pixels whose label is not void (255)."""
     valid = labels != VOID_LABEL

@@ -250,19 +250,10 @@ class DeepLabTask(Task):
 
     def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
         """Rows of image | ground truth overlay | prediction overlay (VOC palette, 50 % blend)."""
-        import numpy as np
         from PIL import Image
 
-        from keras_zoo.inference.deeplab import overlay
+        from keras_zoo.inference.deeplab import overlay_rows
 
         images, labels = data.extras["images"][:4], data.extras["labels"][:4]
         predicted = self.predict(model, images, args).argmax(-1)
-        rows = []
-        for image, label, pred, (h, w) in zip(images, labels, predicted, data.extras["sizes"]):
-            image = image[:h, :w]
-            rows.append(
-                np.concatenate([image, overlay(image, label[:h, :w]), overlay(image, pred[:h, :w])], 1)
-            )
-        width = max(r.shape[1] for r in rows)
-        rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-        Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+        Image.fromarray(overlay_rows(images, labels, predicted, data.extras["sizes"])).save(path)
