@@ -32,6 +32,8 @@ from keras_zoo.errors import data_error, require_dir
 
 log = logging.getLogger(__name__)
 SPLITS = {"train": ("train",), "validation": ("validation", "val")}
+NUM_TRAIN_IMAGES = 1_281_167  # ImageNet 2012 training images
+COUNT_LIMIT_BYTES = 2 << 30  # shards up to this size are counted record by record
 
 
 def _tf():
@@ -144,6 +146,15 @@ def tfrecord_files(data_dir: str | os.PathLike, split: str) -> list[str]:
     if not files:
         raise data_error(data_dir, f"no {split}-* tfrecord shards found")
     return files
+
+
+def train_epoch_steps(data_dir: str | os.PathLike, batch_size: int) -> int | None:
+    """Batches of one pass over the ``train-*`` shards: ImageNet's training set size / ``batch_size`` for
+    shards over 2 GiB (counting their records would read them all), None (count the records) otherwise."""
+    files = tfrecord_files(data_dir, "train")
+    if sum(os.path.getsize(f) for f in files) > COUNT_LIMIT_BYTES:
+        return NUM_TRAIN_IMAGES // batch_size
+    return None
 
 
 def parse_example(serialized):

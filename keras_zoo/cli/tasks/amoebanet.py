@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 REFERENCE_BATCH = 1024  # the batch lr 2.56 was tuned for
 AUX_LOSS_WEIGHT = 0.4
-NUM_TRAIN_IMAGES = 1_281_167
-COUNT_LIMIT_BYTES = 2 << 30  # count tfrecord records only for small sets
 
 
 class AmoebaNetTask(Task):
@@ -175,9 +173,7 @@ class AmoebaNetTask(Task):
         size = self._image_size(args)
         steps = args.steps_per_epoch
         if steps is None:
-            files = records.tfrecord_files(args.data, "train")
-            if sum(os.path.getsize(f) for f in files) > COUNT_LIMIT_BYTES:
-                steps = NUM_TRAIN_IMAGES // args.batch_size
+            steps = records.train_epoch_steps(args.data, args.batch_size)
         common = {
             "batch_size": args.batch_size,
             "image_size": size,
