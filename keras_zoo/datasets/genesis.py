@@ -264,3 +264,34 @@ def genesis_pairs(
 def fixed_pairs(cubes: np.ndarray, seed: int = 0, rates: TransformRates = TransformRates()):
     """Deterministic (transformed, original) arrays for validation, each (n, rows, cols, depth, 1)."""
     return make_pair_batch(cubes, np.random.default_rng(seed), rates)
+
+
+def pretraining_cubes(
+    data: str | None,
+    train_folds: Sequence[int],
+    valid_folds: Sequence[int],
+    cube_shape: tuple[int, int, int],
+    synthetic: int = 48,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(train cubes, validation cubes, source)`` for restoration pretraining, cubes (n, rows, cols, depth).
+
+    With ``data``, the reference's cube files of those folds (:func:`keras_zoo.datasets.volumes.read_cube_folds`);
+    without, ``synthetic`` seeded CT cubes, a quarter held out.
+
+    Raises:
+        DataError: no cube files of a fold, or cubes of another shape than ``cube_shape``.
+    """
+    from keras_zoo.datasets import volumes
+    from keras_zoo.datasets.base import split_indices
+    from keras_zoo.errors import data_error
+
+    if data:
+        train = volumes.read_cube_folds(data, train_folds)
+        val = volumes.read_cube_folds(data, valid_folds)
+        if train.shape[1:] != tuple(cube_shape):
+            raise data_error(data, f"cubes are {train.shape[1:]}, --input-size is {tuple(cube_shape)}")
+        return train, val, f"cube files at {data} (folds {list(train_folds)} / {list(valid_folds)})"
+    cubes = volumes.synthetic_cubes(synthetic, seed=seed, cube_shape=tuple(cube_shape))
+    train_idx, val_idx = split_indices(len(cubes), 0.25, seed)
+    return cubes[train_idx], cubes[val_idx], "synthetic CT cubes"

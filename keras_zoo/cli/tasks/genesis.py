@@ -18,7 +18,7 @@ import logging
 import os
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
-from keras_zoo.errors import ConfigError, data_error
+from keras_zoo.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +129,13 @@ class GenesisTask(Task):
         return self._target_data(args)
 
     def _pretrain_data(self, args) -> Data:
-        from keras_zoo.datasets import volumes
-        from keras_zoo.datasets.base import ArrayBatches, describe_workers, split_indices
-        from keras_zoo.datasets.genesis import fixed_pairs, genesis_pairs
+        from keras_zoo.datasets.base import ArrayBatches, describe_workers
+        from keras_zoo.datasets.genesis import fixed_pairs, genesis_pairs, pretraining_cubes
 
         cube_shape = tuple(args.input_size)
-        if args.data:
-            train = volumes.read_cube_folds(args.data, args.train_folds)
-            val = volumes.read_cube_folds(args.data, args.valid_folds)
-            if train.shape[1:] != cube_shape:
-                raise data_error(args.data, f"cubes are {train.shape[1:]}, --input-size is {cube_shape}")
-            source = f"cube files at {args.data} (folds {args.train_folds} / {args.valid_folds})"
-        else:
-            cubes = volumes.synthetic_cubes(args.cubes, seed=args.seed, cube_shape=cube_shape)
-            train_idx, val_idx = split_indices(len(cubes), 0.25, args.seed)
-            train, val = cubes[train_idx], cubes[val_idx]
-            source = "synthetic CT cubes"
+        train, val, source = pretraining_cubes(
+            args.data, args.train_folds, args.valid_folds, cube_shape, args.cubes, args.seed
+        )
         if args.validation_steps:
             val = val[: args.validation_steps * args.batch_size]
         stream = genesis_pairs(
