@@ -172,3 +172,12 @@ def test_final_line_names_the_metric(capsys):
     out = capsys.readouterr().out
     assert f"Final mae : {history.history['val_mae'][-1]:.6f}" in out and "Final accuracy" not in out
     assert timer.summary["final_val_mae"] == pytest.approx(history.history["val_mae"][-1])
+
+
+def test_check_count_names_the_bad_value():
+    from keras_zoo.callbacks.stride import check_count
+
+    assert check_count(np.int64(3), "steps") == 3 and check_count(0, "keep", minimum=0) == 0
+    for bad in (0, True, 1.5, "2"):
+        with pytest.raises(ValueError, match="steps must be an int >= 1"):
+            check_count(bad, "steps")

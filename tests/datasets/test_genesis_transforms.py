@@ -129,3 +129,30 @@ def test_pair_stream_is_seeded_and_batched():
     assert not np.array_equal(x, G.genesis_pairs(cubes, batch_size=3, steps=2, seed=2)[1][0])
     with pytest.raises(ValueError, match="cubes"):
         G.genesis_pairs(cubes[0], batch_size=2)
+
+
+def test_pretraining_cubes_from_files_or_synthetic(tmp_path):
+    from keras_zoo.errors import DataError
+
+    train, val, source = G.pretraining_cubes(None, [0], [1], (16, 16, 8), synthetic=8, seed=0)
+    assert train.shape == (6, 16, 16, 8) and val.shape == (2, 16, 16, 8) and "synthetic" in source
+    rng = np.random.default_rng(0)
+    for fold in (0, 5):
+        np.save(tmp_path / f"bat_4_s_16x16x8_{fold}.npy", rng.uniform(0, 1, (4, 16, 16, 8)).astype("float32"))
+    train, val, source = G.pretraining_cubes(str(tmp_path), [0], [5], (16, 16, 8))
+    assert len(train) == len(val) == 4 and "folds [0] / [5]" in source
+    with pytest.raises(DataError, match="--input-size"):
+        G.pretraining_cubes(str(tmp_path), [0], [5], (16, 16, 4))
+
+
+def test_split_target_and_batches():
+    from keras_zoo.datasets.genesis_targets import split_target, synthetic_target, target_batches
+    from keras_zoo.errors import DataError
+
+    x, y = synthetic_target("segment", 8, (16, 16, 8), seed=0)
+    (x_train, y_train), (x_val, y_val) = split_target(x, y, "segment", seed=0)
+    assert x_train.shape == (6, 16, 16, 8, 1) and y_val.shape == (2, 16, 16, 8, 1)
+    batch_x, batch_y = target_batches(x_train, y_train, 3, 2, seed=0, workers=0)[0]
+    assert batch_x.shape == (3, 16, 16, 8, 1) and batch_y.shape == (3, 16, 16, 8, 1)
+    with pytest.raises(DataError, match="at least 2 samples"):
+        split_target(x[:1], y[:1], "segment")

@@ -141,3 +141,23 @@ def test_real_samples_true_labels(shared_data):
     assert (image.width, image.height) == (int(rows[0]["width"]), int(rows[0]["height"]))
     x = imagenet.preprocess_eval(image, 64)
     assert x.shape == (64, 64, 3) and -1 <= x.min() < x.max() <= 1
+
+
+def test_folder_splits(tmp_path):
+    (tmp_path / "single" / WNIDS[0]).mkdir(parents=True)
+    assert imagenet.folder_splits(tmp_path / "single") == (str(tmp_path / "single"),) * 2
+    for name in ("train", "validation"):
+        (tmp_path / "tree" / name).mkdir(parents=True)
+    root = tmp_path / "tree"
+    assert imagenet.folder_splits(root) == (str(root / "train"), str(root / "validation"))
+    (tmp_path / "val_only" / "val").mkdir(parents=True)
+    with pytest.raises(DataError, match="no train/ folder"):
+        imagenet.folder_splits(tmp_path / "val_only")
+
+
+def test_synthetic_batches_are_seeded():
+    train, val = imagenet.synthetic_batches(5, 16, batch_size=4, steps=3, seed=2, workers=0)
+    x, y = train[0]
+    assert x.shape == (4, 16, 16, 3) and y.shape == (4,) and len(train) == 3
+    assert len(val.x) == 64
+    np.testing.assert_array_equal(imagenet.synthetic_batches(5, 16, 4, 3, seed=2, workers=0)[0][0][0], x)

@@ -146,3 +146,15 @@ def test_resize_batches_and_validation_slices():
     assert isbi.validation_slices(slices, "resize", (32, 32), 16).images.shape == (2, 32, 32)
     with pytest.raises(ValueError, match="larger than the slices"):
         isbi.training_batches(slices, 2, (64, 64), 1, fit="crop")
+
+
+def test_hold_out_is_seeded_and_needs_two_slices():
+    slices = isbi.synthetic_membranes(5, (32, 32), seed=0)
+    train, val = isbi.hold_out(slices, 0.2)
+    assert (len(train.images), len(val.images)) == (4, 1)
+    assert sorted(train.names + val.names) == sorted(slices.names)
+    assert isbi.hold_out(slices, 0.2)[1].names == val.names
+    with pytest.raises(DataError, match="at least 2 slices"):
+        isbi.hold_out(slices.subset([0]), 0.2)
+    with pytest.raises(ValueError, match="val_fraction"):
+        isbi.hold_out(slices, 1.0)

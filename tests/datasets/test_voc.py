@@ -173,3 +173,30 @@ def test_synthetic_scenes_are_seeded_and_valid():
     assert images[0].shape == (40, 48, 3) and images[0].dtype == np.uint8
     values = np.unique(np.concatenate([lab.ravel() for lab in labels]))
     assert values[0] == 0 and 255 in values and set(values) <= set(range(21)) | {255}
+
+
+def test_training_helpers_scales_label_check_and_synthetic_splits():
+    assert voc.scales_between(0.75, 1.25) == (0.75, 1.0, 1.25)
+    assert voc.scales_between(1.1, 1.2) == (1.0,)  # none of the reference's scales: no rescaling
+    label = np.array([[0, 3], [255, 1]], np.uint8)
+    voc.check_label_classes(["a"], [label], 4)  # void 255 is not a class
+    with pytest.raises(DataError, match="a: label class 3 >= --classes 3"):
+        voc.check_label_classes(["a"], [label], 3, "--classes 3")
+    (names, images, labels), (val_names, val_images, _) = voc.synthetic_splits(9, (17, 19), seed=1)
+    assert (len(names), len(val_names)) == (8, 1) and images[0].shape == (17, 19, 3)
+    again = voc.synthetic_splits(9, (17, 19), seed=1)
+    np.testing.assert_array_equal(again[1][1][0], val_images[0])
+    with pytest.raises(DataError, match="at least 2"):
+        voc.synthetic_splits(1, (17, 19))
+    assert voc.class_names(21)[0] == "background" and voc.class_names(3) == ["class0", "class1", "class2"]
+
+
+def test_training_samples_are_seeded_crops():
+    images, labels = voc.synthetic_dataset(3, (40, 44), seed=0)
+    batches = voc.training_samples(
+        images, labels, (24, 24), (1.0,), 2, 2, seed=5, preprocess=lambda x: x / 255
+    )
+    x, y = batches[0]
+    assert x.shape == (2, 24, 24, 3) and y.shape == (2, 24, 24) and x.max() <= 1.0
+    again = voc.training_samples(images, labels, (24, 24), (1.0,), 2, 2, seed=5, preprocess=lambda x: x / 255)
+    np.testing.assert_array_equal(again[0][1], y)

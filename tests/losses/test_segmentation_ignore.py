@@ -88,3 +88,14 @@ def test_balanced_class_weights_give_each_present_class_an_equal_share():
     shares = weights * counts
     np.testing.assert_allclose(shares[counts > 0], shares[0])  # every present class weighs the same in total
     assert shares.sum() == pytest.approx(n)  # so the mean weight per pixel stays 1
+
+
+def test_class_weights_from_spec():
+    from keras_zoo.losses.segmentation_ignore import class_weights_from
+
+    labels = [np.array([[0, 0, 1, 255]], np.uint8)]
+    np.testing.assert_allclose(class_weights_from(["balanced"], labels, 3), balanced_class_weights(labels, 3))
+    assert class_weights_from(["1", "2.5", "0"], labels, 3) == [1.0, 2.5, 0.0]
+    for bad in (["x", "1", "1"], ["1", "1"], ["1", "-1", "1"]):
+        with pytest.raises(ValueError, match="balanced|3 weights"):
+            class_weights_from(bad, labels, 3)
