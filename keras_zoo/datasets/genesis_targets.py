@@ -8,11 +8,15 @@ or (n,) for classification, or (segmentation) ``images/*.nii*`` with labels of t
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_zoo.datasets import volumes
 from keras_zoo.errors import data_error, require_dir
+
+if TYPE_CHECKING:
+    from keras_zoo.datasets.base import SeededSamples
 
 BODY_HU = -500.0  # synthetic segmentation target: body (tissue, bone) vs air and lung
 TARGET_TASKS = ("segment", "classify")
@@ -112,7 +116,7 @@ def split_target(
     Raises:
         DataError: fewer than 2 samples.
     """
-    from keras_zoo.datasets.base import split_indices
+    from keras_zoo.datasets.base import split_indices  # imports Keras: only when used
 
     train_idx, val_idx = split_indices(len(x), 0.25, seed)
     if len(train_idx) == 0 or len(val_idx) == 0:
@@ -121,7 +125,9 @@ def split_target(
     return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
 
 
-def target_batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int = 0, workers=None):
+def target_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int = 0, workers: int | None = None
+) -> SeededSamples:
     """Seeded training batches ``(x (batch, ...), y (batch, ...))`` of the samples ``x``, ``y``; an epoch walks a
     seeded permutation (:class:`keras_zoo.datasets.base.SeededSamples` with ``order="permutation"``)."""
     from keras_zoo.datasets.base import SeededSamples, worker_options

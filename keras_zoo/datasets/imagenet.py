@@ -13,6 +13,7 @@ import functools
 import math
 import os
 from importlib import resources
+from typing import Any
 
 import keras
 import numpy as np
@@ -342,9 +343,10 @@ def folder_splits(root: str | os.PathLike) -> tuple[str, str | None]:
     return root, root
 
 
-def with_aux_targets(batches):
-    """Batches ``(x, y)`` as ``(x, {"logits": y, "aux_logits": y})`` for a model with an auxiliary head:
-    a :class:`PairedTargets` of a ``PyDataset``, or the mapped ``tf.data.Dataset``."""
+def with_aux_targets(batches: keras.utils.PyDataset | Any) -> keras.utils.PyDataset | Any:
+    """Batches ``(x (batch, size, size, 3), y (batch,))`` as ``(x, {"logits": y, "aux_logits": y})`` for a
+    model with an auxiliary head: a :class:`PairedTargets` of a ``PyDataset``, or the mapped
+    ``tf.data.Dataset``."""
     if isinstance(batches, keras.utils.PyDataset):
         return PairedTargets(batches)
     return batches.map(lambda x, y: (x, {"logits": y, "aux_logits": y}))

@@ -354,8 +354,14 @@ def synthetic_dataset(count: int, size: Sequence[int], seed: int = 0, num_classe
     return [s[0] for s in scenes], [s[1] for s in scenes]
 
 
-def synthetic_splits(samples: int, size: Sequence[int], seed: int = 0, num_classes: int = NUM_CLASSES):
-    """``samples`` synthetic scenes split into training and validation ``(names, images, labels)``.
+Split = tuple[list[str], list[np.ndarray], list[np.ndarray]]  # (names, images, labels)
+
+
+def synthetic_splits(
+    samples: int, size: Sequence[int], seed: int = 0, num_classes: int = NUM_CLASSES
+) -> tuple[Split, Split]:
+    """``samples`` synthetic scenes split into training and validation ``(names, images, labels)``: images
+    uint8 (H, W, 3) and labels uint8 (H, W) of ``size``.
 
     One scene in eight (at least one) is held out; the held-out scenes have their own seed, so the
     training scenes do not change with the split.
