@@ -31,7 +31,8 @@ def fourier_resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     The field of view is kept and the resolution changes, as if the scan had been acquired with ``size``
     k-space samples: the centred orthonormal k-space is cut (or padded) symmetrically about its centre and
     transformed back, then multiplied by ``sqrt(H' W' / (H W))`` so that intensities keep their scale.
-    Real input gives real output (the imaginary residue of an even-size cut is dropped).
+    Real-valued input (real dtype, or complex with zero imaginary part) gives real-valued output: the imaginary
+    residue of an even-size cut is dropped, so magnitude images still count as magnitude-only afterwards.
 
     Args:
         images: real or complex array (..., H, W).
@@ -46,7 +47,11 @@ def fourier_resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     k = fit_size(k, size)
     out = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=axes), norm="ortho"), axes=axes)
     out = out * np.sqrt(size[0] * size[1] / (images.shape[-2] * images.shape[-1]))
-    return out.real.astype(np.float32) if not np.iscomplexobj(images) else out.astype(np.complex64)
+    if not np.iscomplexobj(images):
+        return out.real.astype(np.float32)
+    if not np.any(images.imag):  # a magnitude image held as complex stays real-valued (phase is added later)
+        out = out.real
+    return out.astype(np.complex64)
 
 
 FITS = {"crop": fit_size, "resample": fourier_resize}

@@ -249,7 +249,7 @@ def smooth_phase(shape: Sequence[int], rng: np.random.Generator, max_radians: fl
     return np.exp(1j * phi).astype(np.complex64)
 
 
-def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment_image(image: np.ndarray, rng: np.random.Generator, phase_radians: float = np.pi) -> np.ndarray:
     """Random flips of both image axes and, for a real (magnitude) image, a random smooth phase.
 
     Complex images keep their own phase. The magnitude is unchanged, so an image scaled to max magnitude 1
@@ -269,7 +269,7 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             out = np.flip(out, axis=axis)
     out = out.astype(np.complex64)
     if not np.any(out.imag):
-        out = out * smooth_phase(out.shape[-2:], rng)
+        out = out * smooth_phase(out.shape[-2:], rng, phase_radians)
     return out
 
 
@@ -284,6 +284,7 @@ def undersampled_examples(
     workers: int | None = 0,
     augment: bool = True,
     normalise: str = "none",
+    phase_radians: float = np.pi,
 ) -> SeededSamples:
     """Training batches of :func:`cascadenet_example` pairs with fresh masks (new ones every epoch).
 
@@ -304,6 +305,7 @@ def undersampled_examples(
         workers: parallel workers (see :func:`keras_zoo.datasets.base.worker_options`; None: every core but
             one); threads, as NumPy's FFTs release the GIL and a batch is large to send between processes.
         augment: apply :func:`augment_image` to every training example (False: the images as given).
+        phase_radians: bound of each coefficient of the random phase (:func:`smooth_phase`).
         normalise: "none" or "zero_filled" (see :func:`cascadenet_example`).
 
     Returns:
@@ -320,7 +322,7 @@ def undersampled_examples(
     )  # bad settings fail here
 
     def make_sample(rng: np.random.Generator, item: int):
-        source = augment_image(images[item], rng) if augment else images[item]
+        source = augment_image(images[item], rng, phase_radians) if augment else images[item]
         (image, kspace, mask), target = cascadenet_example(
             source[None], rng, acceleration, centre_lines, mask_kind, normalise
         )

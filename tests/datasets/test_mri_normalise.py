@@ -72,9 +72,10 @@ def test_fourier_resize_matches_a_numpy_kspace_crop_and_keeps_the_field_of_view(
     assert y.mean() == pytest.approx(x.mean(), rel=1e-5)  # intensities keep their scale
     smooth = np.outer(np.hanning(16), np.hanning(12))[None]  # band-limited: a 2x resample is near exact
     np.testing.assert_allclose(fourier_resize(smooth, (8, 6))[0], smooth[0, ::2, ::2], atol=0.05)
-    z = fourier_resize(x.astype(np.complex64), (20, 20))  # padding k-space upsamples; complex stays complex
+    c = (x + 1j * x[:, ::-1]).astype(np.complex64)
+    z = fourier_resize(c, (20, 20))  # padding k-space upsamples; complex stays complex
     assert z.shape == (2, 20, 20) and z.dtype == np.complex64
-    np.testing.assert_allclose(fourier_resize(z, (16, 12)).real, x, atol=1e-5)
+    np.testing.assert_allclose(fourier_resize(z, (16, 12)), c, atol=1e-5)
     assert fit_size(x, (8, 6)).shape == (2, 8, 6)
 
 
@@ -84,3 +85,25 @@ def test_uniform_mask_is_cartesian_mask_with_uniform_density():
     )
     with pytest.raises(ValueError, match="density"):
         cartesian_mask((40, 8), density="poisson")
+
+
+def test_phase_radians_bounds_the_random_phase():
+    from keras_zoo.datasets.mri import augment_image
+
+    image = np.random.default_rng(2).random((16, 16)).astype(np.float32) + 0.5
+    flat = augment_image(image, np.random.default_rng(0), phase_radians=0.0)
+    assert np.allclose(flat.imag, 0) and np.allclose(np.sort(np.abs(flat).ravel()), np.sort(image.ravel()))
+    wide = augment_image(image, np.random.default_rng(0), phase_radians=2 * np.pi)
+    narrow = augment_image(image, np.random.default_rng(0), phase_radians=np.pi)
+    np.testing.assert_allclose(np.abs(wide), np.abs(narrow), rtol=1e-6)  # same flips, magnitude kept
+    # same draws scaled: the phase of `wide` is twice that of `narrow` (mod 2 pi)
+    np.testing.assert_allclose(np.exp(1j * 2 * np.angle(narrow)), np.exp(1j * np.angle(wide)), atol=1e-4)
+
+
+def test_fourier_resize_keeps_magnitude_images_held_as_complex_real_valued():
+    # load_mr_images returns complex64 even for magnitude files; the phase augmentation only treats images
+    # without an imaginary part as magnitude-only, so an even-size k-space cut must not leave a residue
+    x = np.random.default_rng(3).random((2, 16, 16)).astype(np.complex64)
+    y = fourier_resize(x, (8, 8))
+    assert y.dtype == np.complex64 and not np.any(y.imag)
+    np.testing.assert_allclose(y.real, fourier_resize(x.real, (8, 8)), atol=1e-6)

@@ -59,6 +59,12 @@ class CascadeNetTask(Task):
             help="zero_filled: scale each example by its zero-filled image's max magnitude (train and val)",
         )
         g.add_argument(
+            "--phase-radians",
+            type=float,
+            default=3.141592653589793,
+            help="bound of each coefficient of the smooth random phase given to magnitude training images",
+        )
+        g.add_argument(
             "--fit",
             choices=FITS,
             default="crop",
@@ -190,6 +196,7 @@ class CascadeNetTask(Task):
                 args.mask,
                 workers=input_workers(args),
                 normalise=args.normalise,
+                phase_radians=args.phase_radians,
             )
         except ValueError as exc:
             if isinstance(exc, KerasZooError):
