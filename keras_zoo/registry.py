@@ -9,9 +9,10 @@ target) with :func:`register_variant`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from keras_zoo.errors import ConfigError
@@ -31,7 +32,8 @@ class ModelEntry:
             states it: all weights including batch-norm statistics (``count_params()``), except AmoebaNet-D,
             whose reference states trainable weights only.
         variants: further factories of the same network, by name (e.g. genesis' ``"segmenter"``); they
-            take the same kind of keyword arguments and build models that load the network's weights.
+            take the same kind of keyword arguments and build models that load the network's weights; the
+            models they build carry their new head's layer names as ``model.head_layers``.
     """
 
     name: str
@@ -81,15 +83,32 @@ def register_model(
     return decorate
 
 
-def register_variant(name: str, variant: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_variant(
+    name: str, variant: str, head_layers: Sequence[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering ``factory`` as architecture ``variant`` of the registered network ``name``.
 
     The network's module registers it after the network itself (later in the same module).
+
+    Args:
+        name: the registered network.
+        variant: the variant's name.
+        head_layers: names of the layers the variant adds on top of the network (its new head). Every
+            model the factory builds carries them as ``model.head_layers``; :mod:`keras_zoo.weights` fills
+            them only from a file layer of the same name (a fine-tuned variant's file), never from the
+            network's pretraining head of the same shape, and reports them as ``new_head`` otherwise.
     """
+    heads = tuple(head_layers)
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _REGISTRY[name].variants[variant] = factory
-        return factory
+        @functools.wraps(factory)
+        def build(*args: Any, **kwargs: Any) -> Any:
+            model = factory(*args, **kwargs)
+            model.head_layers = heads
+            return model
+
+        _REGISTRY[name].variants[variant] = build
+        return build
 
     return decorate
 

@@ -1,4 +1,13 @@
-"""Legacy Keras-2 ``.h5`` weight files: writing them, and loading them with a report of what matched.
+"""Weight files of every kind, loaded with a report of what matched (:class:`LoadReport`).
+
+Keras 3 ``.weights.h5`` files (:func:`load_keras3_weights`) are keyed by layer class and order
+(``layers/conv3d_1/vars/0``); Keras records each layer's name in an attribute of its ``vars`` group. A file
+whose structure is the model's loads as Keras loads it; another (transfer into a variant) loads by layer
+name, or by class and order where the file records no names. A transfer variant's new head layers
+(``model.head_layers``, declared with :func:`keras_zoo.registry.register_variant`) are loaded only from a
+file layer of their own name, never from the pretrained network's head of the same shape.
+
+Legacy Keras-2 ``.h5`` files are written and loaded by layer name.
 
 The layout (also read by Keras 2 and by Keras 3's ``model.load_weights(path.h5)``):
 
@@ -12,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import tempfile
 
 import h5py
 import keras
@@ -67,6 +78,8 @@ class LoadReport:
         missing: model layers with weights that the file does not have (left as initialised).
         unused: layers in the file that the model does not have.
         mismatched: ``(layer, model shapes, file shapes)`` for layers present in both with other shapes.
+        new_head: the model's declared head layers (``model.head_layers``) that the file does not have
+            (also in ``missing``): a transfer variant's new head, left as initialised.
     """
 
     path: str
@@ -76,6 +89,7 @@ class LoadReport:
     mismatched: list[tuple[str, list[tuple[int, ...]], list[tuple[int, ...]]]] = dataclasses.field(
         default_factory=list
     )
+    new_head: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self, limit: int = 5) -> str:
         """Human-readable report listing up to ``limit`` names per category."""
@@ -88,8 +102,11 @@ class LoadReport:
         if self.mismatched:
             detail = [f"{n} model {m} vs file {f}" for n, m, f in self.mismatched]
             lines.append(f"  {len(self.mismatched)} shape mismatches: {names(detail)}")
-        if self.missing:
-            lines.append(f"  {len(self.missing)} model layers not in the file: {names(self.missing)}")
+        if self.new_head:
+            lines.append(f"  {len(self.new_head)} new head layers left initialised: {names(self.new_head)}")
+        others = [n for n in self.missing if n not in self.new_head]
+        if others:
+            lines.append(f"  {len(others)} model layers not in the file: {names(others)}")
         if self.unused:
             lines.append(f"  {len(self.unused)} file layers not in the model: {names(self.unused)}")
         return "\n".join(lines)
@@ -164,6 +181,7 @@ def load_h5_weights(
         assignments.append((layer, targets, values))
         report.matched.append(layer.name)
 
+    _note_heads(report, model)
     if report.mismatched and not skip_mismatch:
         raise WeightsError(f"weights do not fit model {model.name!r}: " + report.summary().replace("\n", ";"))
     if not report.matched:
@@ -175,25 +193,23 @@ def load_h5_weights(
     return report
 
 
-def load_weights(
-    model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False
-) -> LoadReport | None:
-    """Loads weights of any supported kind into ``model``.
+def load_weights(model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False) -> LoadReport:
+    """Loads weights of any supported kind into ``model`` and returns (and logs) a :class:`LoadReport`.
 
-    ``.weights.h5`` (Keras 3) and ``.keras`` (safe mode: weights only are taken) load by layer order;
-    legacy ``.h5``/``.hdf5`` files load by layer name with a :class:`LoadReport`.
+    ``.weights.h5`` (Keras 3) loads as :func:`load_keras3_weights` says; ``.keras`` (safe mode: weights only
+    are taken) and legacy ``.h5``/``.hdf5`` files load by layer name. The model's declared head layers
+    (``model.head_layers``) absent from the file are reported as ``new_head``.
+
+    Raises:
+        WeightsError: unreadable file, unknown format, nothing matched, or shape mismatches (one line naming
+            the file).
     """
     path = require_file(path, "weights file")
     if path.endswith(".weights.h5") and _is_legacy_h5(path):
         log.info("%s: a legacy Keras-2 .h5 file despite its name; loading it by layer name", path)
         return load_h5_weights(model, path, by_name=True, skip_mismatch=skip_mismatch)
     if path.endswith(".weights.h5"):
-        try:
-            model.load_weights(path, skip_mismatch=skip_mismatch)
-        except Exception as exc:  # noqa: BLE001 - keras and h5py raise many types for a bad file
-            problem = " ".join(str(exc).split())  # keras' messages span lines
-            raise WeightsError(f"{path}: does not fit model {model.name!r} ({problem})") from None
-        return None
+        return load_keras3_weights(model, path, skip_mismatch=skip_mismatch)
     if path.endswith(".keras"):
         try:
             saved = keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -228,7 +244,7 @@ def load_pretrained(name: str, model: keras.Model, path: str | os.PathLike, **op
         **options: options of the network's loader (e.g. CascadeNet's ``flip_kernels``).
 
     Returns:
-        The loader's :class:`LoadReport`, or None where the format loads by layer order.
+        The loader's :class:`LoadReport` (a network's loader of a reference format may return None).
     """
     from keras_zoo.registry import get_entry
 
@@ -253,9 +269,202 @@ def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadRe
             layer.set_weights(src.get_weights())
             report.matched.append(layer.name)
     report.unused = list(by_name)
+    _note_heads(report, target)
     if report.mismatched or not report.matched:
         raise WeightsError(
             f"weights do not fit model {target.name!r}: " + report.summary().replace("\n", ";")
         )
     log.info(report.summary())
     return report
+
+
+def _note_heads(report: LoadReport, model: keras.Model) -> None:
+    """Lists the model's declared head layers that the file did not fill as ``report.new_head``."""
+    heads = set(getattr(model, "head_layers", ()))
+    report.new_head = [name for name in report.missing if name in heads]
+
+
+@dataclasses.dataclass
+class _Entry:
+    """One top-level layer group of a Keras 3 weights file: ``layers/<key>``."""
+
+    key: str  # snake-cased class name plus counter, e.g. "conv3d_2"
+    name: str | None  # the layer's name, where Keras recorded it (attribute of its ``vars`` group)
+    # (dataset path inside the group, shape), nested layers included
+    shapes: list[tuple[str, tuple[int, ...]]]
+
+    @property
+    def kind(self) -> str:
+        return _KEY.fullmatch(self.key).group(1)
+
+    @property
+    def order(self) -> int:
+        return int(_KEY.fullmatch(self.key).group(2) or 0)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
+_KEY = re.compile(r"(.*?)(?:_(\d+))?")
+
+
+def _snake_case(name: str) -> str:
+    """Keras' ``naming.to_snake_case``: how a weights file names a layer's class."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _layer_keys(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """``{file key: layer}`` for ``model.layers``, numbered as Keras numbers them when it saves."""
+    keys, used = {}, {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        used[base] = used.get(base, -1) + 1
+        keys[f"{base}_{used[base]}" if used[base] else base] = layer
+    return keys
+
+
+def _dataset_shapes(group: h5py.Group) -> list[tuple[str, tuple[int, ...]]]:
+    shapes = []
+    group.visititems(lambda n, o: shapes.append((n, tuple(o.shape))) if isinstance(o, h5py.Dataset) else None)
+    return shapes
+
+
+def _read_entries(path: str) -> dict[str, _Entry]:
+    """The layer groups holding weights of a Keras 3 ``.weights.h5`` file, by key."""
+    try:
+        with h5py.File(path, "r") as f:
+            if not isinstance(f.get("layers"), h5py.Group):
+                raise WeightsError(f"{path}: not a Keras 3 .weights.h5 file (no 'layers' group)")
+            entries = {}
+            for key, group in f["layers"].items():
+                shapes = _dataset_shapes(group)
+                if not shapes:
+                    continue
+                name = group["vars"].attrs.get("name") if "vars" in group else None
+                name = name.decode("utf8") if isinstance(name, bytes) else name
+                entries[key] = _Entry(key, str(name) if name is not None else None, sorted(shapes))
+            return entries
+    except WeightsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... for corrupt files
+        raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
+
+
+def _keras_load(model: keras.Model, path: str, shown: str) -> None:
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # noqa: BLE001 - keras and h5py raise many types for a bad file
+        problem = " ".join(str(exc).split())  # keras' messages span lines
+        raise WeightsError(f"{shown}: does not fit model {model.name!r} ({problem})") from None
+
+
+def load_keras3_weights(
+    model: keras.Model, path: str | os.PathLike, skip_mismatch: bool = False
+) -> LoadReport:
+    """Loads a Keras 3 ``.weights.h5`` file into ``model`` and reports what matched.
+
+    - The file's structure is the model's (same layer groups and shapes, and every declared head layer of
+      ``model.head_layers`` named as in the model): loaded by ``model.load_weights``, every layer matched.
+    - Otherwise (transfer, e.g. pretrained genesis into its segmenter): layers are matched by name where
+      the file records names (Keras does), else by class in order; declared head layers only by name,
+      so a pretraining head never fills a variant's new head. Unmatched model layers keep their values.
+
+    Args:
+        model: the model to fill.
+        path: the ``.weights.h5`` file.
+        skip_mismatch: leave layers with other shapes as they are instead of raising.
+
+    Returns:
+        A :class:`LoadReport` (logged).
+
+    Raises:
+        WeightsError: unreadable file, nothing matched, or shape mismatches (``skip_mismatch`` False); one
+            line naming the file.
+    """
+    path = os.fspath(path)
+    file_entries = _read_entries(path)
+    keys = _layer_keys(model)
+    heads = set(getattr(model, "head_layers", ()))
+    report = LoadReport(path=path)
+    with tempfile.TemporaryDirectory(prefix="keras_zoo_weights_") as tmp:
+        own = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(own)
+        model_entries = {key: entry for key, entry in _read_entries(own).items() if key in keys}
+        structure = {k: e.shapes for k, e in model_entries.items()}
+        same = structure == {k: e.shapes for k, e in file_entries.items()} and all(
+            file_entries[k].name == keys[k].name for k in model_entries if keys[k].name in heads
+        )
+        if same:
+            _keras_load(model, path, path)
+            report.matched = [layer.name for k, layer in keys.items() if k in model_entries]
+            log.info(report.summary())
+            return report
+
+        pairs = _pair_entries(model_entries, file_entries, keys, heads)
+        used = set()
+        assignments = []
+        for key in [k for k in keys if k in model_entries]:  # in the model's layer order
+            layer, source = keys[key], pairs.get(key)
+            if source is None:
+                report.missing.append(layer.name)
+                continue
+            used.add(source.key)
+            expected = [s for _, s in model_entries[key].shapes]
+            found = [s for _, s in source.shapes]
+            if model_entries[key].shapes != source.shapes:
+                report.mismatched.append((layer.name, expected, found))
+                continue
+            assignments.append((key, source.key))
+            report.matched.append(
+                layer.name if source.label == layer.name else f"{layer.name}<-{source.label}"
+            )
+        report.unused = [e.label for k, e in file_entries.items() if k not in used]
+        _note_heads(report, model)
+        if report.mismatched and not skip_mismatch:
+            raise WeightsError(
+                f"weights do not fit model {model.name!r}: " + report.summary().replace("\n", ";")
+            )
+        if not report.matched:
+            raise WeightsError(f"{path}: no layer of model {model.name!r} matched the file")
+        try:
+            with h5py.File(path, "r") as src, h5py.File(own, "a") as dst:
+                for key, source_key in assignments:  # the model's own file, matched layers from the file
+                    del dst["layers"][key]
+                    src.copy(src["layers"][source_key], dst["layers"], name=key)
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ...
+            raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
+        _keras_load(model, own, path)
+    log.info(report.summary())
+    return report
+
+
+def _pair_entries(
+    model_entries: dict[str, _Entry],
+    file_entries: dict[str, _Entry],
+    keys: dict[str, keras.layers.Layer],
+    heads: set[str],
+) -> dict[str, _Entry]:
+    """``{model key: file entry}``: by layer name where the file records every name, else by class in order.
+
+    Declared head layers pair only with a file layer of their own name.
+    """
+    by_name = {e.name: e for e in file_entries.values()}
+    if all(e.name is not None for e in file_entries.values()):
+        return {k: by_name[keys[k].name] for k in model_entries if keys[k].name in by_name}
+    pairs = {}
+    queues: dict[str, list[_Entry]] = {}
+    for entry in sorted(file_entries.values(), key=lambda e: e.order):
+        queues.setdefault(entry.kind, []).append(entry)
+    for key in sorted(model_entries, key=lambda k: model_entries[k].order):
+        name = keys[key].name
+        if name in heads:
+            if name in by_name:
+                pairs[key] = by_name[name]
+            continue
+        queue = queues.get(model_entries[key].kind)
+        if queue:
+            pairs[key] = queue.pop(0)
+    return pairs

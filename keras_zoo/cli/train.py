@@ -493,7 +493,18 @@ def build_model(task: Task, args: argparse.Namespace, data: Data | None) -> tupl
             raise
         raise ConfigError(f"{task.name}: {exc}") from None
     if getattr(args, "weights", None):
-        load_pretrained(task.name, model, args.weights, **task.weights_options(args))  # logs what matched
+        logged: set[str] = set()  # the report is logged once, whether or not the network's loader did
+        listener = logging.Handler(logging.INFO)
+        listener.emit = lambda record: logged.add(record.getMessage())
+        logging.getLogger("keras_zoo").addHandler(listener)
+        try:
+            report = load_pretrained(task.name, model, args.weights, **task.weights_options(args))
+        finally:
+            logging.getLogger("keras_zoo").removeHandler(listener)
+        if report is None:
+            log.info("%s: loaded into %s (the format gives no per-layer report)", args.weights, model.name)
+        elif report.summary() not in logged:
+            log.info(report.summary())
     return model, json.loads(json.dumps(spec))  # tuples as lists, as model.json reads back
 
 

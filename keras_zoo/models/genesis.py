@@ -171,7 +171,7 @@ def _target_backbone(
     return genesis(input_shape, filters=filters, depth=depth, weights=weights, bn_momentum=bn_momentum)
 
 
-@register_variant("genesis", "classifier")
+@register_variant("genesis", "classifier", head_layers=("cls_dense", "cls_logits"))
 def genesis_classifier(
     input_shape: Sequence[int | None] = (64, 64, 32, 1),
     classes: int = 1,
@@ -216,7 +216,7 @@ def genesis_classifier(
     return keras.Model(net.input, outputs, name=name)
 
 
-@register_variant("genesis", "segmenter")
+@register_variant("genesis", "segmenter", head_layers=("seg_conv",))
 def genesis_segmenter(
     input_shape: Sequence[int | None] = (64, 64, 32, 1),
     classes: int = 1,
