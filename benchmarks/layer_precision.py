@@ -6,13 +6,17 @@ Shows which layer kinds gain from bfloat16 on this machine (convolutions on oneD
     python benchmarks/layer_precision.py [CASE ...]
 """
 
+# ruff: noqa: E402 - TensorFlow's CPU defaults are set before Keras loads it
 from __future__ import annotations
 
 import json
 import sys
 import time
 
-import keras_zoo  # noqa: F401 - sets the TensorFlow CPU environment before TensorFlow loads
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
+apply_tf_cpu_defaults()  # before Keras loads TensorFlow
+
 import keras
 import numpy as np
 

@@ -12,6 +12,7 @@ Usage (one JSON line on stdout):
 """
 
 # ruff: noqa: I001  (keras_zoo is imported before Keras on purpose)
+# ruff: noqa: E402 - TensorFlow's CPU defaults are set before Keras loads it
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,10 @@ import json
 import os
 import time
 
-import keras_zoo  # noqa: F401  (first: sets the TensorFlow CPU defaults before Keras loads)
+from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+
+apply_tf_cpu_defaults()  # before Keras loads TensorFlow
+
 import keras
 import numpy as np
 

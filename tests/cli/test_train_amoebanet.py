@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.cli.tasks import get_task
-from keras_zoo.cli.train import build_model
-from keras_zoo.cli.train import main
+from keras_zoo.cli.train import build_model, main
 from keras_zoo.errors import ConfigError, DataError
 from tests.datasets.test_imagenet import write_tree
 
