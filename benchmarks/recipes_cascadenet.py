@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--normalise", choices=("none", "zero_filled"), default="none", help="the CLI's --normalise"
     )
     p.add_argument("--phase-radians", type=float, default=np.pi, help="the CLI's --phase-radians")
+    p.add_argument("--phase-probability", type=float, default=1.0, help="the CLI's --phase-probability")
     p.add_argument("--mask", choices=("cartesian", "uniform"), default="cartesian", help="the CLI's --mask")
     p.add_argument("--val-fraction", type=float, default=0.2, help="prostate slices the CLI holds out")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
             augment=not args.no_augment,
             normalise=args.normalise,
             phase_radians=args.phase_radians,
+            phase_probability=args.phase_probability,
         )
         model.fit(train, epochs=args.epochs, verbose=2, shuffle=False)
     trained = time.time() - started

@@ -50,11 +50,30 @@ def test_given_mask_undersamples_images_and_metrics_rank_the_truth_first():
     images /= np.abs(images).max(axis=(1, 2), keepdims=True)
     mask = np.zeros((16, 20), np.float32)
     mask[::2] = 1
-    image, kspace, mask2 = ci.image_inputs(images, mask)
+    (image, kspace, mask2), scale = ci.image_inputs(images, mask)
+    np.testing.assert_array_equal(scale, 1.0)  # the paper's scale: the images as given
     np.testing.assert_allclose(channels_to_complex(kspace), fft2(images) * mask, atol=1e-5)
-    rows = ci.slice_metrics(images, images + 0.01, channels_to_complex(image))
+    zero_filled = channels_to_complex(image)
+    np.testing.assert_allclose(zero_filled, ifft2(fft2(images) * mask), atol=1e-5)
+    rows = ci.slice_metrics(images, images + 0.01, zero_filled)
     assert rows[0]["psnr"] == pytest.approx(complex_psnr(images[0], images[0] + 0.01))
     assert all(r["psnr"] > r["psnr_zero_filled"] and r["ssim"] > r["ssim_zero_filled"] for r in rows)
+
+
+def test_images_of_a_zero_filled_run_are_scaled_as_k_space_input():
+    images = _image((2, 16, 20))
+    mask = np.zeros((16, 20), np.float32)
+    mask[::2] = 1
+    (image, kspace, _), scale = ci.image_inputs(images, mask, normalise="zero_filled")
+    (expected, expected_kspace, _), expected_scale = ci.kspace_inputs(
+        fft2(images) * mask, np.broadcast_to(mask, images.shape)
+    )
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+    np.testing.assert_allclose(kspace, expected_kspace, atol=1e-5)
+    np.testing.assert_allclose(scale, expected_scale, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(channels_to_complex(image)).max(axis=(1, 2)), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="normalise"):
+        ci.image_inputs(images, mask, normalise="max")
 
 
 @pytest.mark.parametrize(

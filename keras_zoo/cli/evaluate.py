@@ -23,7 +23,12 @@ import os
 import sys
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
+from keras_zoo.cli.inference_model import (
+    build_model,
+    check_network_flags,
+    model_command_parser,
+    trained_normalisation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +100,7 @@ def evaluate_deeplab(model, args, train_args):
     )
 
 
-def evaluate_cascadenet(model, args):
+def evaluate_cascadenet(model, args, train_args):
     from keras_zoo.datasets.mri_readers import load_mr_images
     from keras_zoo.errors import ConfigError, KerasZooError
     from keras_zoo.inference.cascadenet import evaluate_images
@@ -104,7 +109,15 @@ def evaluate_cascadenet(model, args):
     acceleration = 4.0 if args.acceleration is None else args.acceleration
     centre_lines = 8 if args.centre_lines is None else args.centre_lines
     try:
-        return evaluate_images(model, images, acceleration, centre_lines, args.seed, args.batch_size)
+        return evaluate_images(
+            model,
+            images,
+            acceleration,
+            centre_lines,
+            args.seed,
+            args.batch_size,
+            trained_normalisation(train_args),
+        )
     except ValueError as exc:
         if isinstance(exc, KerasZooError):
             raise
@@ -145,7 +158,7 @@ def run(model, name: str, args, train_args):
     if name == "deeplabv3plus":
         return evaluate_deeplab(model, args, train_args)
     if name == "cascadenet":
-        return evaluate_cascadenet(model, args)
+        return evaluate_cascadenet(model, args, train_args)
     if name == "genesis":
         return evaluate_genesis(model, args)
     return evaluate_amoebanet(model, args)

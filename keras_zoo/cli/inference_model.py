@@ -128,6 +128,11 @@ def read_run(args_path: str) -> tuple[argparse.Namespace, dict]:
     return train_args, spec
 
 
+def trained_normalisation(train_args: argparse.Namespace | None) -> str:
+    """The ``--normalise`` a CascadeNet run trained with ("none" without a run folder: the paper's scale)."""
+    return getattr(train_args, "normalise", None) or "none"
+
+
 def build_model(args: argparse.Namespace):
     """Returns ``(model, training_args or None)`` as ``args`` say, with ``--weights`` loaded.
 

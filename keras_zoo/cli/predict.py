@@ -29,7 +29,12 @@ import sys
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
+from keras_zoo.cli.inference_model import (
+    build_model,
+    check_network_flags,
+    model_command_parser,
+    trained_normalisation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +219,9 @@ def predict_genesis(model, args, output: str) -> int:
     return len(files)
 
 
-def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
-    """(network inputs, output scale (n,), reference (n, Nx, Ny) or None) of the one input file."""
+def cascadenet_slices(args, normalise: str = "none") -> tuple[tuple, np.ndarray, np.ndarray | None]:
+    """(network inputs, output scale (n,), reference (n, Nx, Ny) or None) of the one input file; images are
+    scaled as the model was trained (``normalise``), k-space always to zero-filled max 1."""
     from keras_zoo.datasets.mri_readers import load_mr_images, read_port_h5
     from keras_zoo.errors import ConfigError, data_error
     from keras_zoo.inference import cascadenet as cn
@@ -230,13 +236,13 @@ def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
         if is_h5 and args.acceleration is None and mask is None:
             raise data_error(path, "holds no 'mask'; give --acceleration to undersample its images")
         try:
-            inputs = cn.image_inputs(
+            inputs, scale = cn.image_inputs(
                 images, mask, args.acceleration or 4.0, 8 if args.centre_lines is None else args.centre_lines,
-                args.seed,
+                args.seed, normalise,
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None
-        return inputs, np.ones(len(images), np.float32), images
+        return inputs, scale, images
     if args.centre_lines is not None:
         raise ConfigError("--centre-lines needs --acceleration (it shapes simulated masks)")
     if not path.lower().endswith(cn.KSPACE_SUFFIXES):
@@ -247,7 +253,7 @@ def cascadenet_slices(args) -> tuple[tuple, np.ndarray, np.ndarray | None]:
     return inputs, scale, reference
 
 
-def predict_cascadenet(model, args, output: str) -> int:
+def predict_cascadenet(model, args, output: str, normalise: str = "none") -> int:
     """Reconstructions of the input file's slices (+ metrics.csv with a reference); returns the slice count."""
     from keras_zoo.datasets.mri import channels_to_complex
     from keras_zoo.errors import ConfigError, require_file
@@ -259,7 +265,7 @@ def predict_cascadenet(model, args, output: str) -> int:
             f"--input {args.input}: cascadenet reads one file (k-space or images), not a folder"
         )
     require_file(args.input, "input file")
-    inputs, scale, reference = cascadenet_slices(args)
+    inputs, scale, reference = cascadenet_slices(args, normalise)
     stem = os.path.join(output, file_stem(args.input))
     is_cfl = args.input.lower().endswith((".cfl", ".hdr"))
     paths = claim_all(cn.output_paths(stem, len(scale), is_cfl), args.overwrite)
@@ -300,7 +306,7 @@ def predict_amoebanet(model, args, output: str) -> int:
     return len(files)
 
 
-def run(model, name: str, args, build) -> int:
+def run(model, name: str, args, build, train_args: argparse.Namespace | None = None) -> int:
     """Dispatches to the network's predict function; returns the number of inputs handled."""
     from keras_zoo.inference.common import check_output_folder
 
@@ -312,7 +318,7 @@ def run(model, name: str, args, build) -> int:
     if name == "genesis":
         return predict_genesis(model, args, output)
     if name == "cascadenet":
-        return predict_cascadenet(model, args, output)
+        return predict_cascadenet(model, args, output, trained_normalisation(train_args))
     return predict_amoebanet(model, args, output)
 
 
@@ -334,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"predict supports {', '.join(SUPPORTED)}, not {name!r}")
         check_flags(args, name)
         build = deeplab_builder(args, train_args) if name == "deeplabv3plus" else None
-        count = run(model, name, args, build)
+        count = run(model, name, args, build, train_args)
         print(f"{name}: {count} input{'s' if count != 1 else ''} -> {args.output}")
         return 0
 

@@ -249,7 +249,9 @@ def smooth_phase(shape: Sequence[int], rng: np.random.Generator, max_radians: fl
     return np.exp(1j * phi).astype(np.complex64)
 
 
-def augment_image(image: np.ndarray, rng: np.random.Generator, phase_radians: float = np.pi) -> np.ndarray:
+def augment_image(
+    image: np.ndarray, rng: np.random.Generator, phase_radians: float = np.pi, phase_probability: float = 1.0
+) -> np.ndarray:
     """Random flips of both image axes and, for a real (magnitude) image, a random smooth phase.
 
     Complex images keep their own phase. The magnitude is unchanged, so an image scaled to max magnitude 1
@@ -259,6 +261,9 @@ def augment_image(image: np.ndarray, rng: np.random.Generator, phase_radians: fl
         image: complex or real image (Nx, Ny) or sequence (frames, Nx, Ny); a sequence's frames get the same
             flips and phase.
         rng: generator.
+        phase_radians: bound of each coefficient of the random phase (:func:`smooth_phase`).
+        phase_probability: chance that a real image gets the phase (below 1, the others stay real, so a
+            model sees both kinds).
 
     Returns:
         complex64 array of the same shape.
@@ -268,7 +273,7 @@ def augment_image(image: np.ndarray, rng: np.random.Generator, phase_radians: fl
         if rng.random() < 0.5:
             out = np.flip(out, axis=axis)
     out = out.astype(np.complex64)
-    if not np.any(out.imag):
+    if not np.any(out.imag) and (phase_probability >= 1 or rng.random() < phase_probability):
         out = out * smooth_phase(out.shape[-2:], rng, phase_radians)
     return out
 
@@ -285,6 +290,7 @@ def undersampled_examples(
     augment: bool = True,
     normalise: str = "none",
     phase_radians: float = np.pi,
+    phase_probability: float = 1.0,
 ) -> SeededSamples:
     """Training batches of :func:`cascadenet_example` pairs with fresh masks (new ones every epoch).
 
@@ -306,6 +312,7 @@ def undersampled_examples(
             one); threads, as NumPy's FFTs release the GIL and a batch is large to send between processes.
         augment: apply :func:`augment_image` to every training example (False: the images as given).
         phase_radians: bound of each coefficient of the random phase (:func:`smooth_phase`).
+        phase_probability: chance that a magnitude image gets the random phase (:func:`augment_image`).
         normalise: "none" or "zero_filled" (see :func:`cascadenet_example`).
 
     Returns:
@@ -313,16 +320,19 @@ def undersampled_examples(
         (batch, [frames,] Nx, Ny, 2).
 
     Raises:
-        ValueError: an empty ``images``, or mask settings that do not fit the images.
+        ValueError: an empty ``images``, a phase probability outside [0, 1], or mask settings that do not fit
+            the images.
     """
     if len(images) == 0:
         raise ValueError("images must hold at least one image")
+    if not 0 <= phase_probability <= 1:
+        raise ValueError(f"phase_probability must be in [0, 1], got {phase_probability}")
     cascadenet_example(
         images[:1], 0, acceleration, centre_lines, mask_kind, normalise
     )  # bad settings fail here
 
     def make_sample(rng: np.random.Generator, item: int):
-        source = augment_image(images[item], rng, phase_radians) if augment else images[item]
+        source = augment_image(images[item], rng, phase_radians, phase_probability) if augment else images[item]
         (image, kspace, mask), target = cascadenet_example(
             source[None], rng, acceleration, centre_lines, mask_kind, normalise
         )

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 
 from keras_zoo.datasets.mri import (
-    cascadenet_example,
+    NORMALISATIONS,
+    cartesian_mask,
     channels_to_complex,
     complex_to_channels,
     fft2,
@@ -121,16 +122,33 @@ def image_inputs(
     acceleration: float = 4.0,
     centre_lines: int = 8,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Network inputs (image, kspace, mask), each float32 (n, Nx, Ny, 2), of images (n, Nx, Ny) scaled to max 1:
-    undersampled with ``mask`` (uncentred, broadcastable), or with seeded variable-density Cartesian masks
-    at ``acceleration`` with ``centre_lines`` (as training simulates)."""
+    normalise: str = "none",
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Network inputs of images (n, Nx, Ny) undersampled with ``mask`` (uncentred, broadcastable), or with
+    seeded variable-density Cartesian masks at ``acceleration`` with ``centre_lines`` (as training simulates).
+
+    Args:
+        normalise: the scale the model was trained with (the ``--normalise`` of its run): "none" keeps the
+            images as given (scaled to max magnitude 1), "zero_filled" scales every slice to zero-filled max
+            magnitude 1, as :func:`kspace_inputs` does.
+
+    Returns:
+        ((image, kspace, mask) each float32 (n, Nx, Ny, 2), scale (n,) float32 to multiply outputs by).
+    """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
+    images = np.asarray(images, np.complex64)
     if mask is None:
-        return cascadenet_example(images, seed, acceleration, centre_lines)[0]
+        mask = cartesian_mask(
+            images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(seed)
+        )
     mask = np.broadcast_to(mask, images.shape).astype(np.float32)
     zero_filled, kspace = undersample(images, mask)
+    if normalise == "zero_filled":
+        return kspace_inputs(kspace, mask)
     mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
-    return complex_to_channels(zero_filled), complex_to_channels(kspace), mask2
+    inputs = complex_to_channels(zero_filled), complex_to_channels(kspace), mask2
+    return inputs, np.ones(len(images), np.float32)
 
 
 def reconstruct(model: keras.Model, inputs, batch_size: int = 1) -> np.ndarray:
@@ -197,16 +215,18 @@ def evaluate_images(
     centre_lines: int = 8,
     seed: int = 0,
     batch_size: int = 1,
+    normalise: str = "none",
 ) -> tuple[dict[str, float], list[dict]]:
-    """PSNR/SSIM/NMSE per slice of images (n, Nx, Ny) scaled to max 1, undersampled with seeded masks.
+    """PSNR/SSIM/NMSE per slice of images (n, Nx, Ny) scaled to max 1, undersampled with seeded masks; the
+    network sees them scaled as ``normalise`` says (:func:`image_inputs`).
 
     Returns:
         (the mean of every column of the rows plus ``psnr_gain`` and ``slices``, one row per slice as
         :func:`slice_metrics` with its ``slice`` index).
     """
-    inputs = image_inputs(images, None, acceleration, centre_lines, seed)
-    reconstruction = reconstruct(model, inputs, batch_size)
-    rows = slice_metrics(images, reconstruction, channels_to_complex(inputs[0]))
+    inputs, scale = image_inputs(images, None, acceleration, centre_lines, seed, normalise)
+    reconstruction = reconstruct(model, inputs, batch_size) * scale[:, None, None]
+    rows = slice_metrics(images, reconstruction, channels_to_complex(inputs[0]) * scale[:, None, None])
     summary = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
     summary["psnr_gain"] = summary["psnr"] - summary["psnr_zero_filled"]
     return {**summary, "slices": len(rows)}, [{"slice": i, **row} for i, row in enumerate(rows)]

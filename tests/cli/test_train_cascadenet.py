@@ -129,11 +129,13 @@ def test_loss_normalise_and_fit_options_reach_the_recipe(tmp_path):
         "mae",
         "--phase-radians",
         "6.28",
+        "--phase-probability",
+        "0.5",
         "--val-fraction",
         "0.5",
     ]
     args, task = parse_args(argv)
-    assert task.loss(args, None) == "mae" and args.phase_radians == 6.28
+    assert task.loss(args, None) == "mae" and args.phase_radians == 6.28 and args.phase_probability == 0.5
     assert task.loss(parse_args(["--model", "cascadenet"])[0], None) == "mse"  # the paper's default
     data = task.load_data(args)
     image = data.val.x[0]

@@ -100,6 +100,24 @@ def test_phase_radians_bounds_the_random_phase():
     np.testing.assert_allclose(np.exp(1j * 2 * np.angle(narrow)), np.exp(1j * np.angle(wide)), atol=1e-4)
 
 
+def test_phase_probability_leaves_that_share_of_magnitude_images_real():
+    from keras_zoo.datasets.mri import augment_image, undersampled_examples
+
+    image = np.random.default_rng(2).random((16, 16)).astype(np.float32) + 0.5
+    rng = np.random.default_rng(0)
+    real = [not np.any(augment_image(image, rng, phase_probability=0.3).imag) for _ in range(400)]
+    assert 0.62 < np.mean(real) < 0.78  # 70 % stay real (binomial sd 2.3 %)
+    assert all(np.any(augment_image(image, rng, phase_probability=1.0).imag) for _ in range(20))
+    assert not any(np.any(augment_image(image, rng, phase_probability=0.0).imag) for _ in range(20))
+    # probability 1 draws exactly what the earlier releases drew (the recipe's measurements stay valid)
+    np.testing.assert_array_equal(
+        augment_image(image, np.random.default_rng(5), phase_probability=1.0),
+        augment_image(image, np.random.default_rng(5)),
+    )
+    with pytest.raises(ValueError, match="phase_probability"):
+        undersampled_examples(image[None], 1, 1, phase_probability=1.5)
+
+
 def test_fourier_resize_keeps_magnitude_images_held_as_complex_real_valued():
     # load_mr_images returns complex64 even for magnitude files; the phase augmentation only treats images
     # without an imaginary part as magnitude-only, so an even-size k-space cut must not leave a residue

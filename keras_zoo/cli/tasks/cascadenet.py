@@ -65,6 +65,12 @@ class CascadeNetTask(Task):
             help="bound of each coefficient of the smooth random phase given to magnitude training images",
         )
         g.add_argument(
+            "--phase-probability",
+            type=float,
+            default=1.0,
+            help="chance that a magnitude training image gets the random phase (the others stay real)",
+        )
+        g.add_argument(
             "--fit",
             choices=FITS,
             default="crop",
@@ -197,6 +203,7 @@ class CascadeNetTask(Task):
                 workers=input_workers(args),
                 normalise=args.normalise,
                 phase_radians=args.phase_radians,
+                phase_probability=args.phase_probability,
             )
         except ValueError as exc:
             if isinstance(exc, KerasZooError):
