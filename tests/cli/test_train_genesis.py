@@ -104,3 +104,20 @@ def test_weights_of_another_shape_are_a_user_error(tmp_path, capsys):
         == 2
     )
     assert "depth_0_conv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, kind, lr",
+    [
+        ([], "SGD", 1.0),  # the reference's pretraining
+        (["--optimizer", "adam"], "Adam", 1e-3),
+        (["--optimizer", "adam", "--lr", "0.01"], "Adam", 0.01),
+        (["--task", "segment"], "Adam", 1e-3),
+        (["--task", "segment", "--optimizer", "sgd"], "SGD", 1e-3),
+    ],
+)
+def test_optimizer_flag_chooses_the_optimizer_and_its_default_rate(flags, kind, lr):
+    args, task = train_cli.parse_args(["--model", "genesis", *flags])
+    optimizer = task.optimizer(args, 10)
+    assert type(optimizer).__name__ == kind
+    assert float(optimizer.learning_rate) == pytest.approx(lr)

@@ -47,6 +47,11 @@ class GenesisTask(Task):
         g.add_argument("--freeze-encoder", action="store_true", help="fine-tuning: freeze depth_0..depth_7")
         g.add_argument("--freeze-batch-norm", action="store_true", help="fine-tuning: freeze every BN layer")
         g.add_argument("--bn-momentum", type=float, default=0.99, help="BN moving-statistics momentum")
+        g.add_argument(
+            "--optimizer",
+            choices=("sgd", "adam"),
+            help="default: the reference's, SGD (momentum 0.9) for pretraining, Adam for fine-tuning",
+        )
         g.add_argument("--panel-every", type=int, default=1, help="pretraining panel interval in epochs")
 
     # ------------------------------------------------------------------------------------------ model
@@ -79,9 +84,11 @@ class GenesisTask(Task):
     def optimizer(self, args, steps_per_epoch):
         import keras
 
-        if args.task == "pretrain":
-            return keras.optimizers.SGD(args.lr or PRETRAIN_LR, momentum=0.9)
-        return keras.optimizers.Adam(args.lr or FINETUNE_LR)
+        kind = args.optimizer or ("sgd" if args.task == "pretrain" else "adam")
+        lr = args.lr or (PRETRAIN_LR if kind == "sgd" and args.task == "pretrain" else FINETUNE_LR)
+        if kind == "sgd":
+            return keras.optimizers.SGD(lr, momentum=0.9)
+        return keras.optimizers.Adam(lr)
 
     def loss(self, args, data):
         from keras_zoo.losses.segmentation import BCEDice
