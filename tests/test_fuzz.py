@@ -322,7 +322,9 @@ CASES = {
     "imagenet_jpeg": Case(_one("n01440764_1.JPEG", sf.write_jpeg), imagenet.open_rgb_image, _check_pil_rgb),
     "weights_h5": Case(_one("dense.h5", _write_h5_weights), _load_h5_weights, lambda report: None),
     "weights_keras3": Case(
-        _one("dense.weights.h5", lambda p: _dense_model().save_weights(p)), _load_keras3_weights, _check_load_report
+        _one("dense.weights.h5", lambda p: _dense_model().save_weights(p)),
+        _load_keras3_weights,
+        _check_load_report,
     ),
     "weights_lasagne_npz": Case(_one("d1_c1.npz", _write_lasagne_npz), _load_lasagne_npz, _no_check),
 }

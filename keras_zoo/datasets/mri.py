@@ -332,7 +332,9 @@ def undersampled_examples(
     )  # bad settings fail here
 
     def make_sample(rng: np.random.Generator, item: int):
-        source = augment_image(images[item], rng, phase_radians, phase_probability) if augment else images[item]
+        source = (
+            augment_image(images[item], rng, phase_radians, phase_probability) if augment else images[item]
+        )
         (image, kspace, mask), target = cascadenet_example(
             source[None], rng, acceleration, centre_lines, mask_kind, normalise
         )
