@@ -76,6 +76,18 @@ def test_images_of_a_zero_filled_run_are_scaled_as_k_space_input():
         ci.image_inputs(images, mask, normalise="max")
 
 
+def test_simulated_masks_follow_the_runs_line_density():
+    from keras_zoo.datasets.mri import MASKS
+
+    images = _image((2, 32, 20))
+    for kind in ("cartesian", "uniform"):
+        (_, _, mask2), _ = ci.image_inputs(images, None, 4.0, 4, seed=3, mask_kind=kind)
+        expected = MASKS[kind](images.shape, 4.0, 4, centred=False, rng=np.random.default_rng(3))
+        np.testing.assert_array_equal(mask2[..., 0], expected)
+    with pytest.raises(ValueError, match="mask_kind"):
+        ci.image_inputs(images, None, mask_kind="radial")
+
+
 @pytest.mark.parametrize(
     "array, needle",
     [(np.zeros((2, 2, 4, 4), np.complex64), "single-coil"), (np.array(["a", "b"]), "holds <U1 data")],

@@ -27,7 +27,7 @@ from keras_zoo.cli.inference_model import (
     build_model,
     check_network_flags,
     model_command_parser,
-    trained_normalisation,
+    trained_simulation,
 )
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def evaluate_cascadenet(model, args, train_args):
             centre_lines,
             args.seed,
             args.batch_size,
-            trained_normalisation(train_args),
+            **trained_simulation(train_args),
         )
     except ValueError as exc:
         if isinstance(exc, KerasZooError):

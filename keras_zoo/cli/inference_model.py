@@ -128,9 +128,13 @@ def read_run(args_path: str) -> tuple[argparse.Namespace, dict]:
     return train_args, spec
 
 
-def trained_normalisation(train_args: argparse.Namespace | None) -> str:
-    """The ``--normalise`` a CascadeNet run trained with ("none" without a run folder: the paper's scale)."""
-    return getattr(train_args, "normalise", None) or "none"
+def trained_simulation(train_args: argparse.Namespace | None) -> dict[str, str]:
+    """How a CascadeNet run simulated its inputs: ``{"normalise", "mask_kind"}`` from its ``--normalise`` and
+    ``--mask`` (without a run folder, the paper's: images as given, variable-density Cartesian masks)."""
+    return {
+        "normalise": getattr(train_args, "normalise", None) or "none",
+        "mask_kind": getattr(train_args, "mask", None) or "cartesian",
+    }
 
 
 def build_model(args: argparse.Namespace):

@@ -33,7 +33,7 @@ from keras_zoo.cli.inference_model import (
     build_model,
     check_network_flags,
     model_command_parser,
-    trained_normalisation,
+    trained_simulation,
 )
 
 log = logging.getLogger(__name__)
@@ -219,9 +219,10 @@ def predict_genesis(model, args, output: str) -> int:
     return len(files)
 
 
-def cascadenet_slices(args, normalise: str = "none") -> tuple[tuple, np.ndarray, np.ndarray | None]:
+def cascadenet_slices(args, simulation: dict | None = None) -> tuple[tuple, np.ndarray, np.ndarray | None]:
     """(network inputs, output scale (n,), reference (n, Nx, Ny) or None) of the one input file; images are
-    scaled as the model was trained (``normalise``), k-space always to zero-filled max 1."""
+    undersampled and scaled as the model was trained (``simulation``: :func:`trained_simulation`), k-space
+    always scaled to zero-filled max 1."""
     from keras_zoo.datasets.mri_readers import load_mr_images, read_port_h5
     from keras_zoo.errors import ConfigError, data_error
     from keras_zoo.inference import cascadenet as cn
@@ -238,7 +239,7 @@ def cascadenet_slices(args, normalise: str = "none") -> tuple[tuple, np.ndarray,
         try:
             inputs, scale = cn.image_inputs(
                 images, mask, args.acceleration or 4.0, 8 if args.centre_lines is None else args.centre_lines,
-                args.seed, normalise,
+                args.seed, **(simulation or {}),
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None
@@ -253,7 +254,7 @@ def cascadenet_slices(args, normalise: str = "none") -> tuple[tuple, np.ndarray,
     return inputs, scale, reference
 
 
-def predict_cascadenet(model, args, output: str, normalise: str = "none") -> int:
+def predict_cascadenet(model, args, output: str, simulation: dict | None = None) -> int:
     """Reconstructions of the input file's slices (+ metrics.csv with a reference); returns the slice count."""
     from keras_zoo.datasets.mri import channels_to_complex
     from keras_zoo.errors import ConfigError, require_file
@@ -265,7 +266,7 @@ def predict_cascadenet(model, args, output: str, normalise: str = "none") -> int
             f"--input {args.input}: cascadenet reads one file (k-space or images), not a folder"
         )
     require_file(args.input, "input file")
-    inputs, scale, reference = cascadenet_slices(args, normalise)
+    inputs, scale, reference = cascadenet_slices(args, simulation)
     stem = os.path.join(output, file_stem(args.input))
     is_cfl = args.input.lower().endswith((".cfl", ".hdr"))
     paths = claim_all(cn.output_paths(stem, len(scale), is_cfl), args.overwrite)
@@ -318,7 +319,7 @@ def run(model, name: str, args, build, train_args: argparse.Namespace | None = N
     if name == "genesis":
         return predict_genesis(model, args, output)
     if name == "cascadenet":
-        return predict_cascadenet(model, args, output, trained_normalisation(train_args))
+        return predict_cascadenet(model, args, output, trained_simulation(train_args))
     return predict_amoebanet(model, args, output)
 
 

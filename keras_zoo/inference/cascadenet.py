@@ -16,8 +16,8 @@ import keras
 import numpy as np
 
 from keras_zoo.datasets.mri import (
+    MASKS,
     NORMALISATIONS,
-    cartesian_mask,
     channels_to_complex,
     complex_to_channels,
     fft2,
@@ -123,14 +123,18 @@ def image_inputs(
     centre_lines: int = 8,
     seed: int = 0,
     normalise: str = "none",
+    mask_kind: str = "cartesian",
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """Network inputs of images (n, Nx, Ny) undersampled with ``mask`` (uncentred, broadcastable), or with
-    seeded variable-density Cartesian masks at ``acceleration`` with ``centre_lines`` (as training simulates).
+    seeded Cartesian masks of ``mask_kind`` density at ``acceleration`` with ``centre_lines`` (as training
+    simulates).
 
     Args:
         normalise: the scale the model was trained with (the ``--normalise`` of its run): "none" keeps the
             images as given (scaled to max magnitude 1), "zero_filled" scales every slice to zero-filled max
             magnitude 1, as :func:`kspace_inputs` does.
+        mask_kind: the line density of simulated masks (the ``--mask`` of its run): "cartesian" (variable
+            density) or "uniform".
 
     Returns:
         ((image, kspace, mask) each float32 (n, Nx, Ny, 2), scale (n,) float32 to multiply outputs by).
@@ -138,8 +142,10 @@ def image_inputs(
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
     images = np.asarray(images, np.complex64)
+    if mask_kind not in MASKS:
+        raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
     if mask is None:
-        mask = cartesian_mask(
+        mask = MASKS[mask_kind](
             images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(seed)
         )
     mask = np.broadcast_to(mask, images.shape).astype(np.float32)
@@ -216,15 +222,16 @@ def evaluate_images(
     seed: int = 0,
     batch_size: int = 1,
     normalise: str = "none",
+    mask_kind: str = "cartesian",
 ) -> tuple[dict[str, float], list[dict]]:
     """PSNR/SSIM/NMSE per slice of images (n, Nx, Ny) scaled to max 1, undersampled with seeded masks; the
-    network sees them scaled as ``normalise`` says (:func:`image_inputs`).
+    masks and the scale are those of a run made with ``normalise`` and ``mask_kind`` (:func:`image_inputs`).
 
     Returns:
         (the mean of every column of the rows plus ``psnr_gain`` and ``slices``, one row per slice as
         :func:`slice_metrics` with its ``slice`` index).
     """
-    inputs, scale = image_inputs(images, None, acceleration, centre_lines, seed, normalise)
+    inputs, scale = image_inputs(images, None, acceleration, centre_lines, seed, normalise, mask_kind)
     reconstruction = reconstruct(model, inputs, batch_size) * scale[:, None, None]
     rows = slice_metrics(images, reconstruction, channels_to_complex(inputs[0]) * scale[:, None, None])
     summary = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}

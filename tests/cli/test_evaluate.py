@@ -134,7 +134,7 @@ def test_cascadenet_psnr_per_slice_equals_the_metric_on_the_models_output(tmp_pa
     assert set(rows[0]) >= {"slice", "psnr", "ssim", "nmse", "psnr_zero_filled", "ssim_zero_filled"}
 
 
-def test_cascadenet_run_trained_on_zero_filled_scale_is_evaluated_on_that_scale(tmp_path):
+def test_cascadenet_run_is_evaluated_with_the_scale_and_masks_it_trained_with(tmp_path):
     from keras_zoo.cli.train import main as train
     from keras_zoo.datasets.mri import cascadenet_example, channels_to_complex, scale_to_unit_max
     from keras_zoo.metrics.reconstruction import complex_psnr
@@ -146,7 +146,8 @@ def test_cascadenet_run_trained_on_zero_filled_scale_is_evaluated_on_that_scale(
     run = tmp_path / "run"
     assert train(["--model", "cascadenet", "--data", str(tmp_path / "mr.npy"), "--epochs", "1",
                   "--steps-per-epoch", "1", "--batch-size", "2", "--filters", "4", "--cascades", "2",
-                  "--convs", "3", "--centre-lines", "2", "--normalise", "zero_filled", "--verbose", "0",
+                  "--convs", "3", "--centre-lines", "2", "--normalise", "zero_filled", "--mask", "uniform",
+                  "--verbose", "0",
                   "--output", str(run)]) == 0  # fmt: skip
     weights = str(run / "checkpoints" / "last.h5")
     argv = ["--weights", weights, "--data", str(tmp_path / "mr.npy"), "--acceleration", "4",
@@ -156,12 +157,15 @@ def test_cascadenet_run_trained_on_zero_filled_scale_is_evaluated_on_that_scale(
     model = get_model("cascadenet", input_shape=(24, 24, 2), filters=4, n_cascades=2, n_convs=3)
     load_weights(model, weights)
     psnr = {}
-    for normalise in ("zero_filled", "none"):  # PSNR takes its peak from the target: the scale cancels
-        inputs, target = cascadenet_example(scale_to_unit_max(images), 5, 4.0, 2, normalise=normalise)
-        recon = channels_to_complex(model.predict(list(inputs), verbose=0))
-        psnr[normalise] = [complex_psnr(t, r) for t, r in zip(channels_to_complex(target), recon)]
-    np.testing.assert_allclose([float(r["psnr"]) for r in rows], psnr["zero_filled"], atol=1e-3)
-    assert not np.allclose(psnr["zero_filled"], psnr["none"], atol=1e-3)  # the scale does reach the network
+    for normalise, kind in [("zero_filled", "uniform"), ("none", "uniform"), ("zero_filled", "cartesian")]:
+        inputs, target = cascadenet_example(scale_to_unit_max(images), 5, 4.0, 2, kind, normalise)
+        recon = channels_to_complex(model.predict(list(inputs), verbose=0))  # PSNR's peak: the target's
+        psnr[normalise, kind] = [complex_psnr(t, r) for t, r in zip(channels_to_complex(target), recon)]
+    np.testing.assert_allclose([float(r["psnr"]) for r in rows], psnr["zero_filled", "uniform"], atol=1e-3)
+    assert not np.allclose(
+        psnr["zero_filled", "uniform"], psnr["none", "uniform"], atol=1e-3
+    )  # scale matters
+    assert not np.allclose(psnr["zero_filled", "uniform"], psnr["zero_filled", "cartesian"], atol=1e-3)
 
 
 def test_genesis_restoration_mse_equals_the_models_error(tmp_path):
