@@ -23,12 +23,7 @@ import os
 import sys
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import (
-    build_model,
-    check_network_flags,
-    model_command_parser,
-    trained_simulation,
-)
+from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +96,7 @@ def evaluate_deeplab(model, args, train_args):
 
 
 def evaluate_cascadenet(model, args, train_args):
+    from keras_zoo.cli.inference_model import trained_simulation
     from keras_zoo.datasets.mri_readers import load_mr_images
     from keras_zoo.errors import ConfigError, KerasZooError
     from keras_zoo.inference.cascadenet import evaluate_images

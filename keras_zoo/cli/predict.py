@@ -29,12 +29,7 @@ import sys
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import (
-    build_model,
-    check_network_flags,
-    model_command_parser,
-    trained_simulation,
-)
+from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +304,7 @@ def predict_amoebanet(model, args, output: str) -> int:
 
 def run(model, name: str, args, build, train_args: argparse.Namespace | None = None) -> int:
     """Dispatches to the network's predict function; returns the number of inputs handled."""
+    from keras_zoo.cli.inference_model import trained_simulation
     from keras_zoo.inference.common import check_output_folder
 
     output = check_output_folder(args.output)
