@@ -107,6 +107,15 @@ MASKS: dict[str, Callable[..., np.ndarray]] = {"cartesian": cartesian_mask, "uni
 NORMALISATIONS = ("none", "zero_filled")
 
 
+def check_simulation(mask_kind: str, normalise: str) -> None:
+    """Raises ValueError unless ``mask_kind`` is a key of :data:`MASKS` and ``normalise`` one of
+    :data:`NORMALISATIONS` (how training and inference simulate undersampled inputs)."""
+    if mask_kind not in MASKS:
+        raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
+
+
 def fft2(x: np.ndarray, centred: bool = False) -> np.ndarray:
     """Orthonormal 2D FFT over the last two axes; ``centred`` puts the k-space centre in the middle."""
     if centred:
@@ -213,10 +222,7 @@ def cascadenet_example(
         (``(image, kspace, mask)``, ``target``), each float32 (n, [frames,] Nx, Ny, 2); the mask has both
         channels equal and is uncentred. The inputs are a tuple, as Keras wants for multi-input batches.
     """
-    if mask_kind not in MASKS:
-        raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
+    check_simulation(mask_kind, normalise)
     images = np.asarray(images)
     mask = MASKS[mask_kind](
         images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(rng)
@@ -273,6 +279,7 @@ def augment_image(
         if rng.random() < 0.5:
             out = np.flip(out, axis=axis)
     out = out.astype(np.complex64)
+    # at probability 1 no extra number is drawn, so the stream (and the recipes' figures) stay as before
     if not np.any(out.imag) and (phase_probability >= 1 or rng.random() < phase_probability):
         out = out * smooth_phase(out.shape[-2:], rng, phase_radians)
     return out

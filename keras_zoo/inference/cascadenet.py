@@ -17,8 +17,8 @@ import numpy as np
 
 from keras_zoo.datasets.mri import (
     MASKS,
-    NORMALISATIONS,
     channels_to_complex,
+    check_simulation,
     complex_to_channels,
     fft2,
     ifft2,
@@ -139,11 +139,8 @@ def image_inputs(
     Returns:
         ((image, kspace, mask) each float32 (n, Nx, Ny, 2), scale (n,) float32 to multiply outputs by).
     """
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}, got {normalise!r}")
+    check_simulation(mask_kind, normalise)
     images = np.asarray(images, np.complex64)
-    if mask_kind not in MASKS:
-        raise ValueError(f"mask_kind must be one of {sorted(MASKS)}, got {mask_kind!r}")
     if mask is None:
         mask = MASKS[mask_kind](
             images.shape, acceleration, centre_lines, centred=False, rng=np.random.default_rng(seed)
