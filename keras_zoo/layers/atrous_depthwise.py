@@ -1,12 +1,16 @@
-"""Depthwise convolution whose atrous and strided forms lower to plain stride-1, undilated convolutions.
+"""Depthwise convolution computed in forms that XLA compiles and runs well.
 
-XLA lowers a dilated depthwise convolution to a grouped convolution with ``rhs_dilate`` (XLA:GPU pads the
-kernel out to its dilated extent before cuDNN sees it: 3x3 at rate 18 becomes 37x37), and the kernel
-gradients of dilated and strided depthwise convolutions to batch-grouped convolutions with window strides
-or ``rhs_dilate``, which XLA:GPU and XLA:CPU handle slowly (jax-ml/jax#26266, #13800). Two mathematically
-exact reformulations remove all of them:
+XLA lowers a depthwise convolution to a grouped convolution, and its kernel gradient to a batch-grouped
+convolution whose "window" is the whole feature map; dilated ones get ``rhs_dilate`` (XLA:GPU pads the
+kernel out to its dilated extent before cuDNN sees it: 3x3 at rate 18 becomes 37x37), strided ones window
+strides. XLA:CPU runs grouped convolutions slowly and XLA:GPU autotunes each of them against cuDNN's
+algorithms (jax-ml/jax#26266, #13800). Three exact reformulations, chosen per backend (:func:`implementation`):
 
-* **Atrous** (dilation ``r > 1``): space-to-batch, the transform of TensorFlow's
+* **Taps** (JAX): the convolution as the sum over the kernel's taps of a shifted, strided, dilated slice
+  of the (padded) input times that tap's weights. It lowers to slices, multiplies and adds, its gradients to
+  pads and reductions; there is no convolution left, so nothing to autotune, and each layer fuses into one
+  loop. Taps that only read padding are skipped.
+* **Atrous** (dilation ``r > 1``; torch): space-to-batch, the transform of TensorFlow's
   ``tf.nn.with_space_to_batch``. The grid is padded at its end to a multiple of ``r`` and split into its
   ``r * r`` phase sub-grids ``x[i::r, j::r]``, stacked along the batch axis; a dilated kernel only ever
   combines pixels of one phase, so the convolution runs on the sub-grids with dilation 1, and the phases
@@ -15,12 +19,12 @@ exact reformulations remove all of them:
   (or the end padding) supplies; taps that reach past the whole grid (rate 18 on a 17x17 map) only read
   zeros and are dropped first. "valid" padding, and "same" with an even kernel (whose padding is split
   unevenly), pad the full grid explicitly and convolve "valid".
-* **Strided** (stride ``s > 1``): phase decomposition. Output pixel ``i`` reads input rows ``s * i + t``;
-  grouping the taps ``t`` by ``t mod s`` gives one stride-1 "valid" convolution per phase sub-grid
-  ``x[p::s, q::s]`` with the sub-kernel ``kernel[p::s, q::s]`` (2x2, 2x1, 1x2 and 1x1 for a 3x3 kernel at
-  stride 2), summed. It does the multiply-adds of the strided convolution, no more.
+* **Strided** (stride ``s > 1``; torch): phase decomposition. Output pixel ``i`` reads input rows
+  ``s * i + t``; grouping the taps ``t`` by ``t mod s`` gives one stride-1 "valid" convolution per phase
+  sub-grid ``x[p::s, q::s]`` with the sub-kernel ``kernel[p::s, q::s]`` (2x2, 2x1, 1x2 and 1x1 for a 3x3
+  kernel at stride 2), summed. It does the multiply-adds of the strided convolution, no more.
 
-Both give the parent's result up to float32 rounding (the "same"-padded space-to-batch forward pass is
+All give the parent's result up to float32 rounding (the "same"-padded space-to-batch forward pass is
 bitwise equal on TensorFlow and JAX CPU; tests/layers/test_atrous_depthwise.py says where and why not).
 :class:`DepthwiseConv2D` subclasses ``keras.layers.DepthwiseConv2D`` and only replaces its ``call``, so
 weights, variable names and order, ``get_config`` and weight files are those of the parent. It keeps the
@@ -31,8 +35,32 @@ and a counter (``layers/depthwise_conv2d_3/vars/0``), so any other name would st
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import ops
+
+IMPLEMENTATION_VARIABLE = "KERAS_ZOO_DEPTHWISE"
+IMPLEMENTATIONS = ("auto", "taps", "phases", "native")
+# per backend under "auto"; any other backend (torch) gets "phases"
+AUTO_IMPLEMENTATION = {"jax": "taps", "tensorflow": "native"}
+
+
+def implementation() -> str:
+    """The depthwise implementation asked for by ``$KERAS_ZOO_DEPTHWISE`` (default ``"auto"``).
+
+    ``taps``: :func:`tap_depthwise_conv` for every form; ``phases``: :func:`atrous_depthwise_conv` and
+    :func:`strided_depthwise_conv` for the atrous and strided forms; ``native``: Keras' own convolution;
+    ``auto``: taps on JAX, native on TensorFlow, phases elsewhere. Read when a layer is called (traced), so
+    it is meant for benchmarks comparing implementations, not for switching inside one model.
+
+    Raises:
+        ValueError: for any other value, naming the variable.
+    """
+    choice = os.environ.get(IMPLEMENTATION_VARIABLE) or "auto"
+    if choice not in IMPLEMENTATIONS:
+        raise ValueError(f"${IMPLEMENTATION_VARIABLE} must be one of {IMPLEMENTATIONS}, got {choice!r}")
+    return choice
 
 
 def _same_padding(size: int, kernel: int, stride: int, rate: int) -> tuple[int, int]:
@@ -174,20 +202,85 @@ def strided_depthwise_conv(inputs, kernel, strides: tuple[int, int], padding: st
     return outputs
 
 
+def _live_taps(kernel: int, rate: int, stride: int, out: int, before: int, size: int) -> list[int]:
+    """Taps of one axis that read at least one pixel: tap ``t`` reads rows ``s * i + t * r - before``."""
+    live = []
+    for tap in range(kernel):
+        first = tap * rate - before
+        if first + stride * (out - 1) >= 0 and first < size:
+            live.append(tap)
+    return live
+
+
+def tap_depthwise_conv(inputs, kernel, strides=(1, 1), dilation_rate=(1, 1), padding: str = "same"):
+    """Depthwise convolution as a sum of shifted (strided, dilated) slices times the kernel's taps.
+
+    Lowers to slices, multiplies and adds, and its gradients to pads and reductions: no convolution, so
+    nothing for a convolution autotuner to time, and XLA fuses each layer into one loop. Taps that only read
+    padding are skipped. Half-precision inputs are summed in float32 and the result cast back.
+
+    Args:
+        inputs: tensor (batch, height, width, channels) with static height and width.
+        kernel: depthwise kernel (kh, kw, channels, multiplier).
+        strides: (stride_h, stride_w), each >= 1.
+        dilation_rate: (rate_h, rate_w), each >= 1.
+        padding: ``"same"`` or ``"valid"``.
+
+    Returns:
+        Tensor (batch, out_h, out_w, channels * multiplier), equal up to float32 rounding to
+        ``keras.ops.depthwise_conv(inputs, kernel, strides, padding, dilation_rate=dilation_rate)``.
+    """
+    stride_h, stride_w = _checked_window("strides", strides, padding)
+    rate_h, rate_w = _checked_window("dilation_rate", dilation_rate, padding)
+    kernel_h, kernel_w, channels, multiplier = (int(d) for d in kernel.shape)
+    height, width = _spatial_size(inputs)
+    if padding == "same":
+        pad_h = _same_padding(height, kernel_h, stride_h, rate_h)
+        pad_w = _same_padding(width, kernel_w, stride_w, rate_w)
+    else:
+        pad_h = pad_w = (0, 0)
+    out_h = (height + sum(pad_h) - (kernel_h - 1) * rate_h - 1) // stride_h + 1
+    out_w = (width + sum(pad_w) - (kernel_w - 1) * rate_w - 1) // stride_w + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"input {height}x{width} is smaller than the dilated kernel "
+            f"{(kernel_h - 1) * rate_h + 1}x{(kernel_w - 1) * rate_w + 1}"
+        )
+    dtype = inputs.dtype
+    accumulate = "float32" if dtype in ("float16", "bfloat16") else dtype
+    x = ops.cast(inputs, accumulate)
+    if any(pad_h + pad_w):
+        x = ops.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
+    kernel = ops.cast(kernel, accumulate)
+    outputs = None
+    for a in _live_taps(kernel_h, rate_h, stride_h, out_h, pad_h[0], height):
+        for b in _live_taps(kernel_w, rate_w, stride_w, out_w, pad_w[0], width):
+            row, col = a * rate_h, b * rate_w
+            patch = x[
+                :,
+                row : row + stride_h * (out_h - 1) + 1 : stride_h,
+                col : col + stride_w * (out_w - 1) + 1 : stride_w,
+                :,
+            ]
+            if multiplier == 1:
+                term = patch * kernel[a, b, :, 0]
+            else:  # output channel c * multiplier + k, as Keras orders them
+                term = ops.reshape(patch[..., None] * kernel[a, b], (-1, out_h, out_w, channels * multiplier))
+            outputs = term if outputs is None else outputs + term
+    return ops.cast(outputs, dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_zoo")
 class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
-    """``keras.layers.DepthwiseConv2D`` that computes atrous and strided forms without dilated kernels.
+    """``keras.layers.DepthwiseConv2D`` computed as :func:`implementation` says for the backend.
 
     Takes exactly the arguments of ``keras.layers.DepthwiseConv2D`` and has the same weights (``kernel``
     (kh, kw, channels, multiplier), then ``bias``), so weight files of either layer load into the other.
-    With ``dilation_rate > 1`` (and stride 1) the call runs :func:`atrous_depthwise_conv`; with
-    ``strides > 1`` (and dilation 1) it runs :func:`strided_depthwise_conv`. Everything else (dilation 1 and
-    stride 1, stride and dilation both > 1, ``channels_first``, dynamic spatial sizes) uses the parent's
-    ``keras.ops.depthwise_conv``.
-
-    Backend check: the rewrites run on JAX and PyTorch. On TensorFlow the parent's convolution is kept:
-    ``tf.nn.depthwise_conv2d`` already applies space-to-batch itself for dilation, its native CPU kernels
-    were faster than both rewrites, and its results are the same.
+    On JAX every form runs :func:`tap_depthwise_conv`. On torch, ``dilation_rate > 1`` (with stride 1) runs
+    :func:`atrous_depthwise_conv` and ``strides > 1`` (with dilation 1) :func:`strided_depthwise_conv`. On
+    TensorFlow, and everywhere for ``channels_first`` or dynamic spatial sizes, the parent's
+    ``keras.ops.depthwise_conv`` runs: ``tf.nn.depthwise_conv2d`` already applies space-to-batch itself for
+    dilation, and its native CPU kernels were faster than the rewrites.
 
     Call args:
         inputs: tensor (batch, height, width, channels) (channels last).
@@ -197,11 +290,14 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """
 
     def _rewrite(self, inputs) -> str | None:
-        """``"atrous"``, ``"strided"`` or None (the parent's convolution) for ``inputs`` on this backend."""
-        if keras.config.backend() == "tensorflow" or self.data_format != "channels_last":
+        """``"taps"``, ``"atrous"``, ``"strided"`` or None (the parent's convolution) for ``inputs``."""
+        choice = implementation()
+        if self.data_format != "channels_last" or inputs.shape[1] is None or inputs.shape[2] is None:
             return None
-        if inputs.shape[1] is None or inputs.shape[2] is None:
-            return None
+        if choice == "auto":
+            choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "phases")
+        if choice != "phases":
+            return "taps" if choice == "taps" else None
         dilated = max(self.dilation_rate) > 1
         strided = max(self.strides) > 1
         if dilated and not strided:
@@ -214,7 +310,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         mode = self._rewrite(inputs)
         if mode is None:
             return super().call(inputs)
-        if mode == "atrous":
+        if mode == "taps":
+            outputs = tap_depthwise_conv(inputs, self.kernel, self.strides, self.dilation_rate, self.padding)
+        elif mode == "atrous":
             outputs = atrous_depthwise_conv(inputs, self.kernel, self.dilation_rate, self.padding)
         else:
             outputs = strided_depthwise_conv(inputs, self.kernel, self.strides, self.padding)

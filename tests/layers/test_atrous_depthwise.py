@@ -1,4 +1,4 @@
-"""keras_zoo.layers.atrous_depthwise: the space-to-batch and phase rewrites against Keras' DepthwiseConv2D.
+"""keras_zoo.layers.atrous_depthwise: the taps, space-to-batch and phase forms against Keras' DepthwiseConv2D.
 
 The layer is imported as ``AtrousDepthwiseConv2D`` here; it keeps Keras' class name ``DepthwiseConv2D``.
 
@@ -14,6 +14,8 @@ Equality, per backend (TensorFlow and JAX on CPU, float32):
   space-to-batch form sums them phase by phase, an order no backend promises to share.
 * strided (phase decomposition): to float32 rounding on both. The nine taps are summed as four partial
   sums, one per phase, instead of in row-major order.
+* taps (the JAX form, any stride and rate): to float32 rounding on both, forward and gradients. The taps
+  are summed one whole slice at a time, in row-major tap order.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_zoo.layers import atrous_depthwise
 from keras_zoo.layers.atrous_depthwise import DepthwiseConv2D as AtrousDepthwiseConv2D
-from keras_zoo.layers.atrous_depthwise import atrous_depthwise_conv, strided_depthwise_conv
+from keras_zoo.layers.atrous_depthwise import (
+    atrous_depthwise_conv,
+    strided_depthwise_conv,
+    tap_depthwise_conv,
+)
 from keras_zoo.weights import load_weights, save_h5_weights
 
 pytestmark = pytest.mark.backend_agnostic
@@ -153,6 +160,51 @@ def test_strided_forward_and_gradients_match_strided_conv(height, width, kernel_
         _assert_rounding_equal(actual, expected)
 
 
+@pytest.mark.parametrize(
+    "height, width, kernel_size, strides, rate, padding",
+    [
+        (33, 33, (3, 3), (1, 1), (1, 1), "same"),  # the middle flow
+        (131, 131, (3, 3), (2, 2), (1, 1), "valid"),  # the entry flow at 257, after its fixed padding
+        (12, 17, (3, 3), (2, 2), (1, 1), "same"),
+        *[(33, 33, (3, 3), (1, 1), (r, r), "same") for r in (2, 6, 12, 18)],  # exit flow and ASPP at 513
+        (9, 9, (3, 3), (1, 1), (18, 18), "same"),  # only the centre tap reads pixels
+        (13, 20, (3, 3), (1, 1), (2, 2), "valid"),
+        (13, 20, (2, 2), (1, 1), (2, 2), "same"),  # even kernel: uneven "same" padding
+        (13, 20, (5, 3), (3, 2), (1, 1), "same"),
+        (13, 20, (3, 2), (1, 1), (6, 2), "same"),
+    ],
+)
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_taps_forward_and_gradients_match_depthwise_conv(
+    height, width, kernel_size, strides, rate, padding, multiplier
+):
+    rng = _rng(height, width, *kernel_size, *strides, *rate, multiplier)
+    x, kernel = _normal(rng, 2, height, width, 3), _normal(rng, *kernel_size, 3, multiplier)
+
+    def reference(x, kernel):
+        return ops.depthwise_conv(x, kernel, strides, padding, dilation_rate=rate)
+
+    def rewritten(x, kernel):
+        return tap_depthwise_conv(x, kernel, strides, rate, padding)
+
+    cotangent = _normal(rng, *ops.convert_to_numpy(reference(x, kernel)).shape)
+    for actual, expected in zip(
+        _value_and_grads(rewritten, x, kernel, cotangent), _value_and_grads(reference, x, kernel, cotangent)
+    ):
+        _assert_rounding_equal(actual, expected)
+
+
+def test_taps_sum_half_precision_in_float32():
+    rng = _rng(11)
+    x, kernel = _normal(rng, 2, 17, 17, 4), _normal(rng, 3, 3, 4, 1)
+    expected = ops.convert_to_numpy(ops.depthwise_conv(x, kernel, 1, "same", dilation_rate=2))
+    actual = tap_depthwise_conv(ops.cast(x, "bfloat16"), ops.cast(kernel, "bfloat16"), (1, 1), (2, 2), "same")
+    assert ops.dtype(actual) == "bfloat16"
+    # inputs rounded to bf16 (8 bits), summed in float32, rounded once: within a few bf16 steps of fp32
+    actual = ops.convert_to_numpy(ops.cast(actual, "float32"))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=0.03 * np.abs(expected).max())
+
+
 def _pair(rate: int = 1, strides: int = 1, padding: str = "same", **kwargs):
     """A DepthwiseConv2D and an AtrousDepthwiseConv2D built on (None, 13, 20, 3) with the same weights."""
     args = dict(kernel_size=3, strides=strides, dilation_rate=rate, padding=padding, **kwargs)
@@ -165,29 +217,56 @@ def _pair(rate: int = 1, strides: int = 1, padding: str = "same", **kwargs):
     return old, new
 
 
-@pytest.mark.parametrize("rate, strides, padding", [(6, 1, "same"), (2, 1, "valid"), (1, 2, "valid")])
+@pytest.mark.parametrize(
+    "rate, strides, padding", [(6, 1, "same"), (2, 1, "valid"), (1, 2, "valid"), (1, 1, "same")]
+)
 def test_layer_matches_parent_with_bias_and_activation(rate, strides, padding):
     old, new = _pair(rate, strides, padding, depth_multiplier=2, use_bias=True, activation="relu")
     x = _normal(_rng(7), 2, 13, 20, 3)
     expected = ops.convert_to_numpy(old(x))
     actual = ops.convert_to_numpy(new(x))
     assert actual.shape == expected.shape
-    if strides == 1 and padding == "same":
+    mode = new._rewrite(keras.KerasTensor(x.shape))
+    if mode is None or (mode == "atrous" and padding == "same"):
         np.testing.assert_array_equal(actual, expected)
     else:
         _assert_rounding_equal(actual, expected)
 
 
-def test_rewrite_is_chosen_by_backend_and_configuration():
+def test_implementation_is_chosen_by_backend_and_configuration(monkeypatch):
+    monkeypatch.delenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, raising=False)
     x = keras.KerasTensor((None, 13, 20, 3))
-    rewrites = keras.config.backend() != "tensorflow"  # TF's native kernels are faster on CPU
-    assert AtrousDepthwiseConv2D(3, dilation_rate=2)._rewrite(x) == ("atrous" if rewrites else None)
-    assert AtrousDepthwiseConv2D(3, strides=2)._rewrite(x) == ("strided" if rewrites else None)
-    assert AtrousDepthwiseConv2D(3)._rewrite(x) is None
-    assert AtrousDepthwiseConv2D(3, strides=2, dilation_rate=2)._rewrite(x) is None
-    assert AtrousDepthwiseConv2D(3, dilation_rate=2)._rewrite(keras.KerasTensor((None, None, 20, 3))) is None
+    backend = keras.config.backend()
+    atrous, strided, plain = (
+        AtrousDepthwiseConv2D(3, dilation_rate=2),
+        AtrousDepthwiseConv2D(3, strides=2),
+        AtrousDepthwiseConv2D(3),
+    )
+    both = AtrousDepthwiseConv2D(3, strides=2, dilation_rate=2)
+    expected = {  # TF's native kernels are faster on CPU; JAX's convolutions are what the taps avoid
+        "tensorflow": (None, None, None, None),
+        "jax": ("taps", "taps", "taps", "taps"),
+    }.get(backend, ("atrous", "strided", None, None))
+    assert tuple(layer._rewrite(x) for layer in (atrous, strided, plain, both)) == expected
+    assert atrous._rewrite(keras.KerasTensor((None, None, 20, 3))) is None
     channels_first = AtrousDepthwiseConv2D(3, dilation_rate=2, data_format="channels_first")
     assert channels_first._rewrite(keras.KerasTensor((None, 3, 13, 20))) is None
+
+    monkeypatch.setenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, "native")
+    assert atrous._rewrite(x) is None and strided._rewrite(x) is None
+    monkeypatch.setenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, "phases")
+    assert (atrous._rewrite(x), strided._rewrite(x), plain._rewrite(x)) == ("atrous", "strided", None)
+    monkeypatch.setenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, "taps")
+    assert plain._rewrite(x) == "taps"
+    reference = keras.layers.DepthwiseConv2D(3)
+    plain.build((None, 13, 20, 3))
+    reference.build((None, 13, 20, 3))
+    reference.set_weights(plain.get_weights())
+    image = _normal(_rng(4), 1, 13, 20, 3)
+    _assert_rounding_equal(ops.convert_to_numpy(plain(image)), ops.convert_to_numpy(reference(image)))
+    monkeypatch.setenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, "fast")
+    with pytest.raises(ValueError, match=r"KERAS_ZOO_DEPTHWISE.*'fast'"):
+        atrous._rewrite(x)
 
 
 def test_mixed_precision_forward_matches_parent():
@@ -196,7 +275,12 @@ def test_mixed_precision_forward_matches_parent():
     x = _normal(_rng(3), 2, 13, 20, 3)
     expected, actual = ops.convert_to_numpy(old(x)), ops.convert_to_numpy(new(x))
     assert ops.dtype(new(x)) == "bfloat16"
-    np.testing.assert_array_equal(actual.astype("float32"), expected.astype("float32"))
+    if new._rewrite(keras.KerasTensor(x.shape)) == "taps":  # summed in float32, rounded to bf16 once
+        np.testing.assert_allclose(
+            actual.astype("float32"), expected.astype("float32"), rtol=2**-7, atol=1e-2
+        )
+    else:
+        np.testing.assert_array_equal(actual.astype("float32"), expected.astype("float32"))
 
 
 def _model(layer_cls, **kwargs) -> keras.Model:

@@ -1,9 +1,10 @@
 """DeepLabv3+'s JAX training step lowers to no convolution that XLA:GPU handles pathologically.
 
-A dilated depthwise convolution lowers to a grouped convolution with ``rhs_dilate`` (XLA:GPU pads the kernel
-to its dilated extent), and the kernel gradients of dilated and strided depthwise convolutions to
-batch-grouped convolutions with window strides or dilation. ``keras_zoo.layers.atrous_depthwise`` rewrites
-them; this test reads the lowered StableHLO of the whole training step (forward, gradients, optimizer).
+A depthwise convolution lowers to a grouped convolution (with ``rhs_dilate`` when dilated: XLA:GPU pads the
+kernel to its dilated extent) and its kernel gradient to a batch-grouped convolution over the whole map (with
+window strides or dilation when strided or dilated); XLA:GPU autotunes every one of them against cuDNN.
+``keras_zoo.layers.atrous_depthwise`` computes them otherwise; these tests read the lowered StableHLO of the
+whole training step (forward, gradients, optimizer).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_zoo.layers import atrous_depthwise
 from keras_zoo.models.deeplab import deeplabv3plus
 
 pytestmark = pytest.mark.backend_agnostic
@@ -68,9 +70,8 @@ def test_parser_reads_window_and_groups():
     assert (conv["batch_group_count"], conv["feature_group_count"]) == (8, 1)
 
 
-def test_training_step_has_no_dilated_grouped_or_strided_batch_grouped_convolution():
-    if keras.config.backend() != "jax":
-        pytest.skip("lowers the JAX training step")
+def _lowered_step_convolutions() -> tuple[list[keras.layers.Layer], list[dict]]:
+    """The tiny DeepLab's depthwise layers and the convolutions of its lowered JAX training step."""
     import jax
 
     model = deeplabv3plus(**TINY_129)
@@ -88,7 +89,25 @@ def test_training_step_has_no_dilated_grouped_or_strided_batch_grouped_convoluti
         [v.value for v in model.optimizer.variables],
         [v.value for v in model.metrics_variables],
     )
-    convs = convolutions(jax.jit(model.train_step).lower(state, (x, y)).as_text())
+    return depthwise, convolutions(jax.jit(model.train_step).lower(state, (x, y)).as_text())
+
+
+def test_training_step_has_no_grouped_convolution(monkeypatch):
+    """The default on JAX (taps): no grouped or batch-grouped convolution is left for XLA to autotune."""
+    if keras.config.backend() != "jax":
+        pytest.skip("lowers the JAX training step")
+    monkeypatch.delenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, raising=False)
+    _, convs = _lowered_step_convolutions()
+    grouped = [c["line"] for c in convs if c["feature_group_count"] > 1 or c["batch_group_count"] > 1]
+    assert convs and not grouped, "\n".join(grouped)
+
+
+def test_phases_leave_no_dilated_grouped_or_strided_batch_grouped_convolution(monkeypatch):
+    """The torch route (phases), lowered on JAX: grouped convolutions remain, none dilated or strided."""
+    if keras.config.backend() != "jax":
+        pytest.skip("lowers the JAX training step")
+    monkeypatch.setenv(atrous_depthwise.IMPLEMENTATION_VARIABLE, "phases")
+    depthwise, convs = _lowered_step_convolutions()
     # the depthwise convolutions (forward and input gradient) and their kernel gradients are all there
     assert sum(c["feature_group_count"] > 1 for c in convs) >= 2 * len(depthwise)
     assert sum(c["batch_group_count"] > 1 for c in convs) >= len(depthwise)
