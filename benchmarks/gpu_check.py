@@ -54,6 +54,18 @@ SMOKE_PORT_ARGS = {
 }
 # Seconds an item may run on the GPU: what compiling the step once took in the first GPU run, plus margin.
 GPU_LIMIT_S = {"unet": 90, "genesis": 90, "cascadenet": 90, "deeplabv3plus": 180, "amoebanet": 150}
+# Issue 16's targets: the first (trace + compile + autotune + run) training step of a network, and the
+# Keras/JAX step's speed-up over the PyTorch port in eager bf16.
+FIRST_STEP_TARGET_S = 60.0
+SPEEDUP_TARGET = 1.3
+# Diagnoses of keras-jax:deeplabv3plus: the same item with other settings, run only when it misses one of
+# the targets named ("first_step", "speedup").
+DIAGNOSES = {
+    # without XLA:GPU's autotuning: whether autotuning (the first attempt's logs ended in it) takes the time
+    "autotune0": ({"XLA_FLAGS": "--xla_gpu_autotune_level=0"}, ("first_step",)),
+    # depthwise convolutions by phases instead of taps (keras_zoo.layers.atrous_depthwise): which is faster
+    "phases": ({"KERAS_ZOO_DEPTHWISE": "phases"}, ("first_step", "speedup")),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +79,11 @@ class Item:
         backend: ``KERAS_BACKEND`` for Keras items, None for the PyTorch ports.
         limit_s: the item's time limit.
         needs: the module the item needs (``jax`` or ``torch``); missing, it is skipped.
+        env: extra environment variables (``XLA_FLAGS`` is appended to the caller's).
+        diagnoses: an earlier item's name; this one runs only if that one missed one of ``targets``
+            (gave no result, or a first step over ``FIRST_STEP_TARGET_S``, or a speed-up over the eager
+            port under ``SPEEDUP_TARGET``).
+        targets: what ``diagnoses`` is judged by: ``"first_step"``, ``"speedup"``.
     """
 
     name: str
@@ -75,11 +92,15 @@ class Item:
     backend: str | None
     limit_s: float
     needs: str
+    env: tuple[tuple[str, str], ...] = ()
+    diagnoses: str | None = None
+    targets: tuple[str, ...] = ()
 
 
 def plan(smoke: bool) -> list[Item]:
     """The items in the order they run: Keras/JAX, then the PyTorch ports in eager bf16 (the comparison),
-    then Keras on the torch backend, then the ports under ``torch.compile``."""
+    then DeepLabv3+'s diagnoses (only where it missed a target), then Keras on the torch backend, then
+    the ports under ``torch.compile``."""
     steps = ["--steps", "1", "--warmup", "0"] if smoke else ["--steps", "10", "--warmup", "2"]
     peaks = [] if smoke else ["--peak-gflops", str(H200_PEAK_GFLOPS), "--peak-gbps", str(H200_PEAK_GBPS)]
     device = "cpu" if smoke else "cuda"
@@ -105,6 +126,17 @@ def plan(smoke: bool) -> list[Item]:
     if not smoke:
         items.append(keras_item("keras-jax", "jax", "unet", 16))
     items += [port_item("torch-eager", m) for m in MODELS]
+    deeplab = next(i for i in items if i.name == "keras-jax:deeplabv3plus")
+    items += [
+        dataclasses.replace(
+            deeplab,
+            name=f"{deeplab.name}:{why}",
+            env=tuple(env.items()),
+            diagnoses=deeplab.name,
+            targets=targets,
+        )
+        for why, (env, targets) in DIAGNOSES.items()
+    ]
     items += [keras_item("keras-torch", "torch", m, 1 if smoke else reference_batch(m)) for m in MODELS]
     items += [port_item("torch-compile", m) for m in MODELS]
     return items
@@ -125,6 +157,8 @@ def run_item(item: Item, seconds_left: float) -> list[dict]:
         return [{**tag, "skipped": f"{item.needs} is not installed"}]
     limit = min(item.limit_s, seconds_left)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for key, value in item.env:
+        env[key] = f"{env[key]} {value}" if key == "XLA_FLAGS" and env.get(key) else value
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
     if item.backend:
         env["KERAS_BACKEND"] = item.backend
@@ -149,9 +183,39 @@ def run_item(item: Item, seconds_left: float) -> list[dict]:
     return records
 
 
+def reason_to_skip(item: Item, records: list[dict]) -> str | None:
+    """Why a diagnosis need not run: the item it diagnoses never ran, or met each of its targets (a
+    speed-up with no port result to compare with counts as met: there is nothing to explain)."""
+    if item.diagnoses is None:
+        return None
+    found = {r["item"]: r for r in records if r.get("mode", "train") == "train"}
+    diagnosed = found.get(item.diagnoses)
+    if diagnosed is None:
+        return f"{item.diagnoses} did not run"
+    met = []
+    if "first_step" in item.targets:
+        first = diagnosed.get("first_step_s")
+        if first is None or first > FIRST_STEP_TARGET_S:
+            return None
+        met.append(f"first step {first:.1f} s <= {FIRST_STEP_TARGET_S:.0f} s")
+    if "speedup" in item.targets:
+        speedup = _speedup(diagnosed, found.get(f"torch-eager:{diagnosed['model']}"))
+        if speedup is not None and speedup < SPEEDUP_TARGET:
+            return None
+        met.append("no port result" if speedup is None else f"{speedup:.2f}x the port")
+    return f"{item.diagnoses}: " + ", ".join(met)
+
+
 def _step_ms(record: dict) -> float | None:
     """The step time a training run gets: the pipelined fit step where measured, else the median step."""
     return record.get("fit_step_time_ms") or record.get("step_time_ms")
+
+
+def _speedup(jax: dict, port: dict | None) -> float | None:
+    """The eager port's step time over Keras/JAX's, where both gave one."""
+    if port is None or not _cell(jax)[0].isdigit() or not _cell(port)[0].isdigit():
+        return None
+    return _step_ms(port) / _step_ms(jax)
 
 
 def _cell(record: dict | None) -> str:
@@ -176,17 +240,19 @@ def table(records: list[dict]) -> str:
         if not name.startswith("keras-jax:"):
             continue
         model = jax["model"]
-        at_reference = name == f"keras-jax:{model}"  # the others (U-Net at 16) have no port to compare
+        suffix = name.split(":")[2:]  # [], ["b16"] (another batch) or a diagnosis, e.g. ["autotune0"]
+        diagnosis = suffix[0] if suffix and suffix[0][0] != "b" else None
+        label = f"{model}, {jax.get('batch', '?')}" + (f" ({diagnosis})" if diagnosis else "")
+        at_reference = not suffix  # U-Net at 16 has no port to compare; a diagnosis only the eager port
         others = {k: by_item.get(f"{k}:{model}") if at_reference else None for k in KINDS[1:]}
-        port = others["torch-eager"]
-        speedup = "-"
-        if port is not None and _cell(jax)[0].isdigit() and _cell(port)[0].isdigit():
-            speedup = f"{_step_ms(port) / _step_ms(jax):.2f}x"
+        port = by_item.get(f"torch-eager:{model}") if at_reference or diagnosis else None
+        found = _speedup(jax, port)
+        speedup = "-" if found is None else f"{found:.2f}x"
         first = f"{jax['first_step_s']:.1f}" if "first_step_s" in jax else "-"
         mfu = f"{100 * jax['mfu']:.1f} %" if "mfu" in jax else "-"
         roof = f"{100 * jax['roofline_fraction']:.0f} %" if "roofline_fraction" in jax else "-"
         rows.append(
-            f"| {model}, {jax.get('batch', '?')} | {_cell(jax)} | {_cell(port)} | {speedup} "
+            f"| {label} | {_cell(jax)} | {_cell(port)} | {speedup} "
             f"| {_cell(others['keras-torch'])} | {_cell(others['torch-compile'])} | {first} | {mfu} | {roof} |"
         )
     return "\n".join(rows)
@@ -209,10 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             if (args.only and item.name.split(":")[0] not in args.only) or item.model not in args.models:
                 continue
             left = deadline - time.perf_counter()
+            why = "budget spent" if left <= 5 else reason_to_skip(item, records)
             found = (
-                run_item(item, left)
-                if left > 5
-                else [{"item": item.name, "model": item.model, "skipped": "budget spent"}]
+                [{"item": item.name, "model": item.model, "skipped": why}] if why else run_item(item, left)
             )
             for record in found:
                 record.setdefault("date", time.strftime("%Y-%m-%d"))

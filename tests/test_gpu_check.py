@@ -87,3 +87,58 @@ def test_the_gpu_plan_runs_keras_jax_first_at_reference_batches_with_the_h200_pe
     ports = [i for i in items if i.name.startswith("torch-")]
     assert len(ports) == 10 and all("cuda" in i.argv and "bf16" in i.argv for i in ports)
     assert all(os.path.exists(i.argv[0]) for i in ports)
+
+
+def test_deeplab_diagnoses_run_only_when_it_misses_their_targets():
+    autotune0, phases = [i for i in gpu_check.plan(smoke=False) if i.diagnoses]
+    assert autotune0.name == "keras-jax:deeplabv3plus:autotune0"
+    assert dict(autotune0.env) == {"XLA_FLAGS": "--xla_gpu_autotune_level=0"}
+    assert phases.name == "keras-jax:deeplabv3plus:phases"
+    assert dict(phases.env) == {"KERAS_ZOO_DEPTHWISE": "phases"}
+    main = {"item": "keras-jax:deeplabv3plus", "model": "deeplabv3plus", "fit_step_time_ms": 50.0}
+    port = {"item": "torch-eager:deeplabv3plus", "model": "deeplabv3plus", "step_time_ms": 74.0}
+    fast, slow = {**main, "first_step_s": 41.0}, {**main, "first_step_s": 75.0}
+    assert "41.0 s <= 60 s" in gpu_check.reason_to_skip(autotune0, [fast, port])
+    assert gpu_check.reason_to_skip(autotune0, [slow, port]) is None
+    timeout = {**main, "timeout": "no result within 180 s"}
+    assert gpu_check.reason_to_skip(autotune0, [timeout]) is None
+    assert gpu_check.reason_to_skip(phases, [timeout]) is None
+    assert gpu_check.reason_to_skip(autotune0, []) == "keras-jax:deeplabv3plus did not run"
+    # phases also runs when the step is fast to compile but under 1.3x the eager port
+    assert "1.48x the port" in gpu_check.reason_to_skip(phases, [fast, port])
+    assert gpu_check.reason_to_skip(phases, [{**fast, "fit_step_time_ms": 60.0}, port]) is None
+    assert gpu_check.reason_to_skip(phases, [slow, port]) is None
+    assert "no port result" in gpu_check.reason_to_skip(phases, [fast])
+    assert gpu_check.reason_to_skip(gpu_check.plan(smoke=False)[0], []) is None
+
+
+def test_an_item_appends_its_xla_flags_to_the_callers(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    echo = gpu_check.Item(
+        "keras-jax:unet:autotune0",
+        "unet",
+        ("-c", "import json, os; print(json.dumps({'flags': os.environ['XLA_FLAGS']}))"),
+        None,
+        60,
+        "json",
+        env=(("XLA_FLAGS", "--xla_gpu_autotune_level=0"),),
+    )
+    (record,) = gpu_check.run_item(echo, seconds_left=60)
+    assert record["flags"] == "--xla_dump_to=/tmp/x --xla_gpu_autotune_level=0"
+
+
+def test_table_labels_a_diagnosis_row():
+    records = [
+        {"item": "keras-jax:deeplabv3plus", "model": "deeplabv3plus", "timeout": "no result within 180 s"},
+        {
+            "item": "keras-jax:deeplabv3plus:autotune0",
+            "model": "deeplabv3plus",
+            "batch": 8,
+            "step_time_ms": 90.0,
+            "first_step_s": 35.0,
+        },
+    ]
+    records.append({"item": "torch-eager:deeplabv3plus", "model": "deeplabv3plus", "step_time_ms": 117.0})
+    rows = gpu_check.table(records).splitlines()[2:]
+    assert rows[0].startswith("| deeplabv3plus, ? | timeout | 117.0 | - |")
+    assert rows[1] == "| deeplabv3plus, 8 (autotune0) | 90.0 | 117.0 | 1.30x | - | - | 35.0 | - | - |"
