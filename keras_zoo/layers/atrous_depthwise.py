@@ -19,7 +19,7 @@ algorithms (jax-ml/jax#26266, #13800). Three exact reformulations, chosen per ba
   (or the end padding) supplies; taps that reach past the whole grid (rate 18 on a 17x17 map) only read
   zeros and are dropped first. "valid" padding, and "same" with an even kernel (whose padding is split
   unevenly), pad the full grid explicitly and convolve "valid".
-* **Strided** (stride ``s > 1``; torch): phase decomposition. Output pixel ``i`` reads input rows
+* **Strided** (stride ``s > 1``; on request): phase decomposition. Output pixel ``i`` reads input rows
   ``s * i + t``; grouping the taps ``t`` by ``t mod s`` gives one stride-1 "valid" convolution per phase
   sub-grid ``x[p::s, q::s]`` with the sub-kernel ``kernel[p::s, q::s]`` (2x2, 2x1, 1x2 and 1x1 for a 3x3
   kernel at stride 2), summed. It does the multiply-adds of the strided convolution, no more.
@@ -42,7 +42,8 @@ from keras import ops
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_DEPTHWISE"
 IMPLEMENTATIONS = ("auto", "taps", "phases", "native")
-# per backend under "auto"; any other backend (torch) gets "phases"
+# per backend under "auto"; any other backend (torch) gets "atrous": space-to-batch for the dilated form,
+# its own op for the strided one, which measured faster on torch than the phase decomposition
 AUTO_IMPLEMENTATION = {"jax": "taps", "tensorflow": "native"}
 
 
@@ -51,8 +52,9 @@ def implementation() -> str:
 
     ``taps``: :func:`tap_depthwise_conv` for every form; ``phases``: :func:`atrous_depthwise_conv` and
     :func:`strided_depthwise_conv` for the atrous and strided forms; ``native``: Keras' own convolution;
-    ``auto``: taps on JAX, native on TensorFlow, phases elsewhere. Read when a layer is called (traced), so
-    it is meant for benchmarks comparing implementations, not for switching inside one model.
+    ``auto``: taps on JAX, native on TensorFlow, elsewhere (torch) phases for the atrous form only. Read
+    when a layer is called (traced), so it is meant for benchmarks comparing implementations, not for
+    switching inside one model.
 
     Raises:
         ValueError: for any other value, naming the variable.
@@ -277,10 +279,10 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     Takes exactly the arguments of ``keras.layers.DepthwiseConv2D`` and has the same weights (``kernel``
     (kh, kw, channels, multiplier), then ``bias``), so weight files of either layer load into the other.
     On JAX every form runs :func:`tap_depthwise_conv`. On torch, ``dilation_rate > 1`` (with stride 1) runs
-    :func:`atrous_depthwise_conv` and ``strides > 1`` (with dilation 1) :func:`strided_depthwise_conv`. On
-    TensorFlow, and everywhere for ``channels_first`` or dynamic spatial sizes, the parent's
-    ``keras.ops.depthwise_conv`` runs: ``tf.nn.depthwise_conv2d`` already applies space-to-batch itself for
-    dilation, and its native CPU kernels were faster than the rewrites.
+    :func:`atrous_depthwise_conv` (:func:`strided_depthwise_conv` for ``strides > 1`` only when
+    ``$KERAS_ZOO_DEPTHWISE=phases``). Everything else, all of TensorFlow, and every ``channels_first`` or
+    dynamic-size input run the parent's ``keras.ops.depthwise_conv``: ``tf.nn.depthwise_conv2d`` already
+    applies space-to-batch itself for dilation, and its native CPU kernels were faster than the rewrites.
 
     Call args:
         inputs: tensor (batch, height, width, channels) (channels last).
@@ -295,14 +297,14 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         if self.data_format != "channels_last" or inputs.shape[1] is None or inputs.shape[2] is None:
             return None
         if choice == "auto":
-            choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "phases")
-        if choice != "phases":
+            choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "atrous")
+        if choice in ("taps", "native"):
             return "taps" if choice == "taps" else None
         dilated = max(self.dilation_rate) > 1
         strided = max(self.strides) > 1
         if dilated and not strided:
             return "atrous"
-        if strided and not dilated:
+        if strided and not dilated and choice == "phases":
             return "strided"
         return None
 
