@@ -20,10 +20,11 @@ import time
 import keras
 import numpy as np
 
-from keras_zoo.layers import DepthwiseConv2D
+from keras_zoo.layers import DepthwiseConv2D, atrous_depthwise
 from keras_zoo.layers.atrous_depthwise import IMPLEMENTATION_VARIABLE
 
-IMPLEMENTATIONS = ("native", "phases", "taps")
+# every implementation the variable names, "native" first: the others are compared with it
+IMPLEMENTATIONS = ("native", *sorted(set(atrous_depthwise.IMPLEMENTATIONS) - {"auto", "native"}))
 
 
 def cases(crop: int) -> list[tuple[str, int, int, int, int]]:

@@ -80,13 +80,35 @@ def _drop_padding_taps(kernel, axis: int, size: int, rate: int):
     is at least ``size`` that pixel is padding for every ``i``, so the tap only adds zeros. With no tap
     left but the centre, the axis needs no dilation at all (rate 1).
     """
-    centre = (int(kernel.shape[axis]) - 1) // 2
-    reach = min(centre, (size - 1) // rate)
-    if reach < centre:
+    taps = int(kernel.shape[axis])
+    live = _live_taps(taps, rate, 1, size, (taps - 1) // 2 * rate, size)  # symmetric about the centre
+    if len(live) < taps:
         index = [slice(None)] * 4
-        index[axis] = slice(centre - reach, centre + reach + 1)
+        index[axis] = slice(live[0], live[-1] + 1)
         kernel = kernel[tuple(index)]
-    return kernel, (rate if reach else 1)
+    return kernel, (rate if len(live) > 1 else 1)
+
+
+def _live_taps(kernel: int, rate: int, stride: int, out: int, before: int, size: int) -> list[int]:
+    """Taps of one axis that read at least one pixel: tap ``t`` reads rows ``s * i + t * r - before``."""
+    live = []
+    for tap in range(kernel):
+        first = tap * rate - before
+        if first + stride * (out - 1) >= 0 and first < size:
+            live.append(tap)
+    return live
+
+
+def _output_size(size, kernel, strides, rates, padding=((0, 0), (0, 0))) -> tuple[int, int]:
+    """(out_h, out_w) of a convolution of a (height, width) input padded by ``padding`` ((before, after)
+    per axis); raises ValueError when the dilated kernel is larger than the padded input."""
+    extent = tuple((k - 1) * r + 1 for k, r in zip(kernel, rates))
+    out_h, out_w = ((n + sum(p) - e) // s + 1 for n, p, e, s in zip(size, padding, extent, strides))
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"input {size[0]}x{size[1]} is smaller than the dilated kernel {extent[0]}x{extent[1]}"
+        )
+    return out_h, out_w
 
 
 def _checked_window(name: str, values, padding: str) -> tuple[int, int]:
@@ -139,12 +161,7 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
             height, width = height + sum(pad_h), width + sum(pad_w)
             conv_padding = "valid"
     else:
-        out_h, out_w = height - (kernel_h - 1) * rate_h, width - (kernel_w - 1) * rate_w
-        if out_h < 1 or out_w < 1:
-            raise ValueError(
-                f"input {height}x{width} is smaller than the dilated kernel "
-                f"{(kernel_h - 1) * rate_h + 1}x{(kernel_w - 1) * rate_w + 1}"
-            )
+        out_h, out_w = _output_size((height, width), (kernel_h, kernel_w), (1, 1), (rate_h, rate_w))
         conv_padding = "valid"
     # pad the end of the grid to whole blocks of rate x rate; the phases are x[i::rate_h, j::rate_w]
     end_h, end_w = -height % rate_h, -width % rate_w
@@ -204,16 +221,6 @@ def strided_depthwise_conv(inputs, kernel, strides: tuple[int, int], padding: st
     return outputs
 
 
-def _live_taps(kernel: int, rate: int, stride: int, out: int, before: int, size: int) -> list[int]:
-    """Taps of one axis that read at least one pixel: tap ``t`` reads rows ``s * i + t * r - before``."""
-    live = []
-    for tap in range(kernel):
-        first = tap * rate - before
-        if first + stride * (out - 1) >= 0 and first < size:
-            live.append(tap)
-    return live
-
-
 def tap_depthwise_conv(inputs, kernel, strides=(1, 1), dilation_rate=(1, 1), padding: str = "same"):
     """Depthwise convolution as a sum of shifted (strided, dilated) slices times the kernel's taps.
 
@@ -241,13 +248,9 @@ def tap_depthwise_conv(inputs, kernel, strides=(1, 1), dilation_rate=(1, 1), pad
         pad_w = _same_padding(width, kernel_w, stride_w, rate_w)
     else:
         pad_h = pad_w = (0, 0)
-    out_h = (height + sum(pad_h) - (kernel_h - 1) * rate_h - 1) // stride_h + 1
-    out_w = (width + sum(pad_w) - (kernel_w - 1) * rate_w - 1) // stride_w + 1
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"input {height}x{width} is smaller than the dilated kernel "
-            f"{(kernel_h - 1) * rate_h + 1}x{(kernel_w - 1) * rate_w + 1}"
-        )
+    out_h, out_w = _output_size(
+        (height, width), (kernel_h, kernel_w), (stride_h, stride_w), (rate_h, rate_w), (pad_h, pad_w)
+    )
     dtype = inputs.dtype
     accumulate = "float32" if dtype in ("float16", "bfloat16") else dtype
     x = ops.cast(inputs, accumulate)
