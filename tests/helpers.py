@@ -98,3 +98,18 @@ def mixed_precision_forward(factory, inputs, **config) -> list[np.ndarray]:
         return _predict(model, inputs)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def lowered_train_step(model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str = "mse") -> str:
+    """StableHLO text of ``model``'s whole JAX training step (forward, gradients, Adam) on one batch (x, y)."""
+    import jax
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=loss)
+    model.optimizer.build(model.trainable_variables)
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+    return jax.jit(model.train_step).lower(state, (x, y)).as_text()

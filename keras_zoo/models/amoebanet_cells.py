@@ -19,6 +19,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers.drop_path import DropPath
+from keras_zoo.layers.max_pooling import MaxPooling2D
 
 # (operation, state index) per combination: left then right, five combinations.
 NORMAL_CELL = {
@@ -145,7 +146,7 @@ def apply_operation(x, operation: str, filters: int, strides: int, settings: Lay
             x = settings.batch_norm(x, name=f"{name}_bn_1")
     elif "pool" in operation:
         pool_type, _, shape = operation.split("_")
-        pool_class = layers.MaxPooling2D if pool_type == "max" else layers.AveragePooling2D
+        pool_class = MaxPooling2D if pool_type == "max" else layers.AveragePooling2D
         size = int(shape.split("x")[0])
         x = pool_class(size, strides=strides, padding="same", name=f"{name}_{operation}")(x)
         if input_filters != filters:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.max_pooling import MaxPooling3D
 from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model, register_variant
 
@@ -123,7 +124,7 @@ def genesis(
         index += 2
         if level < depth - 1:
             skips.append(x)
-            x = layers.MaxPooling3D(2, name=f"pool_{level}")(x)
+            x = MaxPooling3D(2, name=f"pool_{level}")(x)
 
     for level in reversed(range(depth - 1)):
         skip = skips[level]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.max_pooling import MaxPooling2D
 from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model
 
@@ -106,7 +107,7 @@ def unet(
         if level == depth - 1 and dropout:
             x = layers.Dropout(dropout, name=f"enc{level + 1}_drop")(x)
         skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
+        x = MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
 
     x = apply_conv_block(x, filters * 2**depth, batch_norm, "bottleneck", bn_momentum)
     if dropout:

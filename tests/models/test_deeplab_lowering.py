@@ -17,6 +17,7 @@ import pytest
 
 from keras_zoo.layers import atrous_depthwise
 from keras_zoo.models.deeplab import deeplabv3plus
+from tests.helpers import lowered_train_step
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -72,24 +73,14 @@ def test_parser_reads_window_and_groups():
 
 def _lowered_step_convolutions() -> tuple[list[keras.layers.Layer], list[dict]]:
     """The tiny DeepLab's depthwise layers and the convolutions of its lowered JAX training step."""
-    import jax
-
     model = deeplabv3plus(**TINY_129)
     depthwise = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
     assert {layer.dilation_rate[0] for layer in depthwise} == {1, 2, 6, 12, 18}
     assert {layer.strides[0] for layer in depthwise} == {1, 2}
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
-    model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (2, 129, 129, 3)).astype("float32")
     y = rng.random((2, 129, 129, 21), dtype=np.float32)
-    state = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in model.optimizer.variables],
-        [v.value for v in model.metrics_variables],
-    )
-    return depthwise, convolutions(jax.jit(model.train_step).lower(state, (x, y)).as_text())
+    return depthwise, convolutions(lowered_train_step(model, x, y))
 
 
 def test_training_step_has_no_grouped_convolution(monkeypatch):
