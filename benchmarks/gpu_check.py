@@ -58,13 +58,17 @@ GPU_LIMIT_S = {"unet": 90, "genesis": 90, "cascadenet": 90, "deeplabv3plus": 180
 # Keras/JAX step's speed-up over the PyTorch port in eager bf16.
 FIRST_STEP_TARGET_S = 60.0
 SPEEDUP_TARGET = 1.3
-# Diagnoses of keras-jax:deeplabv3plus: the same item with other settings, run only when it misses one of
-# the targets named ("first_step", "speedup").
+# Diagnoses of a network's keras-jax item: the same item with other settings, run only when it misses one
+# of the targets named ("first_step", "speedup").
 DIAGNOSES = {
-    # without XLA:GPU's autotuning: whether autotuning (the first attempt's logs ended in it) takes the time
-    "autotune0": ({"XLA_FLAGS": "--xla_gpu_autotune_level=0"}, ("first_step",)),
-    # depthwise convolutions by phases instead of taps (keras_zoo.layers.atrous_depthwise): which is faster
-    "phases": ({"KERAS_ZOO_DEPTHWISE": "phases"}, ("first_step", "speedup")),
+    "deeplabv3plus": {
+        # without XLA:GPU's autotuning: whether autotuning (the first attempt's logs ended in it) takes the time
+        "autotune0": ({"XLA_FLAGS": "--xla_gpu_autotune_level=0"}, ("first_step",)),
+        # depthwise convolutions by phases instead of taps (keras_zoo.layers.atrous_depthwise): which is faster
+        "phases": ({"KERAS_ZOO_DEPTHWISE": "phases"}, ("first_step", "speedup")),
+    },
+    # Keras' max pooling (select_and_scatter gradients) instead of taps (keras_zoo.layers.max_pooling)
+    "amoebanet": {"nativepool": ({"KERAS_ZOO_MAX_POOLING": "native"}, ("speedup",))},
 }
 
 
@@ -99,7 +103,7 @@ class Item:
 
 def plan(smoke: bool) -> list[Item]:
     """The items in the order they run: Keras/JAX, then the PyTorch ports in eager bf16 (the comparison),
-    then DeepLabv3+'s diagnoses (only where it missed a target), then Keras on the torch backend, then
+    then the diagnoses of DeepLabv3+ and AmoebaNet-D (only where it missed a target), then Keras on the torch backend, then
     the ports under ``torch.compile``."""
     steps = ["--steps", "1", "--warmup", "0"] if smoke else ["--steps", "10", "--warmup", "2"]
     peaks = [] if smoke else ["--peak-gflops", str(H200_PEAK_GFLOPS), "--peak-gbps", str(H200_PEAK_GBPS)]
@@ -126,17 +130,18 @@ def plan(smoke: bool) -> list[Item]:
     if not smoke:
         items.append(keras_item("keras-jax", "jax", "unet", 16))
     items += [port_item("torch-eager", m) for m in MODELS]
-    deeplab = next(i for i in items if i.name == "keras-jax:deeplabv3plus")
-    items += [
-        dataclasses.replace(
-            deeplab,
-            name=f"{deeplab.name}:{why}",
-            env=tuple(env.items()),
-            diagnoses=deeplab.name,
-            targets=targets,
-        )
-        for why, (env, targets) in DIAGNOSES.items()
-    ]
+    for model, diagnoses in DIAGNOSES.items():
+        diagnosed = next(i for i in items if i.name == f"keras-jax:{model}")
+        items += [
+            dataclasses.replace(
+                diagnosed,
+                name=f"{diagnosed.name}:{why}",
+                env=tuple(env.items()),
+                diagnoses=diagnosed.name,
+                targets=targets,
+            )
+            for why, (env, targets) in diagnoses.items()
+        ]
     items += [keras_item("keras-torch", "torch", m, 1 if smoke else reference_batch(m)) for m in MODELS]
     items += [port_item("torch-compile", m) for m in MODELS]
     return items

@@ -89,12 +89,16 @@ def test_the_gpu_plan_runs_keras_jax_first_at_reference_batches_with_the_h200_pe
     assert all(os.path.exists(i.argv[0]) for i in ports)
 
 
-def test_deeplab_diagnoses_run_only_when_it_misses_their_targets():
-    autotune0, phases = [i for i in gpu_check.plan(smoke=False) if i.diagnoses]
+def test_diagnoses_run_only_when_their_item_misses_their_targets():
+    autotune0, phases, nativepool = [i for i in gpu_check.plan(smoke=False) if i.diagnoses]
     assert autotune0.name == "keras-jax:deeplabv3plus:autotune0"
     assert dict(autotune0.env) == {"XLA_FLAGS": "--xla_gpu_autotune_level=0"}
     assert phases.name == "keras-jax:deeplabv3plus:phases"
     assert dict(phases.env) == {"KERAS_ZOO_DEPTHWISE": "phases"}
+    assert (
+        nativepool.name == "keras-jax:amoebanet:nativepool" and nativepool.diagnoses == "keras-jax:amoebanet"
+    )
+    assert dict(nativepool.env) == {"KERAS_ZOO_MAX_POOLING": "native"} and nativepool.targets == ("speedup",)
     main = {"item": "keras-jax:deeplabv3plus", "model": "deeplabv3plus", "fit_step_time_ms": 50.0}
     port = {"item": "torch-eager:deeplabv3plus", "model": "deeplabv3plus", "step_time_ms": 74.0}
     fast, slow = {**main, "first_step_s": 41.0}, {**main, "first_step_s": 75.0}
