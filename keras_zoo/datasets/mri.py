@@ -175,6 +175,19 @@ def scale_to_unit_max(x: np.ndarray, image_axes: int = 2) -> np.ndarray:
     return (x / np.where(peak > 0, peak, 1)).astype(np.complex64)
 
 
+def zero_filled_peak(zero_filled: np.ndarray) -> np.ndarray:
+    """Each example's max magnitude, 1 for an all-zero example.
+
+    Args:
+        zero_filled: complex (n, ...) zero-filled images.
+
+    Returns:
+        float32 (n,) scales to divide the example by (and multiply the network's output by).
+    """
+    peak = np.abs(zero_filled).reshape(len(zero_filled), -1).max(axis=1)
+    return np.where(peak > 0, peak, 1).astype(np.float32)
+
+
 def scale_by_zero_filled(
     zero_filled: np.ndarray, kspace: np.ndarray, target: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,9 +205,7 @@ def scale_by_zero_filled(
     Returns:
         The three arrays scaled per example (all-zero examples stay 0), complex64.
     """
-    axes = tuple(range(1, np.ndim(zero_filled)))
-    peak = np.abs(zero_filled).max(axis=axes, keepdims=True)
-    peak = np.where(peak > 0, peak, 1)
+    peak = zero_filled_peak(zero_filled).reshape((-1,) + (1,) * (np.ndim(zero_filled) - 1))
     return tuple((np.asarray(a) / peak).astype(np.complex64) for a in (zero_filled, kspace, target))
 
 

@@ -23,6 +23,7 @@ from keras_zoo.datasets.mri import (
     fft2,
     ifft2,
     undersample,
+    zero_filled_peak,
 )
 from keras_zoo.datasets.mri_readers import read_cfl, write_cfl
 from keras_zoo.errors import DataError, data_error, require_file
@@ -108,9 +109,7 @@ def kspace_inputs(
     Returns:
         ((image, kspace, mask) each float32 (n, Nx, Ny, 2), scale (n,) float32 to multiply outputs by).
     """
-    zero_filled = ifft2(kspace)
-    scale = np.abs(zero_filled).reshape(len(kspace), -1).max(axis=1)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    scale = zero_filled_peak(ifft2(kspace))
     kspace = kspace / scale[:, None, None]
     mask2 = np.repeat(mask[..., None], 2, axis=-1).astype(np.float32)
     return (complex_to_channels(ifft2(kspace)), complex_to_channels(kspace), mask2), scale

@@ -11,6 +11,7 @@ from keras_zoo.datasets.mri import (
     scale_by_zero_filled,
     undersampled_examples,
     uniform_mask,
+    zero_filled_peak,
 )
 
 
@@ -47,6 +48,8 @@ def test_scale_by_zero_filled_keeps_zero_examples_and_scales_sequences_as_a_whol
     assert np.abs(out_zf[1]).max() == 1 and np.all(out_zf[1, :2] == 0)
     np.testing.assert_allclose(out_k[1], zf[1] * 2 / 4)
     assert out_t.dtype == np.complex64
+    peak = zero_filled_peak(zf)  # the scales kspace_inputs returns for the outputs
+    assert peak.dtype == np.float32 and peak.tolist() == [1.0, 4.0]
 
 
 def test_normalise_is_checked_and_reaches_the_training_stream():
