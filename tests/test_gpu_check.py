@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -146,3 +148,13 @@ def test_table_labels_a_diagnosis_row():
     rows = gpu_check.table(records).splitlines()[2:]
     assert rows[0].startswith("| deeplabv3plus, ? | timeout | 117.0 | - |")
     assert rows[1] == "| deeplabv3plus, 8 (autotune0) | 90.0 | 117.0 | 1.30x | - | - | 35.0 | - | - |"
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the PyTorch ports need torch")
+def test_every_ports_smoke_arguments_train_a_step():
+    """The smoke configuration of each PyTorch port builds and trains (CI has no torch; a GPU host has)."""
+    ports = [i for i in gpu_check.plan(smoke=True) if i.name.startswith("torch-eager:")]
+    assert len(ports) == len(gpu_check.MODELS)
+    for item in ports:
+        (record,) = gpu_check.run_item(item, seconds_left=120)
+        assert record["step_time_ms"] > 0, record
