@@ -35,10 +35,10 @@ and a counter (``layers/depthwise_conv2d_3/vars/0``), so any other name would st
 
 from __future__ import annotations
 
-import os
-
 import keras
 from keras import ops
+
+from keras_zoo.layers.rewrites import chosen_implementation, same_padding
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_DEPTHWISE"
 IMPLEMENTATIONS = ("auto", "taps", "phases", "native")
@@ -59,18 +59,7 @@ def implementation() -> str:
     Raises:
         ValueError: for any other value, naming the variable.
     """
-    choice = os.environ.get(IMPLEMENTATION_VARIABLE) or "auto"
-    if choice not in IMPLEMENTATIONS:
-        raise ValueError(f"${IMPLEMENTATION_VARIABLE} must be one of {IMPLEMENTATIONS}, got {choice!r}")
-    return choice
-
-
-def _same_padding(size: int, kernel: int, stride: int, rate: int) -> tuple[int, int]:
-    """(before, after) padding of "same" (TF/XLA convention: the extra pixel goes after)."""
-    effective = (kernel - 1) * rate + 1
-    out = -(-size // stride)
-    total = max((out - 1) * stride + effective - size, 0)
-    return total // 2, total - total // 2
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS)
 
 
 def _drop_padding_taps(kernel, axis: int, size: int, rate: int):
@@ -155,8 +144,8 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
                 return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format="channels_last")
             conv_padding = "same"
         else:  # even kernels pad unevenly: pad the full grid explicitly, convolve "valid"
-            pad_h = _same_padding(height, kernel_h, 1, rate_h)
-            pad_w = _same_padding(width, kernel_w, 1, rate_w)
+            pad_h = same_padding(height, kernel_h, 1, rate_h)
+            pad_w = same_padding(width, kernel_w, 1, rate_w)
             x = ops.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
             height, width = height + sum(pad_h), width + sum(pad_w)
             conv_padding = "valid"
@@ -201,8 +190,8 @@ def strided_depthwise_conv(inputs, kernel, strides: tuple[int, int], padding: st
     height, width = _spatial_size(inputs)
     x = inputs
     if padding == "same":
-        pad_h = _same_padding(height, kernel_h, stride_h, 1)
-        pad_w = _same_padding(width, kernel_w, stride_w, 1)
+        pad_h = same_padding(height, kernel_h, stride_h, 1)
+        pad_w = same_padding(width, kernel_w, stride_w, 1)
         if any(pad_h + pad_w):
             x = ops.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
         height, width = height + sum(pad_h), width + sum(pad_w)
@@ -244,8 +233,8 @@ def tap_depthwise_conv(inputs, kernel, strides=(1, 1), dilation_rate=(1, 1), pad
     kernel_h, kernel_w, channels, multiplier = (int(d) for d in kernel.shape)
     height, width = _spatial_size(inputs)
     if padding == "same":
-        pad_h = _same_padding(height, kernel_h, stride_h, rate_h)
-        pad_w = _same_padding(width, kernel_w, stride_w, rate_w)
+        pad_h = same_padding(height, kernel_h, stride_h, rate_h)
+        pad_w = same_padding(width, kernel_w, stride_w, rate_w)
     else:
         pad_h = pad_w = (0, 0)
     out_h, out_w = _output_size(

@@ -26,11 +26,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 from collections.abc import Sequence
 
 import keras
 from keras import ops
+
+from keras_zoo.layers.rewrites import chosen_implementation, same_padding
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_MAX_POOLING"
 IMPLEMENTATIONS = ("auto", "taps", "native")
@@ -49,17 +50,7 @@ def implementation() -> str:
     Raises:
         ValueError: for any other value, naming the variable.
     """
-    choice = os.environ.get(IMPLEMENTATION_VARIABLE) or "auto"
-    if choice not in IMPLEMENTATIONS:
-        raise ValueError(f"${IMPLEMENTATION_VARIABLE} must be one of {IMPLEMENTATIONS}, got {choice!r}")
-    return choice
-
-
-def _same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
-    """(before, after) padding of "same" (TF/XLA convention: the extra pixel goes after)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return total // 2, total - total // 2
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS)
 
 
 def _as_tuple(name: str, values: int | Sequence[int], rank: int) -> tuple[int, ...]:
@@ -105,7 +96,7 @@ def tap_max_pool(
     pool_size = _as_tuple("pool_size", pool_size, rank)
     strides = pool_size if strides is None else _as_tuple("strides", strides, rank)
     if padding == "same":
-        pads = tuple(_same_padding(n, k, s) for n, k, s in zip(spatial, pool_size, strides))
+        pads = tuple(same_padding(n, k, s) for n, k, s in zip(spatial, pool_size, strides))
     elif padding == "valid":
         pads = ((0, 0),) * rank
     else:

@@ -1,0 +1,27 @@
+"""What the layers that compute a Keras op in another form share: the choice of form from an environment
+variable, and the padding of "same" windows."""
+
+from __future__ import annotations
+
+import os
+
+
+def chosen_implementation(variable: str, choices: tuple[str, ...]) -> str:
+    """``$variable`` (default ``"auto"``), which must be one of ``choices``.
+
+    Raises:
+        ValueError: for any other value, naming the variable.
+    """
+    choice = os.environ.get(variable) or "auto"
+    if choice not in choices:
+        raise ValueError(f"${variable} must be one of {choices}, got {choice!r}")
+    return choice
+
+
+def same_padding(size: int, window: int, stride: int, rate: int = 1) -> tuple[int, int]:
+    """(before, after) padding of "same" for a window dilated by ``rate`` (TF/XLA convention: the extra
+    pixel goes after)."""
+    effective = (window - 1) * rate + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
