@@ -65,12 +65,7 @@ def measure(name: str, preset: str, batch: int, precision: str) -> dict:
 
     x, y = batch_like(model.inputs), batch_like(model.outputs)
     model.optimizer.build(model.trainable_variables)
-    state = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in model.optimizer.variables],
-        [v.value for v in model.metrics_variables],
-    )
+    state = runtime.trainer_state(model)
     start = time.perf_counter()
     traced = jax.jit(model.train_step).trace(state, (x, y))
     traced_at = time.perf_counter()

@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 
+from keras_zoo.runtime import trainer_state
 from keras_zoo.weights import load_h5_weights, save_h5_weights
 
 
@@ -106,10 +107,4 @@ def lowered_train_step(model: keras.Model, x: np.ndarray, y: np.ndarray, loss: s
 
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=loss)
     model.optimizer.build(model.trainable_variables)
-    state = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in model.optimizer.variables],
-        [v.value for v in model.metrics_variables],
-    )
-    return jax.jit(model.train_step).lower(state, (x, y)).as_text()
+    return jax.jit(model.train_step).lower(trainer_state(model), (x, y)).as_text()

@@ -213,15 +213,11 @@ def _cost_figures(model, batch: int, mode: str, step_time_ms: float, args: argpa
 def _jax_step_flops(model, x, y) -> float | None:
     """FLOPs of one compiled training step from XLA's cost analysis (JAX backend only)."""
     try:
-        trainer_state = (
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            [v.value for v in model.optimizer.variables],
-            [v.value for v in model.metrics_variables],
-        )
         import jax
 
-        lowered = jax.jit(model.train_step).lower(trainer_state, (x, y))
+        from keras_zoo.runtime import trainer_state
+
+        lowered = jax.jit(model.train_step).lower(trainer_state(model), (x, y))
         cost = lowered.compile().cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         return float(cost.get("flops")) if cost else None

@@ -21,6 +21,7 @@ _LAZY = {
     "select_npu_adapter": "keras_zoo.runtime.npu",
     "apply_tf_cpu_defaults": "keras_zoo.runtime.tf_env",
     "ModelTraits": "keras_zoo.runtime.traits",
+    "trainer_state": "keras_zoo.runtime.jax_step",
 }
 
 __all__ = sorted(_LAZY)
