@@ -91,7 +91,7 @@ def tap_max_pool(
     if None in spatial:
         raise ValueError(f"needs static spatial sizes, got input shape {tuple(inputs.shape)}")
     dtype = keras.backend.standardize_dtype(inputs.dtype)
-    if not dtype.startswith(("float", "bfloat")):
+    if not _is_float(dtype):
         raise ValueError(f"needs a float input, got {dtype}")
     pool_size = _as_tuple("pool_size", pool_size, rank)
     strides = pool_size if strides is None else _as_tuple("strides", strides, rank)
@@ -114,7 +114,6 @@ def tap_max_pool(
         for offset in itertools.product(*(range(k) for k in pool_size))
     ]
     maximum = ops.stop_gradient(functools.reduce(ops.maximum, taps))
-
     outputs = maximum
     taken = None  # windows whose maximum an earlier tap already holds
     for tap in taps:
@@ -125,22 +124,35 @@ def tap_max_pool(
     return ops.cast(outputs, dtype)
 
 
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat"))
+
+
 def _pools_by_taps(layer: keras.layers.Layer, inputs) -> bool:
     """Whether ``layer`` runs :func:`tap_max_pool` on ``inputs`` (else the parent's ``ops.max_pool``)."""
     choice = implementation()
     if choice == "auto":
         choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "native")
-    dtype = keras.backend.standardize_dtype(inputs.dtype)
     return (
         choice == "taps"
         and layer.data_format == "channels_last"
         and None not in tuple(inputs.shape[1:-1])
-        and dtype.startswith(("float", "bfloat"))
+        and _is_float(keras.backend.standardize_dtype(inputs.dtype))
     )
 
 
+class _TapMaxPooling:
+    """``call`` of the max-pooling layers below: :func:`tap_max_pool` where :func:`_pools_by_taps` says
+    so, else the Keras parent's pooling (channels_first, dynamic-size and integer inputs)."""
+
+    def call(self, inputs):
+        if not _pools_by_taps(self, inputs):
+            return super().call(inputs)
+        return tap_max_pool(inputs, self.pool_size, self.strides, self.padding)
+
+
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class MaxPooling2D(keras.layers.MaxPooling2D):
+class MaxPooling2D(_TapMaxPooling, keras.layers.MaxPooling2D):
     """``keras.layers.MaxPooling2D`` computed by :func:`tap_max_pool` where :func:`implementation` says so.
 
     Takes exactly the arguments of ``keras.layers.MaxPooling2D``. ``channels_first``, dynamic-size and
@@ -153,14 +165,9 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
         Tensor (batch, out_h, out_w, channels), as the parent layer.
     """
 
-    def call(self, inputs):
-        if not _pools_by_taps(self, inputs):
-            return super().call(inputs)
-        return tap_max_pool(inputs, self.pool_size, self.strides, self.padding)
-
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class MaxPooling3D(keras.layers.MaxPooling3D):
+class MaxPooling3D(_TapMaxPooling, keras.layers.MaxPooling3D):
     """``keras.layers.MaxPooling3D`` computed by :func:`tap_max_pool` where :func:`implementation` says so.
 
     Takes exactly the arguments of ``keras.layers.MaxPooling3D``. ``channels_first``, dynamic-size and
@@ -172,8 +179,3 @@ class MaxPooling3D(keras.layers.MaxPooling3D):
     Returns:
         Tensor (batch, out_d, out_h, out_w, channels), as the parent layer.
     """
-
-    def call(self, inputs):
-        if not _pools_by_taps(self, inputs):
-            return super().call(inputs)
-        return tap_max_pool(inputs, self.pool_size, self.strides, self.padding)
