@@ -11,6 +11,35 @@ from keras_zoo.runtime import trainer_state
 from keras_zoo.weights import load_h5_weights, save_h5_weights
 
 
+def value_and_grads(fn, args: list, cotangent) -> list[np.ndarray]:
+    """``[fn(*args), d<fn(*args), cotangent>/d args[0], ...]`` as float64 NumPy arrays, on the current
+    backend (jax.vjp, tf.GradientTape or torch.autograd). ``args`` and ``cotangent``: arrays or tensors;
+    the cotangent is cast to the output's dtype."""
+    backend = keras.config.backend()
+    args = [keras.ops.convert_to_tensor(a) for a in args]
+    if backend == "jax":
+        import jax
+
+        y, vjp = jax.vjp(fn, *args)
+        grads = vjp(keras.ops.cast(cotangent, y.dtype))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            y = fn(*args)
+        grads = tape.gradient(y, args, output_gradients=keras.ops.cast(cotangent, y.dtype))
+    else:
+        import torch
+
+        args = [a.detach().requires_grad_() for a in args]
+        y = fn(*args)
+        grads = torch.autograd.grad(y, args, keras.ops.cast(cotangent, y.dtype))
+    return [
+        np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")), np.float64) for t in (y, *grads)
+    ]
+
+
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 

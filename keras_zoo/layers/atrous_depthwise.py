@@ -38,6 +38,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_zoo.layers import layout
 from keras_zoo.layers.rewrites import chosen_implementation, same_padding
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_DEPTHWISE"
@@ -141,7 +142,7 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
             kernel, rate_h = _drop_padding_taps(kernel, 0, height, rate_h)
             kernel, rate_w = _drop_padding_taps(kernel, 1, width, rate_w)
             if rate_h == rate_w == 1:  # e.g. rate 18 on a 17x17 map: only the centre tap reads pixels
-                return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format="channels_last")
+                return layout.depthwise_conv(x, kernel, strides=1, padding="same")
             conv_padding = "same"
         else:  # even kernels pad unevenly: pad the full grid explicitly, convolve "valid"
             pad_h = same_padding(height, kernel_h, 1, rate_h)
@@ -161,7 +162,7 @@ def atrous_depthwise_conv(inputs, kernel, dilation_rate: tuple[int, int], paddin
     x = ops.reshape(x, (-1, grid_h, rate_h, grid_w, rate_w, channels))
     x = ops.transpose(x, (2, 4, 0, 1, 3, 5))  # (rate_h, rate_w, batch, grid_h, grid_w, channels)
     x = ops.reshape(x, (-1, grid_h, grid_w, channels))
-    y = ops.depthwise_conv(x, kernel, strides=1, padding=conv_padding, data_format="channels_last")
+    y = layout.depthwise_conv(x, kernel, strides=1, padding=conv_padding)
     y_h, y_w, y_channels = y.shape[1], y.shape[2], y.shape[3]
     y = ops.reshape(y, (rate_h, rate_w, -1, y_h, y_w, y_channels))
     y = ops.transpose(y, (2, 3, 0, 4, 1, 5))  # (batch, y_h, rate_h, y_w, rate_w, channels)
@@ -205,7 +206,7 @@ def strided_depthwise_conv(inputs, kernel, strides: tuple[int, int], padding: st
             sub_kernel = kernel[p::stride_h, q::stride_w]
             sub_h, sub_w = int(sub_kernel.shape[0]), int(sub_kernel.shape[1])
             phase = x[:, p::stride_h, q::stride_w, :][:, : out_h + sub_h - 1, : out_w + sub_w - 1, :]
-            y = ops.depthwise_conv(phase, sub_kernel, strides=1, padding="valid", data_format="channels_last")
+            y = layout.depthwise_conv(phase, sub_kernel, strides=1, padding="valid")
             outputs = y if outputs is None else outputs + y
     return outputs
 
@@ -273,8 +274,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     On JAX every form runs :func:`tap_depthwise_conv`. On torch, ``dilation_rate > 1`` (with stride 1) runs
     :func:`atrous_depthwise_conv` (:func:`strided_depthwise_conv` for ``strides > 1`` only when
     ``$KERAS_ZOO_DEPTHWISE=phases``). Everything else, all of TensorFlow, and every ``channels_first`` or
-    dynamic-size input run the parent's ``keras.ops.depthwise_conv``: ``tf.nn.depthwise_conv2d`` already
-    applies space-to-batch itself for dilation, and its native CPU kernels were faster than the rewrites.
+    dynamic-size input run ``keras.ops.depthwise_conv``: ``tf.nn.depthwise_conv2d`` already applies
+    space-to-batch itself for dilation, and its native CPU kernels were faster than the rewrites. On torch
+    every depthwise convolution left runs on a channels-first view (:mod:`keras_zoo.layers.layout`).
 
     Call args:
         inputs: tensor (batch, height, width, channels) (channels last).
@@ -302,9 +304,13 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     def call(self, inputs):
         mode = self._rewrite(inputs)
-        if mode is None:
+        if mode is None and not layout.uses_view(self.data_format):
             return super().call(inputs)
-        if mode == "taps":
+        if mode is None:
+            outputs = layout.depthwise_conv(
+                inputs, self.kernel, self.strides, self.padding, self.dilation_rate
+            )
+        elif mode == "taps":
             outputs = tap_depthwise_conv(inputs, self.kernel, self.strides, self.dilation_rate, self.padding)
         elif mode == "atrous":
             outputs = atrous_depthwise_conv(inputs, self.kernel, self.dilation_rate, self.padding)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_zoo.layers.layout import ViewPooling
 from keras_zoo.layers.rewrites import chosen_implementation, same_padding
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_MAX_POOLING"
@@ -143,7 +144,8 @@ def _pools_by_taps(layer: keras.layers.Layer, inputs) -> bool:
 
 class _TapMaxPooling:
     """``call`` of the max-pooling layers below: :func:`tap_max_pool` where :func:`_pools_by_taps` says
-    so, else the Keras parent's pooling (channels_first, dynamic-size and integer inputs)."""
+    so, else Keras' pooling (channels_first, dynamic-size and integer inputs), on a channels-first view
+    where :func:`keras_zoo.layers.layout.uses_view` (torch)."""
 
     def call(self, inputs):
         if not _pools_by_taps(self, inputs):
@@ -152,7 +154,7 @@ class _TapMaxPooling:
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class MaxPooling2D(_TapMaxPooling, keras.layers.MaxPooling2D):
+class MaxPooling2D(_TapMaxPooling, ViewPooling, keras.layers.MaxPooling2D):
     """``keras.layers.MaxPooling2D`` computed by :func:`tap_max_pool` where :func:`implementation` says so.
 
     Takes exactly the arguments of ``keras.layers.MaxPooling2D``. ``channels_first``, dynamic-size and
@@ -167,7 +169,7 @@ class MaxPooling2D(_TapMaxPooling, keras.layers.MaxPooling2D):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class MaxPooling3D(_TapMaxPooling, keras.layers.MaxPooling3D):
+class MaxPooling3D(_TapMaxPooling, ViewPooling, keras.layers.MaxPooling3D):
     """``keras.layers.MaxPooling3D`` computed by :func:`tap_max_pool` where :func:`implementation` says so.
 
     Takes exactly the arguments of ``keras.layers.MaxPooling3D``. ``channels_first``, dynamic-size and

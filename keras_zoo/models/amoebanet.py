@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.layout import AveragePooling2D
 from keras_zoo.models.amoebanet_cells import NORMAL_CELL, REDUCTION_CELL, LayerSettings, apply_cell
 from keras_zoo.registry import register_model
 from keras_zoo.weights import load_weights
@@ -51,7 +52,7 @@ def apply_aux_head(x, classes: int, settings: LayerSettings, name: str):
         float32 logits (batch, classes).
     """
     x = settings.relu(x, name=f"{name}_relu")
-    x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_avg_pool")(x)
+    x = AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_avg_pool")(x)
     x = settings.conv(x, int(128 * AUX_SCALING), 1, name=f"{name}_proj")
     x = settings.batch_norm(x, name=f"{name}_aux_bn0")
     x = settings.relu(x, name=f"{name}_aux_relu0")

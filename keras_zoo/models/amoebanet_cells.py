@@ -19,6 +19,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers.drop_path import DropPath
+from keras_zoo.layers.layout import AveragePooling2D, Conv2D
 from keras_zoo.layers.max_pooling import MaxPooling2D
 
 # (operation, state index) per combination: left then right, five combinations.
@@ -82,7 +83,7 @@ class LayerSettings:
 
     def conv(self, x, filters: int, kernel, name: str, strides=1, padding: str = "same"):
         """Bias-free convolution (all AmoebaNet convolutions are followed by batch norm)."""
-        return layers.Conv2D(
+        return Conv2D(
             filters,
             kernel,
             strides=strides,
@@ -113,11 +114,11 @@ def apply_factorized_reduction(x, filters: int, settings: LayerSettings, name: s
     """
     if filters % 2:
         raise ValueError(f"factorized reduction needs an even number of filters, got {filters}")
-    path1 = layers.AveragePooling2D(1, strides=2, padding="valid", name=f"{name}_path1_pool")(x)
+    path1 = AveragePooling2D(1, strides=2, padding="valid", name=f"{name}_path1_pool")(x)
     path1 = settings.conv(path1, filters // 2, 1, name=f"{name}_path1_conv")
     path2 = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_path2_pad")(x)
     path2 = layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_path2_shift")(path2)
-    path2 = layers.AveragePooling2D(1, strides=2, padding="valid", name=f"{name}_path2_pool")(path2)
+    path2 = AveragePooling2D(1, strides=2, padding="valid", name=f"{name}_path2_pool")(path2)
     path2 = settings.conv(path2, filters // 2, 1, name=f"{name}_path2_conv")
     x = layers.Concatenate(axis=-1, name=f"{name}_path_concat")([path1, path2])
     return settings.batch_norm(x, name=f"{name}_final_path_bn")
@@ -146,7 +147,7 @@ def apply_operation(x, operation: str, filters: int, strides: int, settings: Lay
             x = settings.batch_norm(x, name=f"{name}_bn_1")
     elif "pool" in operation:
         pool_type, _, shape = operation.split("_")
-        pool_class = MaxPooling2D if pool_type == "max" else layers.AveragePooling2D
+        pool_class = MaxPooling2D if pool_type == "max" else AveragePooling2D
         size = int(shape.split("x")[0])
         x = pool_class(size, strides=strides, padding="same", name=f"{name}_{operation}")(x)
         if input_filters != filters:

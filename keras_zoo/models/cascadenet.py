@@ -28,6 +28,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers import DataConsistency, KSpaceAveraging
+from keras_zoo.layers.layout import Conv2D, Conv3D
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
 from keras_zoo.models.checks import check_at_least
 from keras_zoo.registry import register_model
@@ -71,7 +72,7 @@ def make_denoiser_layers(
         kernel_initializer: Keras initializer name of the kernels.
         name: layer-name prefix, e.g. ``"cascade1"``.
     """
-    conv = layers.Conv2D if dims == 2 else layers.Conv3D
+    conv = Conv2D if dims == 2 else Conv3D
     denoiser = []
     for i in range(1, n_convs + 1):
         last = i == n_convs

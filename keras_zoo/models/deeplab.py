@@ -41,6 +41,7 @@ import numpy as np
 from keras import layers
 
 from keras_zoo.errors import WeightsError
+from keras_zoo.layers.layout import Conv2D
 from keras_zoo.models.xception import (
     BACKBONES,
     BN_MOMENTUM,
@@ -75,7 +76,7 @@ def preprocess_input(images):
 
 def _conv_bn_relu(x, filters: int, weight_decay: float, name: str):
     """1x1 conv (no bias, glorot as slim's default) + BN (eps 1e-5) + ReLU, as the head's slim ``conv2d``."""
-    x = layers.Conv2D(
+    x = Conv2D(
         filters,
         1,
         use_bias=False,
@@ -236,7 +237,7 @@ def deeplabv3plus(
     features, tap = apply_xception(inputs, backbone, output_stride, width, weight_decay, middle_units)
     x = apply_aspp(features, rates, scaled(256, width), dropout, weight_decay)
     x = apply_decoder(x, tap, scaled(256, width), scaled(48, width), weight_decay)
-    x = layers.Conv2D(
+    x = Conv2D(
         classes,
         1,
         use_bias=True,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.layout import Conv3D
 from keras_zoo.layers.max_pooling import MaxPooling3D
 from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model, register_variant
@@ -56,7 +57,7 @@ def apply_conv_bn_relu(x, filters: int, batch_norm: bool, index: int, bn_momentu
         bn_momentum: momentum of the BN moving statistics.
         index: block number ``i`` in the names ``depth_{i}_conv/_bn/_relu``.
     """
-    x = layers.Conv3D(filters, 3, padding="same", name=f"depth_{index}_conv")(x)
+    x = Conv3D(filters, 3, padding="same", name=f"depth_{index}_conv")(x)
     if batch_norm:
         x = layers.BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(
             x
@@ -134,7 +135,7 @@ def genesis(
         x = apply_conv_bn_relu(x, skip.shape[-1], batch_norm, index + 1, bn_momentum)
         index += 2
 
-    logits = layers.Conv3D(classes, 1, name="head_conv")(x)
+    logits = Conv3D(classes, 1, name="head_conv")(x)
     activation = "sigmoid" if classes == 1 else "softmax"
     outputs = layers.Activation(activation, dtype="float32", name=f"head_{activation}")(logits)
     model = keras.Model(inputs, outputs, name=name)
@@ -243,7 +244,7 @@ def genesis_segmenter(
     depth = _depth_of(net)
     _freeze(net, depth, freeze_encoder, freeze_batch_norm)
     x = net.get_layer(last_decoder_layer_name(depth)).output
-    x = layers.Conv3D(classes, 1, name="seg_conv")(x)
+    x = Conv3D(classes, 1, name="seg_conv")(x)
     activation = "sigmoid" if classes == 1 else "softmax"
     outputs = layers.Activation(activation, dtype="float32", name=f"seg_{activation}")(x)
     return keras.Model(net.input, outputs, name=name)

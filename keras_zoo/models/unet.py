@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.layout import Conv2D
 from keras_zoo.layers.max_pooling import MaxPooling2D
 from keras_zoo.models.checks import check_at_least, check_fraction
 from keras_zoo.registry import register_model
@@ -41,7 +42,7 @@ def apply_conv_block(x, filters: int, batch_norm: bool, name: str, bn_momentum: 
         bn_momentum: momentum of the batch norms' moving statistics.
     """
     for i in (1, 2):
-        x = layers.Conv2D(
+        x = Conv2D(
             filters,
             3,
             padding="same",
@@ -116,7 +117,7 @@ def unet(
     for level in reversed(range(depth)):
         prefix = f"dec{level + 1}"
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}_upsample")(x)
-        x = layers.Conv2D(
+        x = Conv2D(
             filters * 2**level,
             2,
             padding="same",
@@ -127,10 +128,8 @@ def unet(
         x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")([skips[level], x])
         x = apply_conv_block(x, filters * 2**level, batch_norm, prefix, bn_momentum)
 
-    x = layers.Conv2D(
-        2, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="head_conv"
-    )(x)
-    logits = layers.Conv2D(classes, 1, name="head_logits")(x)
+    x = Conv2D(2, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="head_conv")(x)
+    logits = Conv2D(classes, 1, name="head_logits")(x)
     activation = "sigmoid" if classes == 1 else "softmax"
     outputs = layers.Activation(activation, dtype="float32", name="head_" + activation)(logits)
     model = keras.Model(inputs, outputs, name=name)

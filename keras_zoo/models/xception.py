@@ -24,6 +24,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers import atrous_depthwise
+from keras_zoo.layers.layout import Conv2D
 
 BN_MOMENTUM = 0.9997  # slim batch-norm decay of the reference
 BACKBONE_BN_EPSILON = 1e-3
@@ -201,7 +202,7 @@ def apply_separable_conv(
     x = _batch_norm(x, epsilon, name=f"{name}_depthwise_bn")
     if relu_inside:
         x = layers.ReLU(name=f"{name}_depthwise_relu")(x)
-    x = layers.Conv2D(
+    x = Conv2D(
         filters,
         1,
         use_bias=False,
@@ -221,7 +222,7 @@ def apply_conv_bn(x, filters: int, kernel_size: int, stride: int, relu: bool, we
     if stride > 1 and kernel_size > 1:
         x = apply_fixed_padding(x, kernel_size, 1, name=f"{name}_pad")
         padding = "valid"
-    x = layers.Conv2D(
+    x = Conv2D(
         filters,
         kernel_size,
         strides=stride,

@@ -35,6 +35,7 @@ from keras_zoo.layers.atrous_depthwise import (
     tap_depthwise_conv,
 )
 from keras_zoo.weights import load_weights, save_h5_weights
+from tests.helpers import value_and_grads
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -53,23 +54,7 @@ def _normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
 
 def _value_and_grads(fn, x: np.ndarray, kernel: np.ndarray, cotangent: np.ndarray):
     """(fn(x, kernel), d<fn, cotangent>/dx, d<fn, cotangent>/dkernel) as NumPy arrays."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        y, vjp = jax.vjp(fn, x, kernel)
-        dx, dkernel = vjp(cotangent)
-        return tuple(np.asarray(v) for v in (y, dx, dkernel))
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x, kernel = tf.constant(x), tf.constant(kernel)
-        with tf.GradientTape() as tape:
-            tape.watch([x, kernel])
-            y = fn(x, kernel)
-        dx, dkernel = tape.gradient(y, [x, kernel], output_gradients=tf.constant(cotangent))
-        return tuple(v.numpy() for v in (y, dx, dkernel))
-    pytest.skip(f"gradients are checked on the tensorflow and jax backends, not {backend}")
+    return tuple(value_and_grads(fn, [x, kernel], cotangent))
 
 
 def _assert_rounding_equal(actual: np.ndarray, expected: np.ndarray):
@@ -101,7 +86,8 @@ def test_atrous_forward_and_gradients_match_dilated_conv(height, width, rate, pa
     y, dx, dkernel = _value_and_grads(rewritten, x, kernel, cotangent)
     y_ref, dx_ref, dkernel_ref = _value_and_grads(reference, x, kernel, cotangent)
     every_tap_reads_pixels = min(height, width) > rate  # (size - 1) // rate >= 1: no tap is dropped
-    bitwise = keras.config.backend() == "tensorflow" or (padding == "same" and every_tap_reads_pixels)
+    backend = keras.config.backend()  # torch may choose another kernel for the smaller phase grids
+    bitwise = backend == "tensorflow" or (backend == "jax" and padding == "same" and every_tap_reads_pixels)
     check = np.testing.assert_array_equal if bitwise else _assert_rounding_equal
     check(y, y_ref)
     check(dx, dx_ref)

@@ -18,6 +18,7 @@ from keras import ops
 
 from keras_zoo.layers import max_pooling
 from keras_zoo.layers.max_pooling import MaxPooling2D, MaxPooling3D, tap_max_pool
+from tests.helpers import value_and_grads
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -65,28 +66,7 @@ def reference_max_pool(x: np.ndarray, pool, strides, padding: str, cotangent: np
 
 def value_and_grad(fn, x: np.ndarray, cotangent: np.ndarray, dtype: str = "float32"):
     """(fn(x), d<fn(x), cotangent>/dx) as float64 NumPy arrays, x and cotangent cast to ``dtype``."""
-    backend = keras.config.backend()
-    x = ops.cast(x, dtype)
-    cotangent = ops.cast(cotangent, dtype)
-    if backend == "jax":
-        import jax
-
-        y, vjp = jax.vjp(fn, x)
-        (dx,) = vjp(cotangent)
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = fn(x)
-        dx = tape.gradient(y, x, output_gradients=cotangent)
-    else:
-        import torch
-
-        x = x.detach().requires_grad_()
-        y = fn(x)
-        (dx,) = torch.autograd.grad(y, x, cotangent)
-    return [np.asarray(ops.convert_to_numpy(ops.cast(t, "float32")), np.float64) for t in (y, dx)]
+    return value_and_grads(fn, [ops.cast(x, dtype)], ops.cast(cotangent, dtype))
 
 
 def _inputs(shape, pool, strides, padding, ties: bool, seed: int = 0):
