@@ -6,9 +6,19 @@ import os
 
 import keras
 import numpy as np
+import pytest
 
 from keras_zoo.runtime import trainer_state
 from keras_zoo.weights import load_h5_weights, save_h5_weights
+
+
+def steps_per_execution_cases(*values: int) -> list:
+    """``steps_per_execution`` values as pytest params; those over 1 are skipped on torch, whose Keras
+    trainer runs one step per call."""
+    skip = pytest.mark.skipif(
+        keras.config.backend() == "torch", reason="Keras' torch trainer runs one step per call"
+    )
+    return [pytest.param(v, marks=skip) if v > 1 else v for v in values]
 
 
 def value_and_grads(fn, args: list, cotangent) -> list[np.ndarray]:

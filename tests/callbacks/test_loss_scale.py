@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.callbacks import LossScaleMonitor
+from tests.helpers import steps_per_execution_cases
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -25,7 +26,7 @@ def _fit(steps_per_execution=1, epochs=2, steps=12):
     return model, monitor, history.history
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4])
+@pytest.mark.parametrize("steps_per_execution", steps_per_execution_cases(1, 4))
 def test_skipped_steps_are_the_halvings_of_the_scale(steps_per_execution):
     model, monitor, history = _fit(steps_per_execution)
     scale = float(keras.ops.convert_to_numpy(model.optimizer.dynamic_scale))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.callbacks import NaNGuard
+from tests.helpers import steps_per_execution_cases
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -69,7 +70,7 @@ def test_finite_training_is_not_stopped():
     assert guard.stopped_at is None and len(history.history["loss"]) == 2
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4])
+@pytest.mark.parametrize("steps_per_execution", steps_per_execution_cases(1, 4))
 def test_keeps_asynchronous_dispatch(steps_per_execution):
     if not keras.src.backend.IS_THREAD_SAFE:
         pytest.skip("this backend always dispatches batch hooks synchronously")

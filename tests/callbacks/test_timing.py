@@ -6,6 +6,7 @@ import pytest
 
 from keras_zoo.callbacks import EpochClock, StepTimer
 from keras_zoo.callbacks.timing import final_label
+from tests.helpers import steps_per_execution_cases
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -31,7 +32,7 @@ def _data(samples):
     return np.zeros((samples, 4), "float32"), np.zeros((samples, 1), "float32")
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 2])
+@pytest.mark.parametrize("steps_per_execution", steps_per_execution_cases(1, 2))
 def test_step_time_of_a_sleep_padded_step(capsys, steps_per_execution):
     model = _tiny_model(steps_per_execution)
     x, y = _data(32)
@@ -50,7 +51,7 @@ def test_step_time_of_a_sleep_padded_step(capsys, steps_per_execution):
     assert f"Final loss : {history.history['loss'][-1]:.6f}" in out and "Final accuracy" not in out
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4])
+@pytest.mark.parametrize("steps_per_execution", steps_per_execution_cases(1, 4))
 def test_step_time_is_the_wall_time_of_compute_bound_steps(steps_per_execution):
     """Steps whose device work dwarfs their dispatch: under asynchronous dispatch (JAX) the training loop
     queues them without waiting, so a timer that did not wait for each step's results would see almost
