@@ -87,6 +87,7 @@ def test_set_overrides_the_preset(capsys):
     assert record["batch"] == reference_batch("unet")
 
 
+@pytest.mark.structure  # argument precedence, judged by parameter counts: the same on every backend
 def test_deprecated_config_json_still_overrides_and_set_wins_over_it(capsys):
     argv = ["--model", "unet", "--preset", "tiny", "--steps", "1", "--fit-epochs", "0"]
     (record,) = _records(capsys, [*argv, "--config", '{"filters": 2}'])
