@@ -9,7 +9,7 @@ those strides, a channels-first ``ops.conv`` or pool runs on it without copying,
 ``channels_last`` memory format, and the transpose back to (N, H, W, C) is a view of contiguous memory.
 :func:`channels_first_view` does that; the functions and layers below use it where :func:`implementation`
 says so (torch by default). Results equal the plain ops up to float32 rounding (torch may pick another
-kernel for the other weight layout); the forward passes measured here were bitwise equal.
+kernel for the other weight layout); the five networks' predictions were bitwise equal.
 
 Only layout changes: :class:`Conv2D`, :class:`Conv3D` and :class:`AveragePooling2D` subclass Keras' layers,
 keep their class names, configs and weights (Keras 3 ``.weights.h5`` files key layers by their snake-cased
@@ -27,8 +27,8 @@ from keras_zoo.layers.rewrites import chosen_implementation
 
 IMPLEMENTATION_VARIABLE = "KERAS_ZOO_LAYOUT"
 IMPLEMENTATIONS = ("auto", "view", "native")
-# per backend under "auto": TensorFlow and JAX get Keras' ops unchanged (XLA and TensorFlow choose their own
-# layouts; TensorFlow's CPU kernels are channels-last only)
+# per backend under "auto": TensorFlow and JAX get Keras' ops unchanged (their transposes are real ops, and
+# XLA assigns layouts itself)
 AUTO_IMPLEMENTATION = {"torch": "view"}
 
 
