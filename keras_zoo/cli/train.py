@@ -142,7 +142,9 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
         "default: every core but one)",
     )
     r.add_argument(
-        "--deterministic", action="store_true", help="deterministic ops (bitwise repeatable on CPU)"
+        "--deterministic",
+        action="store_true",
+        help="deterministic ops (bitwise repeatable on CPU; cuDNN's deterministic algorithms under torch on a GPU)",
     )
     r.add_argument(
         "--distribute",

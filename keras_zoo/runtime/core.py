@@ -224,6 +224,16 @@ def default_jit(backend: str, device: str) -> bool | str:
     return device == "gpu" and backend == "tensorflow"
 
 
+def _configure_cudnn(deterministic: bool) -> None:
+    """torch on a GPU: cuDNN times its algorithms for each convolution shape and keeps the fastest
+    (``cudnn.benchmark``, as PyTorch training scripts and the ports in ``benchmarks/torch_ports`` do; a
+    training run keeps its shapes, so each search happens once), unless the run must be deterministic,
+    which takes cuDNN's deterministic algorithms instead."""
+    cudnn = importlib.import_module("torch").backends.cudnn
+    cudnn.benchmark = not deterministic
+    cudnn.deterministic = deterministic
+
+
 def configure(
     device: str = "auto",
     precision: str = "auto",
@@ -239,7 +249,8 @@ def configure(
             ``"fp16"`` (see :func:`precision_policy`).
         seed: seeds Python, NumPy and the backend when given.
         jit_compile: override the per-backend default of :func:`default_jit`.
-        deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs).
+        deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs), and cuDNN for its
+            deterministic algorithms under torch on a GPU.
 
     On TensorFlow it also restores glibc's malloc thresholds after TensorFlow's generator-dataset patch
     (:mod:`keras_zoo.runtime.allocator`), which otherwise doubles the CLI's U-Net training step on CPU.
@@ -278,6 +289,8 @@ def configure(
         keras.utils.set_random_seed(seed)
     if deterministic and backend == "tensorflow":
         importlib.import_module("tensorflow").config.experimental.enable_op_determinism()
+    if backend == "torch" and device == "gpu":
+        _configure_cudnn(deterministic)
     if backend == "tensorflow":
         restore_malloc_thresholds()
     jit = default_jit(backend, device) if jit_compile is None else jit_compile

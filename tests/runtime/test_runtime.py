@@ -1,3 +1,6 @@
+import sys
+import types
+
 import keras
 import pytest
 
@@ -65,6 +68,27 @@ def test_configure_on_a_mocked_gpu(monkeypatch, capability, precision, policy):
         assert keras.mixed_precision.global_policy().name == policy
         config = runtime.configure(device="gpu", precision="fp16")
         assert config.policy == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_torch_on_a_gpu_times_cudnn_algorithms_unless_deterministic(monkeypatch):
+    cudnn = types.SimpleNamespace(benchmark=False, deterministic=False)
+    monkeypatch.setitem(
+        sys.modules, "torch", types.SimpleNamespace(backends=types.SimpleNamespace(cudnn=cudnn))
+    )
+    monkeypatch.setattr(keras.config, "backend", lambda: "torch")
+    monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 1)
+    monkeypatch.setattr("keras_zoo.runtime.core.gpu_compute_capability", lambda backend: (9, 0))
+    try:
+        runtime.configure(device="gpu", precision="fp32")
+        assert (cudnn.benchmark, cudnn.deterministic) == (True, False)
+        runtime.configure(device="auto", precision="fp32", deterministic=True)
+        assert (cudnn.benchmark, cudnn.deterministic) == (False, True)
+        cudnn.deterministic = False
+        monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 0)
+        assert runtime.configure(device="auto", precision="fp32").device == "cpu"
+        assert (cudnn.benchmark, cudnn.deterministic) == (False, False)  # CPU runs leave cuDNN alone
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
