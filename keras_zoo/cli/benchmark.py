@@ -236,6 +236,7 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
     import keras
 
     from keras_zoo import runtime
+    from keras_zoo.layers import implementations
     from keras_zoo.registry import get_model
 
     config = runtime.configure(args.device, args.precision, seed=0)
@@ -295,10 +296,12 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     info = runtime.describe()
     versions = {k: info[k] for k in ("keras", "tensorflow", "jax", "torch", "numpy") if k in info}
+    forms = implementations()
     for record in records:
         record.update(
             peak_host_bytes=peak_host,
             peak_device_bytes=_device_peak_bytes(config.backend),
+            layers=forms,
             versions=versions,
             date=time.strftime("%Y-%m-%d"),
         )

@@ -82,9 +82,10 @@ def cmd_info(argv: list[str]) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from keras_zoo.layers import implementations
     from keras_zoo.runtime import describe
 
-    print(json.dumps(describe(), indent=2))
+    print(json.dumps({**describe(), "layers": implementations()}, indent=2))
     return 0
 
 

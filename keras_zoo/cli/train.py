@@ -635,6 +635,7 @@ def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_ti
     from keras_zoo import runtime
     from keras_zoo.cli import report
     from keras_zoo.io import write_text
+    from keras_zoo.layers import implementations
 
     output = args.output
     summary = {
@@ -652,6 +653,7 @@ def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_ti
             **runtime.describe(),
             "device": prepared.runtime_config.device,
             "jit_compile": str(prepared.jit),
+            "layers": implementations(),
         },
         "keras_zoo": _version(),
     }

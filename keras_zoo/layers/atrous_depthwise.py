@@ -49,18 +49,18 @@ AUTO_IMPLEMENTATION = {"jax": "taps", "tensorflow": "native"}
 
 
 def implementation() -> str:
-    """The depthwise implementation asked for by ``$KERAS_ZOO_DEPTHWISE`` (default ``"auto"``).
+    """The depthwise implementation that ``$KERAS_ZOO_DEPTHWISE`` (default ``"auto"``) asks for here.
 
     ``taps``: :func:`tap_depthwise_conv` for every form; ``phases``: :func:`atrous_depthwise_conv` and
     :func:`strided_depthwise_conv` for the atrous and strided forms; ``native``: Keras' own convolution;
-    ``auto``: taps on JAX, native on TensorFlow, elsewhere (torch) phases for the atrous form only. Read
-    when a layer is called (traced), so it is meant for benchmarks comparing implementations, not for
-    switching inside one model.
+    ``atrous``: :func:`atrous_depthwise_conv` for the atrous form only. ``auto`` resolves to taps on JAX,
+    native on TensorFlow, atrous elsewhere (torch). Read when a layer is called (traced), so it is meant for
+    benchmarks comparing implementations, not for switching inside one model.
 
     Raises:
         ValueError: for any other value, naming the variable.
     """
-    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS)
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS, AUTO_IMPLEMENTATION, "atrous")
 
 
 def _drop_padding_taps(kernel, axis: int, size: int, rate: int):
@@ -290,8 +290,6 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         choice = implementation()
         if self.data_format != "channels_last" or inputs.shape[1] is None or inputs.shape[2] is None:
             return None
-        if choice == "auto":
-            choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "atrous")
         if choice in ("taps", "native"):
             return "taps" if choice == "taps" else None
         dilated = max(self.dilation_rate) > 1

@@ -33,23 +33,20 @@ AUTO_IMPLEMENTATION = {"torch": "view"}
 
 
 def implementation() -> str:
-    """The layout asked for by ``$KERAS_ZOO_LAYOUT`` (default ``"auto"``).
+    """The layout that ``$KERAS_ZOO_LAYOUT`` (default ``"auto"``) asks for here.
 
     ``view``: channels-last ops run through :func:`channels_first_view`; ``native``: Keras' ops as they are;
-    ``auto``: view on torch, native elsewhere. Read when a layer is called (traced).
+    ``auto`` resolves to view on torch, native elsewhere. Read when a layer is called (traced).
 
     Raises:
         ValueError: for any other value, naming the variable.
     """
-    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS)
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS, AUTO_IMPLEMENTATION, "native")
 
 
 def uses_view(data_format: str | None = None) -> bool:
     """Whether a ``data_format`` op runs through :func:`channels_first_view` (only channels-last ones do)."""
-    choice = implementation()
-    if choice == "auto":
-        choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "native")
-    return choice == "view" and (data_format or keras.config.image_data_format()) == "channels_last"
+    return implementation() == "view" and (data_format or keras.config.image_data_format()) == "channels_last"
 
 
 def channels_first_view(op: Callable, inputs, *args, **kwargs):

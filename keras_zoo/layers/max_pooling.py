@@ -43,15 +43,15 @@ _HALF_PRECISION = ("float16", "bfloat16")
 
 
 def implementation() -> str:
-    """The max-pooling implementation asked for by ``$KERAS_ZOO_MAX_POOLING`` (default ``"auto"``).
+    """The max-pooling implementation that ``$KERAS_ZOO_MAX_POOLING`` (default ``"auto"``) asks for here.
 
-    ``taps``: :func:`tap_max_pool`; ``native``: Keras' ``ops.max_pool``; ``auto``: taps on JAX, native
-    elsewhere. Read when a layer is called (traced), so it is meant for benchmarks comparing the two.
+    ``taps``: :func:`tap_max_pool`; ``native``: Keras' ``ops.max_pool``; ``auto`` resolves to taps on JAX,
+    native elsewhere. Read when a layer is called (traced), so it is meant for benchmarks comparing the two.
 
     Raises:
         ValueError: for any other value, naming the variable.
     """
-    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS)
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS, AUTO_IMPLEMENTATION, "native")
 
 
 def _as_tuple(name: str, values: int | Sequence[int], rank: int) -> tuple[int, ...]:
@@ -131,11 +131,8 @@ def _is_float(dtype: str) -> bool:
 
 def _pools_by_taps(layer: keras.layers.Layer, inputs) -> bool:
     """Whether ``layer`` runs :func:`tap_max_pool` on ``inputs`` (else the parent's ``ops.max_pool``)."""
-    choice = implementation()
-    if choice == "auto":
-        choice = AUTO_IMPLEMENTATION.get(keras.config.backend(), "native")
     return (
-        choice == "taps"
+        implementation() == "taps"
         and layer.data_format == "channels_last"
         and None not in tuple(inputs.shape[1:-1])
         and _is_float(keras.backend.standardize_dtype(inputs.dtype))

@@ -4,10 +4,16 @@ variable, and the padding of "same" windows."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+
+import keras
 
 
-def chosen_implementation(variable: str, choices: tuple[str, ...]) -> str:
-    """``$variable`` (default ``"auto"``), which must be one of ``choices``.
+def chosen_implementation(
+    variable: str, choices: tuple[str, ...], auto: Mapping[str, str], fallback: str
+) -> str:
+    """``$variable`` (default ``"auto"``), which must be one of ``choices``; ``"auto"`` becomes the current
+    backend's entry of ``auto``, or ``fallback`` for a backend without one.
 
     Raises:
         ValueError: for any other value, naming the variable.
@@ -15,7 +21,7 @@ def chosen_implementation(variable: str, choices: tuple[str, ...]) -> str:
     choice = os.environ.get(variable) or "auto"
     if choice not in choices:
         raise ValueError(f"${variable} must be one of {choices}, got {choice!r}")
-    return choice
+    return auto.get(keras.config.backend(), fallback) if choice == "auto" else choice
 
 
 def same_padding(size: int, window: int, stride: int, rate: int = 1) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import pytest
 from keras_zoo.cli import benchmark
 from keras_zoo.cli.tasks import reference_batch
 from keras_zoo.flops import forward_flops
+from keras_zoo.layers import implementations
 from keras_zoo.registry import get_model
 
 pytestmark = pytest.mark.backend_agnostic
@@ -29,6 +30,7 @@ def test_train_and_infer_records_describe_the_run(capsys):
         # samples/s is batch x steps / summed step time; with two steps the median is their mean
         assert record["samples_per_sec"] == pytest.approx(3000 / record["step_time_ms"], rel=1e-3)
         assert record["peak_host_bytes"] > 0 and "keras" in record["versions"]
+        assert record["layers"] == implementations()
         assert record["first_step_s"] > 0
     forward = forward_flops(get_model("unet", preset="tiny"), batch_size=3)
     assert (train["model_flops_per_step"], infer["model_flops_per_step"]) == (3 * forward, forward)

@@ -14,6 +14,7 @@ from keras_zoo.cli import train as train_cli
 from keras_zoo.cli.tasks import Data, Task
 from keras_zoo.datasets.base import ArrayBatches, SeededBatches
 from keras_zoo.errors import DataError
+from keras_zoo.layers import implementations
 
 
 class ToyTask(Task):
@@ -90,6 +91,7 @@ def test_end_to_end_outputs(tmp_path, capsys):
     assert summary["model"] == "toy" and summary["epochs"] == 3 and summary["parameters"] == 4
     assert summary["metrics"]["val_loss"] < 1.0
     assert summary["timing"]["total_steps"] == 12
+    assert summary["runtime"]["layers"] == implementations()
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]

@@ -8,10 +8,13 @@ weights alike. Pools are compared bitwise.
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
+from keras_zoo.cli import main
 from keras_zoo.layers import (
     AveragePooling2D,
     Conv2D,
@@ -19,6 +22,7 @@ from keras_zoo.layers import (
     DepthwiseConv2D,
     MaxPooling2D,
     MaxPooling3D,
+    implementations,
     layout,
 )
 from keras_zoo.layers.layout import channels_first_view
@@ -175,3 +179,26 @@ def test_choice_per_backend_and_data_format(monkeypatch):
     monkeypatch.setenv(layout.IMPLEMENTATION_VARIABLE, "nhwc")
     with pytest.raises(ValueError, match="KERAS_ZOO_LAYOUT"):
         Conv2D(2, 1)(np.zeros((1, 4, 4, 2), "float32"))
+
+
+def test_implementations_report_each_layers_form_here(monkeypatch, capsys):
+    """``keras_zoo.layers.implementations`` (in ``keras-zoo info``, benchmark records and summary.json)
+    resolves "auto" per backend and follows the variables."""
+    for variable in ("KERAS_ZOO_DEPTHWISE", "KERAS_ZOO_MAX_POOLING", layout.IMPLEMENTATION_VARIABLE):
+        monkeypatch.delenv(variable, raising=False)
+    expected = {
+        "tensorflow": {"depthwise": "native", "max_pooling": "native", "layout": "native"},
+        "jax": {"depthwise": "taps", "max_pooling": "taps", "layout": "native"},
+        "torch": {"depthwise": "atrous", "max_pooling": "native", "layout": "view"},
+    }[keras.config.backend()]
+    assert implementations() == expected
+    monkeypatch.setenv("KERAS_ZOO_DEPTHWISE", "phases")
+    monkeypatch.setenv("KERAS_ZOO_MAX_POOLING", "taps")
+    monkeypatch.setenv(layout.IMPLEMENTATION_VARIABLE, "view")
+    chosen = {"depthwise": "phases", "max_pooling": "taps", "layout": "view"}
+    assert implementations() == chosen
+    assert main.main(["info"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"] == chosen
+    monkeypatch.setenv("KERAS_ZOO_MAX_POOLING", "fast")
+    with pytest.raises(ValueError, match="KERAS_ZOO_MAX_POOLING"):
+        implementations()
