@@ -16,6 +16,31 @@ import gpu_check  # noqa: E402
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
+def _script_copy(root) -> str:
+    """gpu_check.sh in an otherwise empty repository tree (no .whl/ folder), so the test sees only its own."""
+    (root / "benchmarks").mkdir()
+    script = root / "benchmarks" / "gpu_check.sh"
+    script.write_text((REPO / "benchmarks" / "gpu_check.sh").read_text())
+    return str(script)
+
+
+def test_gpu_run_without_keras_or_its_wheels_stops_at_once_naming_the_fix(tmp_path):
+    # A Python that cannot import keras (no site-packages), as on the GPU machine before the wheels come.
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python.chmod(0o755)
+    result = subprocess.run(
+        ["bash", _script_copy(tmp_path), "--out", str(tmp_path / "check.jsonl")],
+        env={**os.environ, "PYTHON": str(python)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "fetch_gpu_wheels.sh" in result.stderr and "has no keras" in result.stderr
+    assert not (tmp_path / "check.jsonl").exists()
+
+
 def test_smoke_run_writes_a_record_per_item_and_the_table(tmp_path):
     out = tmp_path / "check.jsonl"
     result = subprocess.run(
