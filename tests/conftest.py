@@ -7,14 +7,6 @@ import pathlib
 
 import pytest
 
-# XLA (JAX's steps and eager ops, TensorFlow's jit_compile) without LLVM's optimisation passes: the suite's
-# programs are tiny and hundreds of them are compiled once each (an eager JAX op per shape), so compiling is
-# most of their cost. Same XLA code paths and results within the tests' tolerances (bitwise checks included,
-# both sides being compiled alike); training runs and benchmarks outside the tests keep XLA's default.
-_O0 = "--xla_backend_optimization_level=0"
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_O0}".strip()
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
 
