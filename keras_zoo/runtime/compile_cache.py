@@ -32,6 +32,9 @@ def enable_compilation_cache(backend: str, folder: str | None = None) -> str | N
         backend: the Keras backend; nothing is done unless it is ``"jax"``.
         folder: cache root; default :func:`default_cache_dir`. JAX's entries go to ``<folder>/jax``.
 
+    Every compiled program is kept, however quickly it compiled (a few MB per network configuration; the
+    folder can be deleted at any time).
+
     Returns:
         The folder used, or None when nothing was enabled (another backend, or a folder that cannot be
         created: the run then compiles as usual and a warning says why).
@@ -46,6 +49,10 @@ def enable_compilation_cache(backend: str, folder: str | None = None) -> str | N
         return None
     jax = importlib.import_module("jax")
     jax.config.update("jax_compilation_cache_dir", path)
+    # Every executable, not only those that took over JAX's default 1 s to compile: building a network runs
+    # Keras' initialisers eagerly, one small program per variable shape, and their compiles make up most of
+    # a network's build time on JAX (docs/benchmarks.md, "Persistent cache").
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     # JAX writes XLA's GPU per-fusion autotuning results beside the executables unless told otherwise.
     log.info("JAX compilation cache: %s", path)
     return path
