@@ -19,6 +19,9 @@ Devices and execution modes (options shared by every port's command line, see ``
   optional). The loss, backward and optimizer stay eager. Compilation happens during the first step, so
   the record carries that step's wall time as ``first_step_s`` and the timed steps only start after the
   warm-up; give ``--warmup 2`` or more on a GPU, as the second step can still autotune.
+- ``--count-ops`` runs one more step under :class:`OperatorCounter` and records how many ATen operators it
+  dispatched (``aten_ops_per_step``, of them views ``aten_views_per_step``): host work per step, which a
+  fast device cannot hide.
 
 The record: one JSON line with the network, the options, parameter count, median and 90th percentile
 step times, samples per second, ``first_step_s``, the device (and GPU name, CUDA version and peak device
@@ -36,6 +39,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")  # the last two: debugging, and fast tests
@@ -59,7 +63,29 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="torch.compile mode (inductor only; default: torch's default mode)")
     parser.add_argument("--compile-backend", choices=COMPILE_BACKENDS, default="inductor",
                         help="torch.compile backend (eager / aot_eager: no code generation, for checks)")
+    parser.add_argument("--count-ops", action="store_true",
+                        help="one more step, counting the ATen operators it dispatches (aten_ops_per_step)")
     return parser
+
+
+class OperatorCounter(TorchDispatchMode):
+    """Counts the ATen operators dispatched while it is active, backward pass included.
+
+    Each one is a trip through PyTorch's dispatcher, so the count per training step is host work that a
+    framework adds whatever its kernels cost. ``views`` counts those of them that only make a view
+    (``permute``, ``unsqueeze``, ``detach``, ...): they launch no kernel on a GPU or NPU, most of the others
+    launch one. Use as ``with OperatorCounter() as counter: step()``, then read ``counter.count``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.views = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        self.views += func.is_view
+        return func(*args, **(kwargs or {}))
 
 
 def option_error(args: argparse.Namespace) -> str | None:
@@ -139,8 +165,8 @@ def time_training(
     Returns:
         The record (``print_record``). When a step or the setup raises (out of device memory, a compiler
         error), the traceback goes to stderr and the record comes back with ``error`` (the exception, one
-        line), ``failed_at`` ("setup", "first step", "warm-up" or "timed steps") and null timings, so a
-        scripted run still gets one JSON line per command.
+        line), ``failed_at`` ("setup", "first step", "warm-up", "timed steps" or "operator count") and null
+        timings, so a scripted run still gets one JSON line per command.
 
     Raises:
         ValueError: when ``args`` cannot run here (see ``option_error``).
@@ -175,6 +201,8 @@ def time_training(
         "cuda_version": torch.version.cuda if cuda else None,
         "gpu": None,
         "fp32_precision": None,
+        "aten_ops_per_step": None,
+        "aten_views_per_step": None,
     }
     phase = "setup"
     try:
@@ -231,6 +259,12 @@ def time_training(
                 record["first_step_s"] = round(elapsed, 4)
             if index >= args.warmup:
                 times.append(elapsed)
+        if args.count_ops:
+            phase = "operator count"
+            with OperatorCounter() as counter:
+                step()
+            record["aten_ops_per_step"] = counter.count
+            record["aten_views_per_step"] = counter.views
     except Exception as failure:  # one record whatever went wrong (out of memory, a compiler error, ...)
         traceback.print_exc(file=sys.stderr)
         record["error"] = f"{type(failure).__name__}: {failure}"[:2000]

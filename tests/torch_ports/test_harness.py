@@ -348,3 +348,21 @@ def test_cuda_bf16_channels_last(torch, load_port, capsys, name, compiled):
     assert record["device"] == "cuda" and record["gpu"] == torch.cuda.get_device_name()
     assert record["peak_memory_mib"] > 0 and record["compile"] is compiled
     json.dumps(record)  # plain JSON values only
+
+
+def test_operator_counter_counts_operators_and_views(torch, harness):
+    """Three operators, one of them a view; the backward pass of a product is counted too."""
+    x = torch.ones(3, requires_grad=True)
+    with harness.OperatorCounter() as counter:
+        y = (x * 2 + 1).view(3, 1)
+    assert (counter.count, counter.views) == (3, 1)  # mul, add, view
+    with harness.OperatorCounter() as backward:
+        y.sum().backward()
+    assert backward.count > 0 and torch.equal(x.grad, torch.full((3,), 2.0))
+
+
+def test_count_ops_adds_the_operator_count_of_one_step(torch, harness, load_port, capsys):
+    record = run_command_line(load_port("unet"), capsys, [*FAST, *SMALL["unet"], "--count-ops"])
+    assert record["aten_ops_per_step"] > record["aten_views_per_step"] > 0
+    plain = run_command_line(load_port("unet"), capsys, [*FAST, *SMALL["unet"]])
+    assert plain["aten_ops_per_step"] is None and plain["aten_views_per_step"] is None

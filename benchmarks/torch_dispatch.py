@@ -1,0 +1,186 @@
+"""Host work per training step: Keras on the torch backend against the PyTorch port of the same network.
+
+On a GPU or an Ascend NPU (reached through torch_npu, Keras' torch backend) the kernels of a small or thin
+network finish faster than the host can queue them, and the step time becomes the host's: the Python code
+around each operator and the dispatch of each ATen operator. This measures both halves on any machine:
+
+- ``aten_ops_per_step``: the ATen operators one training step dispatches (forward, backward, optimizer),
+  counted with ``harness.OperatorCounter`` for Keras' ``train_on_batch`` and for the port's step alike, and
+  ``aten_views_per_step`` of them views. The counts do not depend on the machine; on a GPU or NPU a view
+  launches no kernel and most other operators launch one (the summary's ``non_view`` figures).
+- ``step_ms``: the median step time at a *proxy* configuration of each network: its reference depth (every
+  layer is there), but a few channels and a small image, so the arithmetic is negligible and the time is
+  host time. The proxy is what a device-side step approaches when its kernels take no time.
+
+Both sides run Adam(1e-4, eps=1e-7) on the mean squared error against a random target, in float32, with
+``--threads`` CPU threads: the step of ``benchmarks/torch_ports/harness.py``. The Keras side runs in this
+process (``KERAS_BACKEND=torch`` is set here), the port in a subprocess; rounds alternate between them.
+One JSON line per measurement (``side``: keras-torch or torch-port), then one summary line per network
+(``ops_ratio``, ``non_view_ratio`` and ``step_ratio``: Keras over the port)::
+
+    python benchmarks/torch_dispatch.py [--model amoebanet ...] [--rounds 2] [--steps 10] [--warmup 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
+    print(
+        f"torch_dispatch.py measures Keras' torch backend; KERAS_BACKEND is {os.environ['KERAS_BACKEND']}",
+        file=sys.stderr,
+    )
+    sys.exit(2)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "torch_ports"))
+import harness  # noqa: E402
+
+# Each network at its reference depth with a few channels and a small input: the Keras configuration and
+# the same network on the port's command line (the parameter counts are compared at run time).
+PROXIES: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "unet": (
+        {"input_shape": (64, 64, 1), "filters": 4},
+        ("--input-shape", "64", "64", "1", "--filters", "4"),
+    ),
+    "genesis": (
+        {"input_shape": (32, 32, 16, 1), "filters": 2},
+        ("--input-shape", "32", "32", "16", "1", "--filters", "2"),
+    ),
+    "cascadenet": (
+        {"input_shape": (32, 32, 2), "filters": 4},
+        ("--size", "32", "32", "--filters", "4"),
+    ),
+    "deeplabv3plus": (
+        {"input_shape": (65, 65, 3), "width": 1 / 16},
+        ("--input-size", "65", "65", "--width", "0.0625"),
+    ),
+    "amoebanet": (
+        {"input_shape": (64, 64, 3), "filters": 8, "stem_filters": 8, "classes": 10},
+        ("--input-shape", "64", "64", "3", "--filters", "8", "--stem-filters", "8", "--classes", "10"),
+    ),
+}
+PORT_FILE = {"deeplabv3plus": "deeplab"}
+COUNTS = ("aten_ops_per_step", "aten_views_per_step")
+
+
+def keras_step(model_name: str, batch: int):
+    """Builds the Keras proxy of ``model_name``; returns ``(step, parameter_count)``, ``step()`` being one
+    ``train_on_batch`` on torch tensors already in memory (no per-step input conversion)."""
+    import keras
+
+    import keras_zoo
+
+    keras.utils.set_random_seed(0)
+    model = keras_zoo.get_model(model_name, **PROXIES[model_name][0])
+    model.compile(optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-7), loss="mse")
+    rng = np.random.default_rng(0)
+    inputs = [torch.from_numpy(rng.random((batch, *t.shape[1:]), dtype=np.float32)) for t in model.inputs]
+    target = torch.from_numpy(rng.random((batch, *model.outputs[0].shape[1:]), dtype=np.float32))
+    x = inputs if len(inputs) > 1 else inputs[0]
+    return (lambda: model.train_on_batch(x, target)), model.count_params()
+
+
+def measure_keras(step, steps: int, warmup: int) -> dict:
+    """Median and 90th-percentile step time of ``step`` after ``warmup`` calls, then one counted step."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    with harness.OperatorCounter() as counter:
+        step()
+    return {
+        "step_time_ms": round(1000 * float(np.median(times)), 3),
+        "step_time_p90_ms": round(1000 * float(np.percentile(times, 90)), 3),
+        "aten_ops_per_step": counter.count,
+        "aten_views_per_step": counter.views,
+    }
+
+
+def measure_port(model_name: str, batch: int, steps: int, warmup: int, threads: int) -> dict:
+    """The port's harness record for the proxy (``--count-ops``), from a subprocess."""
+    script = HERE / "torch_ports" / f"{PORT_FILE.get(model_name, model_name)}.py"
+    argv = [sys.executable, str(script), "--batch-size", str(batch), "--steps", str(steps)]
+    argv += ["--warmup", str(warmup), "--threads", str(threads), "--count-ops", *PROXIES[model_name][1]]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode or not lines:
+        tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"{script.name} failed (exit {result.returncode}): {tail}")
+    return json.loads(lines[-1])
+
+
+def compare(model_name: str, args: argparse.Namespace) -> list[dict]:
+    """The records of ``args.rounds`` alternating rounds for one network, then its summary."""
+    step, keras_params = keras_step(model_name, args.batch_size)
+    base = {"model": model_name, "batch": args.batch_size, "config": PROXIES[model_name][0]}
+    records, keras_ms, port_ms = [], [], []
+    for round_index in range(args.rounds):
+        keras_record = {**base, "side": "keras-torch", "round": round_index, "parameters": keras_params}
+        keras_record.update(measure_keras(step, args.steps, args.warmup))
+        port = measure_port(model_name, args.batch_size, args.steps, args.warmup, args.threads)
+        port_record = {**base, "side": "torch-port", "round": round_index, "parameters": port["parameters"]}
+        port_record.update({k: port[k] for k in ("step_time_ms", "step_time_p90_ms", *COUNTS)})
+        if port["parameters"] != keras_params:
+            raise RuntimeError(
+                f"{model_name}: the port has {port['parameters']} parameters, Keras {keras_params}"
+            )
+        records += [keras_record, port_record]
+        keras_ms.append(keras_record["step_time_ms"])
+        port_ms.append(port_record["step_time_ms"])
+    keras_last, port_last = records[-2], records[-1]
+    keras_kernels = keras_last["aten_ops_per_step"] - keras_last["aten_views_per_step"]
+    port_kernels = port_last["aten_ops_per_step"] - port_last["aten_views_per_step"]
+    summary = {
+        **base,
+        "side": "summary",
+        "parameters": keras_params,
+        "keras_aten_ops": keras_last["aten_ops_per_step"],
+        "port_aten_ops": port_last["aten_ops_per_step"],
+        "ops_ratio": round(keras_last["aten_ops_per_step"] / port_last["aten_ops_per_step"], 2),
+        "keras_non_view_ops": keras_kernels,
+        "port_non_view_ops": port_kernels,
+        "non_view_ratio": round(keras_kernels / port_kernels, 2),
+        "keras_step_ms": keras_ms,
+        "port_step_ms": port_ms,
+        "step_ratio": round(float(np.median(keras_ms)) / float(np.median(port_ms)), 2),
+        "threads": args.threads,
+        "versions": {"torch": torch.__version__, "keras": __import__("keras").__version__},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    return [*records, summary]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", choices=sorted(PROXIES), help="repeatable; default: all")
+    parser.add_argument("--batch-size", type=int, default=2, help="2: torch's batch norm needs 2 at 1x1")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
+    args = parser.parse_args(argv)
+    if min(args.batch_size, args.rounds, args.steps) < 1 or args.warmup < 0:
+        parser.error("--batch-size, --rounds and --steps must be >= 1 and --warmup >= 0")
+    torch.set_num_threads(args.threads)
+    for model_name in args.model or list(PROXIES):
+        for record in compare(model_name, args):
+            print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
