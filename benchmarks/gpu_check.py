@@ -4,9 +4,11 @@ Runs a fixed list of items, most important first, each in its own process under 
 stops starting items once the overall budget is spent (the rest are recorded as skipped). Every item
 appends JSON lines to one file: the records of ``keras-zoo benchmark`` or of ``benchmarks/torch_ports``,
 tagged with the item's name, or one record saying why the item has none (``error``, ``timeout``,
-``skipped``). At the end a markdown table compares each network's Keras/JAX step with the PyTorch port in
-eager bf16. ``benchmarks/gpu_check.sh`` is the command to run on a lent GPU; ``--smoke`` runs the same
-items on the CPU with tiny presets, one step each, and is what the test suite runs. Examples::
+``skipped``). A GPU run's first line names the GPU (``nvidia-smi``) and the ceilings its MFU and
+roofline figures use (``GPU_PEAKS``; none for a GPU not listed there). At the end a markdown table
+compares each network's Keras/JAX step with the PyTorch port in eager bf16. ``benchmarks/gpu_check.sh``
+is the command to run on a lent GPU; ``--smoke`` runs the same items on the CPU with tiny presets, one
+step each, and is what the test suite runs. Examples::
 
     python benchmarks/gpu_check.py --out gpu_check.jsonl                 # on the GPU machine
     python benchmarks/gpu_check.py --smoke --out /tmp/smoke.jsonl       # anywhere, a couple of minutes
@@ -30,9 +32,10 @@ from keras_zoo.cli.tasks import reference_batch, task_names  # noqa: E402 - impo
 MODELS = tuple(task_names())
 KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
 TORCH_PORT = {"deeplabv3plus": "deeplab"}  # benchmarks/torch_ports/<file>.py where it differs from the model
-# One H200 (KINDS.md of the device tool): bf16 matrix products at about 790 TFLOP/s, copies at 4.3 TB/s.
-H200_PEAK_GFLOPS = 790_000.0
-H200_PEAK_GBPS = 4_300.0
+# Ceilings per GPU, (bf16 matrix GFLOP/s, copy GB/s counting bytes read and written), as measured on the
+# device tool's machines (its KINDS.md): H200 769-798 TFLOP/s and 4.3 TB/s, H100 798 TFLOP/s and 3.0 TB/s.
+# The first key contained in nvidia-smi's name of the GPU applies; another GPU gets no MFU or roofline.
+GPU_PEAKS = {"H200": (790_000.0, 4_300.0), "H100": (790_000.0, 3_000.0)}
 # Small configurations of the PyTorch ports for --smoke (the Keras items use the registry's "tiny" presets).
 SMOKE_PORT_ARGS = {
     "unet": ("--preset", "tiny"),
@@ -92,12 +95,34 @@ class Item:
     targets: tuple[str, ...] = ()
 
 
-def plan(smoke: bool) -> list[Item]:
+def gpu_name() -> str | None:
+    """The first GPU's name as ``nvidia-smi`` gives it ("NVIDIA H200"), or None where it names none."""
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = result.stdout.strip().splitlines()
+    return names[0].strip() if result.returncode == 0 and names and names[0].strip() else None
+
+
+def peaks_for(name: str | None) -> tuple[float, float] | None:
+    """``(GFLOP/s, GB/s)`` of ``GPU_PEAKS`` for the GPU called ``name``, or None for another or no GPU."""
+    return next((peaks for key, peaks in GPU_PEAKS.items() if name and key in name), None)
+
+
+def plan(smoke: bool, peaks: tuple[float, float] | None = None) -> list[Item]:
     """The items in the order they run: Keras/JAX, then the PyTorch ports in eager bf16 (the comparison),
-    then the diagnoses of DeepLabv3+ and AmoebaNet-D (only where it missed a target), then Keras on the torch backend, then
-    the ports under ``torch.compile``."""
+    then the diagnoses of DeepLabv3+ and AmoebaNet-D (only where it missed a target), then Keras on the
+    torch backend, then the ports under ``torch.compile``. ``peaks`` (GFLOP/s, GB/s) go to the Keras/JAX
+    items' ``--peak-gflops`` and ``--peak-gbps`` (not in ``smoke`` runs)."""
     steps = ["--steps", "1", "--warmup", "0"] if smoke else ["--steps", "10", "--warmup", "2"]
-    peaks = [] if smoke else ["--peak-gflops", str(H200_PEAK_GFLOPS), "--peak-gbps", str(H200_PEAK_GBPS)]
+    peaks = None if smoke else peaks
+    peaks = [] if peaks is None else ["--peak-gflops", str(peaks[0]), "--peak-gbps", str(peaks[1])]
     device = "cpu" if smoke else "cuda"
 
     def keras_item(kind: str, backend: str, model: str, batch: int) -> Item:
@@ -266,8 +291,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--budget must be > 0")
     deadline = time.perf_counter() + args.budget
     records: list[dict] = []
+    name = None if args.smoke else gpu_name()
+    peaks = peaks_for(name)
+    if not args.smoke:
+        ceilings = (
+            "no MFU or roofline figures"
+            if peaks is None
+            else f"ceilings {peaks[0]:,.0f} GFLOP/s, {peaks[1]:,.0f} GB/s"
+        )
+        print(f"gpu_check: GPU {name or '(none found)'}: {ceilings}", flush=True)
     with open(args.out, "a", encoding="utf-8") as out:
-        for item in plan(args.smoke):
+        if not args.smoke:
+            device = {
+                "item": "device",
+                "gpu": name,
+                "peak_gflops": peaks and peaks[0],
+                "peak_gbps": peaks and peaks[1],
+            }
+            out.write(json.dumps({**device, "date": time.strftime("%Y-%m-%d")}) + "\n")
+        for item in plan(args.smoke, peaks):
             if (args.only and item.name.split(":")[0] not in args.only) or item.model not in args.models:
                 continue
             left = deadline - time.perf_counter()

@@ -103,14 +103,17 @@ def test_a_failing_item_keeps_its_last_error_line():
     assert record["error"] == "bad flag" and record["returncode"] == 1
 
 
-def test_the_gpu_plan_runs_keras_jax_first_at_reference_batches_with_the_h200_peaks():
-    items = gpu_check.plan(smoke=False)
+def test_the_gpu_plan_runs_keras_jax_first_at_reference_batches_with_the_gpus_peaks():
+    items = gpu_check.plan(smoke=False, peaks=gpu_check.peaks_for("NVIDIA H100 80GB HBM3"))
     assert [i.name for i in items[:6]] == [f"keras-jax:{m}" for m in gpu_check.MODELS] + [
         "keras-jax:unet:b16"
     ]
     deeplab = next(i for i in items if i.name == "keras-jax:deeplabv3plus")
     assert deeplab.argv[deeplab.argv.index("--batch-size") + 1] == "8" and "--device" in deeplab.argv
-    assert "--peak-gbps" in deeplab.argv and deeplab.backend == "jax"
+    assert deeplab.argv[deeplab.argv.index("--peak-gbps") + 1] == "3000.0" and deeplab.backend == "jax"
+    assert deeplab.argv[deeplab.argv.index("--peak-gflops") + 1] == "790000.0"
+    unknown = next(i for i in gpu_check.plan(smoke=False) if i.name == "keras-jax:deeplabv3plus")
+    assert "--peak-gflops" not in unknown.argv and "--peak-gbps" not in unknown.argv
     ports = [i for i in items if i.name.startswith("torch-")]
     assert len(ports) == 10 and all("cuda" in i.argv and "bf16" in i.argv for i in ports)
     assert all(os.path.exists(i.argv[0]) for i in ports)
@@ -183,3 +186,46 @@ def test_every_ports_smoke_arguments_train_a_step():
     for item in ports:
         (record,) = gpu_check.run_item(item, seconds_left=120)
         assert record["step_time_ms"] > 0, record
+
+
+@pytest.mark.parametrize(
+    "name, bandwidth",
+    [
+        ("NVIDIA H200", 4_300.0),
+        ("NVIDIA H100 80GB HBM3", 3_000.0),
+        ("NVIDIA A100-SXM4-80GB", None),
+        (None, None),
+    ],
+)
+def test_ceilings_follow_the_gpus_name(name, bandwidth):
+    peaks = gpu_check.peaks_for(name)
+    assert (peaks and peaks[1]) == bandwidth
+
+
+def test_the_gpu_name_comes_from_nvidia_smi(tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H200'\necho 'NVIDIA H200'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_check.gpu_name() == "NVIDIA H200"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert gpu_check.gpu_name() is None
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert gpu_check.gpu_name() is None
+
+
+def test_a_gpu_run_records_the_gpu_and_its_ceilings_first(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "gpu.jsonl"
+    # a budget too small to start any item: every item is recorded as skipped, nothing runs
+    assert gpu_check.main(["--out", str(out), "--budget", "1", "--models", "unet"]) == 0
+    device, *items = [json.loads(line) for line in out.read_text().splitlines()]
+    assert device["item"] == "device" and device["gpu"] == "NVIDIA H100 80GB HBM3"
+    assert (device["peak_gflops"], device["peak_gbps"]) == (790_000.0, 3_000.0)
+    assert items and all(r["skipped"] == "budget spent" for r in items)
+    printed = capsys.readouterr().out
+    assert "gpu_check: GPU NVIDIA H100 80GB HBM3: ceilings 790,000 GFLOP/s, 3,000 GB/s" in printed
