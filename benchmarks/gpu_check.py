@@ -28,6 +28,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from keras_zoo.cli.tasks import reference_batch, task_names  # noqa: E402 - imports neither Keras nor a backend
+from keras_zoo.runtime.traits import nvidia_smi_query  # noqa: E402 - nor does this
 
 MODELS = tuple(task_names())
 KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
@@ -97,17 +98,7 @@ class Item:
 
 def gpu_name() -> str | None:
     """The first GPU's name as ``nvidia-smi`` gives it ("NVIDIA H200"), or None where it names none."""
-    try:
-        result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    names = result.stdout.strip().splitlines()
-    return names[0].strip() if result.returncode == 0 and names and names[0].strip() else None
+    return nvidia_smi_query("name")
 
 
 def peaks_for(name: str | None) -> tuple[float, float] | None:
@@ -121,13 +112,14 @@ def plan(smoke: bool, peaks: tuple[float, float] | None = None) -> list[Item]:
     torch backend, then the ports under ``torch.compile``. ``peaks`` (GFLOP/s, GB/s) go to the Keras/JAX
     items' ``--peak-gflops`` and ``--peak-gbps`` (not in ``smoke`` runs)."""
     steps = ["--steps", "1", "--warmup", "0"] if smoke else ["--steps", "10", "--warmup", "2"]
-    peaks = None if smoke else peaks
-    peaks = [] if peaks is None else ["--peak-gflops", str(peaks[0]), "--peak-gbps", str(peaks[1])]
+    peak_args = (
+        [] if smoke or peaks is None else ["--peak-gflops", str(peaks[0]), "--peak-gbps", str(peaks[1])]
+    )
     device = "cpu" if smoke else "cuda"
 
     def keras_item(kind: str, backend: str, model: str, batch: int) -> Item:
-        argv = ["-m", "keras_zoo.cli.benchmark", "--model", model, "--batch-size", str(batch), *steps, *peaks]
-        argv += ["--preset", "tiny", "--fit-epochs", "1"] if smoke else ["--device", "gpu"]
+        argv = ["-m", "keras_zoo.cli.benchmark", "--model", model, "--batch-size", str(batch), *steps]
+        argv += peak_args + (["--preset", "tiny", "--fit-epochs", "1"] if smoke else ["--device", "gpu"])
         suffix = "" if batch == reference_batch(model) or smoke else f":b{batch}"
         return Item(f"{kind}:{model}{suffix}", model, tuple(argv), backend, _limit(model, smoke), backend)
 

@@ -7,7 +7,6 @@ import importlib
 import logging
 import os
 import platform
-import subprocess
 import sys
 
 import keras
@@ -16,7 +15,7 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
-from keras_zoo.runtime.traits import ModelTraits, cpu_flags, xla_is_faster_on_cpu
+from keras_zoo.runtime.traits import ModelTraits, cpu_flags, nvidia_smi_query, xla_is_faster_on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -121,21 +120,7 @@ def gpu_compute_capability(backend: str) -> tuple[int, int] | None:
 
     Asks the backend, then ``nvidia-smi``; None where neither reports one (ROCm, unknown devices).
     """
-    return _backend_capability(backend) or _nvidia_smi_capability()
-
-
-def _nvidia_smi_capability() -> tuple[int, int] | None:
-    try:
-        result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = result.stdout.split()
-    return _parse_capability(lines[0]) if result.returncode == 0 and lines else None
+    return _backend_capability(backend) or _parse_capability(nvidia_smi_query("compute_cap"))
 
 
 def _backend_capability(backend: str) -> tuple[int, int] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import subprocess
 
 # Wide 2D 3x3 convolutions at full resolution train faster on Eigen than on oneDNN on AVX2-only CPUs from
 # this many base filters on (docs/benchmarks.md, "oneDNN or Eigen").
@@ -44,6 +45,22 @@ def cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
+
+
+def nvidia_smi_query(field: str) -> str | None:
+    """The first GPU's ``field`` as ``nvidia-smi --query-gpu=FIELD`` prints it ("NVIDIA H200" for ``name``,
+    "9.0" for ``compute_cap``); None where nvidia-smi is missing, fails or prints nothing."""
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    return lines[0] if result.returncode == 0 and lines else None
 
 
 def is_x86_64() -> bool:

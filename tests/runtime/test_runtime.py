@@ -206,11 +206,11 @@ def test_compute_capability_falls_back_to_nvidia_smi(monkeypatch):
 
     monkeypatch.setattr(core, "_backend_capability", lambda backend: None)
     answer = subprocess.CompletedProcess([], 0, stdout="8.6\n", stderr="")
-    monkeypatch.setattr(core.subprocess, "run", lambda *a, **k: answer)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: answer)
     assert core.gpu_compute_capability("jax") == (8, 6)
 
     def missing(*args, **kwargs):
         raise FileNotFoundError("nvidia-smi")
 
-    monkeypatch.setattr(core.subprocess, "run", missing)
+    monkeypatch.setattr(subprocess, "run", missing)
     assert core.gpu_compute_capability("jax") is None
