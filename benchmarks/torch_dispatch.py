@@ -39,6 +39,7 @@ if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
     )
     sys.exit(2)
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -46,6 +47,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE / "torch_ports"))
 import harness  # noqa: E402
+
+import keras_zoo  # noqa: E402
+from keras_zoo.cli.benchmark import time_steps  # noqa: E402
 
 # Each network at its reference depth with a few channels and a small input: the Keras configuration and
 # the same network on the port's command line (the parameter counts are compared at run time).
@@ -78,10 +82,6 @@ COUNTS = ("aten_ops_per_step", "aten_views_per_step")
 def keras_step(model_name: str, batch: int):
     """Builds the Keras proxy of ``model_name``; returns ``(step, parameter_count)``, ``step()`` being one
     ``train_on_batch`` on torch tensors already in memory (no per-step input conversion)."""
-    import keras
-
-    import keras_zoo
-
     keras.utils.set_random_seed(0)
     model = keras_zoo.get_model(model_name, **PROXIES[model_name][0])
     model.compile(optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-7), loss="mse")
@@ -94,13 +94,7 @@ def keras_step(model_name: str, batch: int):
 
 def measure_keras(step, steps: int, warmup: int) -> dict:
     """Median and 90th-percentile step time of ``step`` after ``warmup`` calls, then one counted step."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    times = time_steps(step, warmup, steps)
     with harness.OperatorCounter() as counter:
         step()
     return {
@@ -159,7 +153,7 @@ def compare(model_name: str, args: argparse.Namespace) -> list[dict]:
         "port_step_ms": port_ms,
         "step_ratio": round(float(np.median(keras_ms)) / float(np.median(port_ms)), 2),
         "threads": args.threads,
-        "versions": {"torch": torch.__version__, "keras": __import__("keras").__version__},
+        "versions": {"torch": torch.__version__, "keras": keras.__version__},
         "date": time.strftime("%Y-%m-%d"),
     }
     return [*records, summary]

@@ -126,7 +126,8 @@ def _device_peak_bytes(backend: str) -> int | None:
     return None
 
 
-def _time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
+def time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
+    """Seconds of each of ``n_steps`` calls of ``step`` after ``n_warmup`` untimed ones."""
     for _ in range(n_warmup):
         step()
     times = []
@@ -142,7 +143,7 @@ def _first_and_warm_steps(step, n_warmup: int, n_steps: int) -> tuple[float, lis
     start = time.perf_counter()
     step()
     first = time.perf_counter() - start
-    return first, _time_steps(step, max(0, n_warmup - 1), n_steps)
+    return first, time_steps(step, max(0, n_warmup - 1), n_steps)
 
 
 def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
