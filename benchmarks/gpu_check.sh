@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 16): all five networks under Keras/JAX, Keras/torch and the PyTorch ports, one run.
 #
-# On a lent GPU (device tool: H200 or H100), from the repository root, with keras, namex and optree wheels for Python
-# 3.12 in .whl/ (`bash benchmarks/fetch_gpu_wheels.sh` fetches them here) and carry=[".whl"]:
+# On a lent GPU (device tool: H200 or H100), from the repository root, with keras, namex and optree wheels
+# for Python 3.12 in .whl/ (`bash benchmarks/fetch_gpu_wheels.sh` fetches them here) and carry=[".whl"]:
 #     bash benchmarks/gpu_check.sh --out "$OUT/gpu_check.jsonl"
 # Anywhere, on the CPU with tiny presets (the test suite runs this):
 #     bash benchmarks/gpu_check.sh --smoke --out /tmp/gpu_check_smoke.jsonl
