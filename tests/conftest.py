@@ -7,8 +7,24 @@ import pathlib
 
 import pytest
 
+MAX_WORKERS = 4
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (pytest-xdist): the cores this process may run on, at most ``MAX_WORKERS``.
+
+    Counts logical cores from the CPU affinity (a 2-vCPU CI machine gets 2 workers even when psutil would
+    call it one physical core); the cap bounds memory, as every worker imports TensorFlow or JAX and builds
+    models. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides it, and ``-n 0`` runs in one process.
+    """
+    override = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if override:
+        return int(override)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 @pytest.fixture
