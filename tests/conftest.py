@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pathlib
 
@@ -25,6 +26,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
         return int(override)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Collects garbage once, then exempts what survives from later collections (``gc.freeze``).
+
+    pytest ends a session with several full collections; in a worker that has built many models each one walks
+    every object left behind, and a worker still busy with them seconds after its last test is stopped by
+    pytest-xdist with SIGINT (a KeyboardInterrupt traceback at the end of the output). The collection here
+    runs before the worker reports that it has finished, and still reports exceptions raised in finalisers.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture
