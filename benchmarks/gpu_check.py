@@ -285,22 +285,22 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict] = []
     name = None if args.smoke else gpu_name()
     peaks = peaks_for(name)
-    if not args.smoke:
-        ceilings = (
-            "no MFU or roofline figures"
-            if peaks is None
-            else f"ceilings {peaks[0]:,.0f} GFLOP/s, {peaks[1]:,.0f} GB/s"
-        )
-        print(f"gpu_check: GPU {name or '(none found)'}: {ceilings}", flush=True)
     with open(args.out, "a", encoding="utf-8") as out:
         if not args.smoke:
+            ceilings = (
+                "no MFU or roofline figures"
+                if peaks is None
+                else f"ceilings {peaks[0]:,.0f} GFLOP/s, {peaks[1]:,.0f} GB/s"
+            )
+            print(f"gpu_check: GPU {name or '(none found)'}: {ceilings}", flush=True)
             device = {
                 "item": "device",
                 "gpu": name,
                 "peak_gflops": peaks and peaks[0],
                 "peak_gbps": peaks and peaks[1],
+                "date": time.strftime("%Y-%m-%d"),
             }
-            out.write(json.dumps({**device, "date": time.strftime("%Y-%m-%d")}) + "\n")
+            out.write(json.dumps(device) + "\n")
         for item in plan(args.smoke, peaks):
             if (args.only and item.name.split(":")[0] not in args.only) or item.model not in args.models:
                 continue
