@@ -96,6 +96,11 @@ class Item:
     targets: tuple[str, ...] = ()
 
 
+def port_script(model: str) -> str:
+    """Path of ``model``'s PyTorch port, ``benchmarks/torch_ports/<file>.py``."""
+    return os.path.join(REPO, "benchmarks", "torch_ports", f"{TORCH_PORT.get(model, model)}.py")
+
+
 def gpu_name() -> str | None:
     """The first GPU's name as ``nvidia-smi`` gives it ("NVIDIA H200"), or None where it names none."""
     return nvidia_smi_query("name")
@@ -124,7 +129,7 @@ def plan(smoke: bool, peaks: tuple[float, float] | None = None) -> list[Item]:
         return Item(f"{kind}:{model}{suffix}", model, tuple(argv), backend, _limit(model, smoke), backend)
 
     def port_item(kind: str, model: str) -> Item:
-        script = os.path.join(REPO, "benchmarks", "torch_ports", f"{TORCH_PORT.get(model, model)}.py")
+        script = port_script(model)
         batch = 2 if smoke else reference_batch(model)  # batch norm over a 1x1 map needs 2 samples in torch
         argv = [script, "--batch-size", str(batch), *steps, "--device", device, "--precision", "bf16"]
         argv += ["--channels-last"]

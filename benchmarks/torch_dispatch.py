@@ -45,8 +45,10 @@ import torch  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "torch_ports"))
 import harness  # noqa: E402
+from gpu_check import port_script  # noqa: E402 - the port of each network; imports neither Keras nor torch
 
 import keras_zoo  # noqa: E402
 from keras_zoo.cli.benchmark import time_steps  # noqa: E402
@@ -75,7 +77,6 @@ PROXIES: dict[str, tuple[dict, tuple[str, ...]]] = {
         ("--input-shape", "64", "64", "3", "--filters", "8", "--stem-filters", "8", "--classes", "10"),
     ),
 }
-PORT_FILE = {"deeplabv3plus": "deeplab"}
 COUNTS = ("aten_ops_per_step", "aten_views_per_step")
 
 
@@ -107,7 +108,7 @@ def measure_keras(step, steps: int, warmup: int) -> dict:
 
 def measure_port(model_name: str, batch: int, steps: int, warmup: int, threads: int) -> dict:
     """The port's harness record for the proxy (``--count-ops``), from a subprocess."""
-    script = HERE / "torch_ports" / f"{PORT_FILE.get(model_name, model_name)}.py"
+    script = pathlib.Path(port_script(model_name))
     argv = [sys.executable, str(script), "--batch-size", str(batch), "--steps", str(steps)]
     argv += ["--warmup", str(warmup), "--threads", str(threads), "--count-ops", *PROXIES[model_name][1]]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
