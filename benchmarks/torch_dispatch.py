@@ -51,7 +51,7 @@ import harness  # noqa: E402
 from gpu_check import port_script  # noqa: E402 - the port of each network; imports neither Keras nor torch
 
 import keras_zoo  # noqa: E402
-from keras_zoo.cli.benchmark import time_steps  # noqa: E402
+from keras_zoo.cli.benchmark import step_figures, time_steps  # noqa: E402
 
 # Each network at its reference depth with a few channels and a small input: the Keras configuration and
 # the same network on the port's command line (the parameter counts are compared at run time).
@@ -93,14 +93,14 @@ def keras_step(model_name: str, batch: int):
     return (lambda: model.train_on_batch(x, target)), model.count_params()
 
 
-def measure_keras(step, steps: int, warmup: int) -> dict:
+def measure_keras(step, batch: int, steps: int, warmup: int) -> dict:
     """Median and 90th-percentile step time of ``step`` after ``warmup`` calls, then one counted step."""
-    times = time_steps(step, warmup, steps)
+    figures = step_figures(time_steps(step, warmup, steps), batch)
     with harness.OperatorCounter() as counter:
         step()
     return {
-        "step_time_ms": round(1000 * float(np.median(times)), 3),
-        "step_time_p90_ms": round(1000 * float(np.percentile(times, 90)), 3),
+        "step_time_ms": figures["step_time_ms"],
+        "step_time_p90_ms": figures["step_time_p90_ms"],
         "aten_ops_per_step": counter.count,
         "aten_views_per_step": counter.views,
     }
@@ -126,7 +126,7 @@ def compare(model_name: str, args: argparse.Namespace) -> list[dict]:
     records, keras_ms, port_ms = [], [], []
     for round_index in range(args.rounds):
         keras_record = {**base, "side": "keras-torch", "round": round_index, "parameters": keras_params}
-        keras_record.update(measure_keras(step, args.steps, args.warmup))
+        keras_record.update(measure_keras(step, args.batch_size, args.steps, args.warmup))
         port = measure_port(model_name, args.batch_size, args.steps, args.warmup, args.threads)
         port_record = {**base, "side": "torch-port", "round": round_index, "parameters": port["parameters"]}
         port_record.update({k: port[k] for k in ("step_time_ms", "step_time_p90_ms", *COUNTS)})

@@ -176,7 +176,9 @@ def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
     return [seconds / steps for seconds in clock.seconds]
 
 
-def _figures(times: list[float], batch: int) -> dict:
+def step_figures(times: list[float], batch: int) -> dict:
+    """Median and 90th-percentile step time (ms) and samples per second of steps of ``batch`` samples
+    that took ``times`` seconds each."""
     import numpy as np
 
     t = np.asarray(times)
@@ -285,7 +287,7 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
             "steps": args.steps,
             "warmup": args.warmup,
             "first_step_s": round(first, 3),
-            **_figures(times, batch),
+            **step_figures(times, batch),
             **fit,
         }
         # utilisation and roofline judge the pipelined step when there is one: it is what training gets
