@@ -124,8 +124,9 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
         "--precision",
         default="auto",
         choices=("auto", "fp32", "mixed", "bf16", "fp16"),
-        help="auto: bfloat16 mixed precision on GPUs from Ampere on and on CPUs with AMX, float16 with loss "
-        "scaling on older GPUs, else fp32; mixed: the device's mixed precision; bf16/fp16: that one",
+        help="auto: bfloat16 mixed precision on GPUs from Ampere on and, on TensorFlow and PyTorch, on CPUs "
+        "with AMX or AMD Zen 5, float16 with loss scaling on older GPUs, else fp32; mixed: the device's mixed "
+        "precision; bf16/fp16: that one",
     )
     r.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA jit_compile")
     r.add_argument(

@@ -15,14 +15,22 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
-from keras_zoo.runtime.traits import ModelTraits, cpu_flags, nvidia_smi_query, xla_is_faster_on_cpu
+from keras_zoo.runtime.traits import (
+    ModelTraits,
+    bf16_is_faster_on_cpu,
+    cpu_flags,
+    cpu_vendor_family,
+    nvidia_smi_query,
+    xla_is_faster_on_cpu,
+)
 
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "gpu", "npu")
 PRECISIONS = ("fp32", "mixed", "bf16", "fp16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
-# Backends whose CPU training steps are faster in bfloat16 on CPUs with AMX (docs/benchmarks.md, "AMX").
+# Backends whose CPU training steps are faster in bfloat16 where oneDNN's bfloat16 kernels are
+# (traits.bf16_is_faster_on_cpu; docs/benchmarks.md, "bfloat16 on CPUs"): XLA's CPU convolutions gain nothing.
 BF16_CPU_BACKENDS = ("tensorflow", "torch")
 # NVIDIA GPUs from Ampere on (compute capability 8.0) have bfloat16 tensor cores; bfloat16 keeps float32's
 # exponent range, so it needs no loss scaling.
@@ -145,8 +153,9 @@ def _backend_capability(backend: str) -> tuple[int, int] | None:
 def auto_precision(backend: str, device: str, capability: tuple[int, int] | None = None) -> str:
     """The precision ``"auto"`` stands for on ``device``.
 
-    - CPU: ``"mixed"`` (bfloat16 compute, float32 variables) on CPUs with AMX-BF16 under the TensorFlow and
-      PyTorch backends, where every network trained faster in it (docs/benchmarks.md); ``"fp32"`` elsewhere.
+    - CPU: ``"mixed"`` (bfloat16 compute, float32 variables) under the TensorFlow and PyTorch backends on
+      CPUs where every network trained faster in it (:func:`~keras_zoo.runtime.traits.bf16_is_faster_on_cpu`:
+      AMX-BF16, or AVX512_BF16 on AMD Zen 5 and later); ``"fp32"`` elsewhere.
     - GPU: ``"mixed"`` on every backend when the compute capability is known: bfloat16 from compute
       capability 8.0 (Ampere, Hopper, ...), float16 with loss scaling below it (see
       :func:`precision_policy`); ``"fp32"`` when the capability cannot be read.
@@ -159,7 +168,7 @@ def auto_precision(backend: str, device: str, capability: tuple[int, int] | None
         capability: the GPU's compute capability (:func:`gpu_compute_capability`).
     """
     if device == "cpu":
-        return "mixed" if backend in BF16_CPU_BACKENDS and "amx_bf16" in cpu_flags() else "fp32"
+        return "mixed" if backend in BF16_CPU_BACKENDS and bf16_is_faster_on_cpu() else "fp32"
     if device == "gpu" and capability is not None:
         return "mixed"
     return "fp32"
@@ -296,6 +305,7 @@ def describe() -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpu_flags": cpu_flags(),
+        "cpu_vendor_family": cpu_vendor_family(),
     }
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
     if module:

@@ -15,6 +15,8 @@ import subprocess
 # Wide 2D 3x3 convolutions at full resolution train faster on Eigen than on oneDNN on AVX2-only CPUs from
 # this many base filters on (docs/benchmarks.md, "oneDNN or Eigen").
 EIGEN_MIN_FILTERS = 48
+# AMD's CPU family from which AVX-512 instructions run on full 512-bit units (Zen 5; Zen 4 is family 25).
+AMD_FULL_WIDTH_AVX512_FAMILY = 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +36,57 @@ class ModelTraits:
     xla_fails_in_mixed_precision: bool = False
 
 
-def cpu_flags() -> list[str]:
-    """The CPU features that decide kernel and precision choices (from /proc/cpuinfo; empty elsewhere)."""
+def _cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's fields in ``path`` ("flags", "vendor_id", "cpu family", ...); empty where it
+    cannot be read (not Linux)."""
+    fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+        with open(path, encoding="ascii", errors="ignore") as f:
             for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
+                if not line.strip():
+                    if fields:
+                        break
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return []
+    return fields
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> list[str]:
+    """The CPU features that decide kernel and precision choices (from /proc/cpuinfo; empty elsewhere)."""
+    flags = set(_cpuinfo(path).get("flags", "").split())
+    return sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
+
+
+def cpu_vendor_family(path: str = "/proc/cpuinfo") -> tuple[str, int] | None:
+    """The CPU's vendor and family number as /proc/cpuinfo gives them, e.g. ``("AuthenticAMD", 26)`` for
+    AMD Zen 5; None where they cannot be read."""
+    fields = _cpuinfo(path)
+    vendor, family = fields.get("vendor_id"), fields.get("cpu family", "")
+    return (vendor, int(family)) if vendor and family.isdigit() else None
+
+
+def bf16_is_faster_on_cpu() -> bool:
+    """Whether TensorFlow's and PyTorch's oneDNN kernels train keras_zoo networks faster in bfloat16 than in
+    float32 on this CPU (docs/benchmarks.md, "bfloat16 on CPUs").
+
+    They do on CPUs with AMX-BF16 (Intel Xeon from Sapphire Rapids) and on AMD CPUs from Zen 5 (family 26)
+    with AVX512_BF16, whose AVX-512 units are 512 bits wide. Elsewhere AVX512_BF16 alone does not qualify:
+    measured slower with oneDNN held to it on a Xeon, and not measured on AMD Zen 4 (family 25, which runs
+    512-bit instructions as two 256-bit halves).
+    """
+    flags = cpu_flags()
+    if "amx_bf16" in flags:
+        return True
+    identity = cpu_vendor_family()
+    return (
+        "avx512_bf16" in flags
+        and identity is not None
+        and identity[0] == "AuthenticAMD"
+        and identity[1] >= AMD_FULL_WIDTH_AVX512_FAMILY
+    )
 
 
 def nvidia_smi_query(field: str) -> str | None:

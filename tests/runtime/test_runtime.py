@@ -6,6 +6,7 @@ import pytest
 
 from keras_zoo import runtime
 from keras_zoo.errors import ConfigError
+from keras_zoo.runtime import traits
 from keras_zoo.runtime.npu import PRECISION_MODES, npu_session_config, select_npu_adapter
 
 
@@ -34,24 +35,67 @@ def test_mixed_on_a_gpu_is_bfloat16_from_compute_capability_8(capability, expect
     assert runtime.precision_policy("mixed", "gpu", capability) == expected
 
 
+AMX_XEON = (["avx512f", "avx512_bf16", "amx_bf16"], ("GenuineIntel", 6))
+AVX512_BF16_XEON = (["avx512f", "avx512_bf16"], ("GenuineIntel", 6))  # Cooper Lake: no AMX
+ZEN5 = (["avx512f", "avx512_bf16"], ("AuthenticAMD", 26))
+ZEN4 = (["avx512f", "avx512_bf16"], ("AuthenticAMD", 25))
+AVX2_EPYC = (["avx2", "fma"], ("AuthenticAMD", 23))
+
+
+def fake_cpu(monkeypatch, cpu: tuple[list[str], tuple[str, int] | None]) -> None:
+    """Makes the runtime see ``cpu`` (its /proc/cpuinfo flags, vendor and family)."""
+    flags, identity = cpu
+    monkeypatch.setattr("keras_zoo.runtime.traits.cpu_flags", lambda: flags)
+    monkeypatch.setattr("keras_zoo.runtime.traits.cpu_vendor_family", lambda: identity)
+
+
 @pytest.mark.parametrize(
-    "flags, backend, device, capability, expected",
+    "cpu, backend, device, capability, expected",
     [
-        (["avx512f", "avx512_bf16", "amx_bf16"], "tensorflow", "cpu", None, "mixed"),
-        (["avx512f", "avx512_bf16"], "tensorflow", "cpu", None, "fp32"),  # bf16 without AMX measured slower
-        (["avx2", "fma"], "tensorflow", "cpu", None, "fp32"),
-        (["avx512f", "avx512_bf16", "amx_bf16"], "torch", "cpu", None, "mixed"),
-        (["avx512f", "avx512_bf16", "amx_bf16"], "jax", "cpu", None, "fp32"),  # XLA's CPU convs skip AMX
-        (["avx2"], "jax", "gpu", (9, 0), "mixed"),  # every backend on a GPU with a known capability
-        (["avx2"], "torch", "gpu", (7, 0), "mixed"),
-        (["avx2"], "tensorflow", "gpu", (8, 6), "mixed"),
-        (["amx_bf16"], "jax", "gpu", None, "fp32"),  # capability unknown: stay in fp32
-        (["amx_bf16"], "torch", "npu", None, "fp32"),  # the Ascend adapter applies its own default
+        (AMX_XEON, "tensorflow", "cpu", None, "mixed"),
+        (AVX512_BF16_XEON, "tensorflow", "cpu", None, "fp32"),  # oneDNN held to AVX512_BF16 measured slower
+        (ZEN5, "tensorflow", "cpu", None, "mixed"),  # full-width AVX512_BF16 measured faster
+        (ZEN5, "torch", "cpu", None, "mixed"),
+        (ZEN5, "jax", "cpu", None, "fp32"),
+        (ZEN4, "tensorflow", "cpu", None, "fp32"),  # not measured: stays in fp32
+        (AVX2_EPYC, "tensorflow", "cpu", None, "fp32"),
+        ((["avx2"], None), "tensorflow", "cpu", None, "fp32"),  # no /proc/cpuinfo identity
+        (AMX_XEON, "torch", "cpu", None, "mixed"),
+        (AMX_XEON, "jax", "cpu", None, "fp32"),  # XLA's CPU convs skip AMX
+        (AVX2_EPYC, "jax", "gpu", (9, 0), "mixed"),  # every backend on a GPU with a known capability
+        (AVX2_EPYC, "torch", "gpu", (7, 0), "mixed"),
+        (AVX2_EPYC, "tensorflow", "gpu", (8, 6), "mixed"),
+        (AMX_XEON, "jax", "gpu", None, "fp32"),  # capability unknown: stay in fp32
+        (AMX_XEON, "torch", "npu", None, "fp32"),  # the Ascend adapter applies its own default
     ],
 )
-def test_auto_precision_per_device(monkeypatch, flags, backend, device, capability, expected):
-    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: flags)
+def test_auto_precision_per_device(monkeypatch, cpu, backend, device, capability, expected):
+    fake_cpu(monkeypatch, cpu)
     assert runtime.auto_precision(backend, device, capability) == expected
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: {vendor}
+cpu family\t: {family}
+model\t\t: 2
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni
+
+processor\t: 1
+vendor_id\t: SomethingElse
+flags\t\t: fpu
+"""
+
+
+def test_cpu_identity_and_flags_are_read_from_the_first_processor_in_cpuinfo(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO.format(vendor="AuthenticAMD", family=26))
+    assert traits.cpu_vendor_family(str(path)) == ("AuthenticAMD", 26)
+    assert traits.cpu_flags(str(path)) == ["avx2", "avx512_bf16", "avx512f", "fma"]
+    path.write_text(CPUINFO.format(vendor="AuthenticAMD", family=""))
+    assert traits.cpu_vendor_family(str(path)) is None
+    missing = str(tmp_path / "absent")
+    assert traits.cpu_vendor_family(missing) is None and traits.cpu_flags(missing) == []
 
 
 @pytest.mark.parametrize(
@@ -124,10 +168,10 @@ def test_xla_is_kept_off_where_it_fails_to_compile():
 
 
 def test_configure_resolves_auto_precision(monkeypatch):
-    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: ["avx2"])
+    fake_cpu(monkeypatch, AVX2_EPYC)
     config = runtime.configure(device="cpu", precision="auto")
     assert (config.precision, config.policy) == ("fp32", "float32")
-    monkeypatch.setattr("keras_zoo.runtime.core.cpu_flags", lambda: ["amx_bf16"])
+    fake_cpu(monkeypatch, AMX_XEON)
     config = runtime.configure(device="cpu")
     bf16 = keras.config.backend() in ("tensorflow", "torch")
     expected = ("mixed", "mixed_bfloat16") if bf16 else ("fp32", "float32")
@@ -144,6 +188,7 @@ def test_configure_cpu_sets_policy_and_describe_reports_it():
     info = runtime.describe()
     assert info["backend"] == keras.config.backend() and info["policy"] == "mixed_bfloat16"
     assert info["keras"] == keras.__version__
+    assert info["cpu_vendor_family"] == traits.cpu_vendor_family()
 
 
 def test_configure_rejects_unknown_device_and_missing_gpu(monkeypatch):
