@@ -15,7 +15,8 @@ import subprocess
 # Wide 2D 3x3 convolutions at full resolution train faster on Eigen than on oneDNN on AVX2-only CPUs from
 # this many base filters on (docs/benchmarks.md, "oneDNN or Eigen").
 EIGEN_MIN_FILTERS = 48
-# AMD's CPU family from which AVX-512 instructions run on full 512-bit units (Zen 5; Zen 4 is family 25).
+# AMD's CPU family of Zen 5 (Zen 4 is family 25), the first whose server and desktop parts run AVX-512 on
+# full 512-bit units.
 AMD_FULL_WIDTH_AVX512_FAMILY = 26
 
 
@@ -73,9 +74,9 @@ def bf16_is_faster_on_cpu() -> bool:
     float32 on this CPU (docs/benchmarks.md, "bfloat16 on CPUs").
 
     They do on CPUs with AMX-BF16 (Intel Xeon from Sapphire Rapids) and on AMD CPUs from Zen 5 (family 26)
-    with AVX512_BF16, whose AVX-512 units are 512 bits wide. Elsewhere AVX512_BF16 alone does not qualify:
-    measured slower with oneDNN held to it on a Xeon, and not measured on AMD Zen 4 (family 25, which runs
-    512-bit instructions as two 256-bit halves).
+    with AVX512_BF16 (measured on an EPYC, whose AVX-512 units are 512 bits wide; the family also holds the
+    mobile Zen 5 parts, whose units are 256 bits wide, not measured). Elsewhere AVX512_BF16 alone does not
+    qualify: measured slower with oneDNN held to it on a Xeon, and not measured on AMD Zen 4 (family 25).
     """
     flags = cpu_flags()
     if "amx_bf16" in flags:
