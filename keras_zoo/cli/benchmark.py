@@ -262,6 +262,7 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
         "batch": batch,
         "input_shape": [list(t.shape[1:]) for t in model.inputs],
         "parameters": int(model.count_params()),
+        "overrides": factory_config,
     }
     records = []
     modes = ["train", "infer"] if args.mode == "both" else [args.mode]
@@ -306,9 +307,26 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
             peak_device_bytes=_device_peak_bytes(config.backend),
             layers=forms,
             versions=versions,
+            host=host_record(info),
             date=time.strftime("%Y-%m-%d"),
         )
     return records
+
+
+def host_record(info: dict) -> dict:
+    """The machine facts that the runtime's choices read, so a JSON line says what it was measured on.
+
+    Args:
+        info: :func:`keras_zoo.runtime.describe`'s dict.
+
+    Returns:
+        ``cpu_count``, ``cpu_vendor_family`` (e.g. ``["AuthenticAMD", 26]``), ``cpu_flags``, and under the
+        TensorFlow backend ``tf_enable_onednn_opts`` (the variable's value, None when unset).
+    """
+    host = {key: info[key] for key in ("cpu_count", "cpu_vendor_family", "cpu_flags")}
+    if info["backend"] == "tensorflow":
+        host["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    return host
 
 
 def _traits(model: str, preset: str, config: dict) -> ModelTraits | None:

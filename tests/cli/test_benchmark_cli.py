@@ -1,7 +1,9 @@
 """``keras-zoo benchmark``: one JSON line per mode with figures consistent with the model built."""
 
 import json
+import os
 
+import keras
 import pytest
 
 from keras_zoo.cli import benchmark
@@ -9,6 +11,7 @@ from keras_zoo.cli.tasks import reference_batch
 from keras_zoo.flops import forward_flops
 from keras_zoo.layers import implementations
 from keras_zoo.registry import get_model
+from keras_zoo.runtime import traits
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -32,6 +35,15 @@ def test_train_and_infer_records_describe_the_run(capsys):
         assert record["peak_host_bytes"] > 0 and "keras" in record["versions"]
         assert record["layers"] == implementations()
         assert record["first_step_s"] > 0
+        assert record["overrides"] == {}
+        # the machine facts the runtime's choices read travel with every line
+        identity = traits.cpu_vendor_family()
+        assert record["host"]["cpu_vendor_family"] == (list(identity) if identity else None)
+        assert record["host"]["cpu_flags"] == traits.cpu_flags() and record["host"]["cpu_count"] > 0
+        if keras.config.backend() == "tensorflow":
+            assert record["host"]["tf_enable_onednn_opts"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        else:
+            assert "tf_enable_onednn_opts" not in record["host"]
     forward = forward_flops(get_model("unet", preset="tiny"), batch_size=3)
     assert (train["model_flops_per_step"], infer["model_flops_per_step"]) == (3 * forward, forward)
     # training is judged at the pipelined fit step, inference at its own step
@@ -86,6 +98,7 @@ def test_set_overrides_the_preset(capsys):
     ]
     (record,) = _records(capsys, [*argv, "--fit-epochs", "0"])
     assert record["parameters"] == get_model("unet", preset="tiny", filters=2).count_params()
+    assert record["overrides"] == {"filters": 2, "dropout": 0.1}
     assert record["batch"] == reference_batch("unet")
 
 
