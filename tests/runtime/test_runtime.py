@@ -58,6 +58,7 @@ def fake_cpu(monkeypatch, cpu: tuple[list[str], tuple[str, int] | None]) -> None
         (ZEN5, "torch", "cpu", None, "mixed"),
         (ZEN5, "jax", "cpu", None, "fp32"),
         (ZEN4, "tensorflow", "cpu", None, "fp32"),  # not measured: stays in fp32
+        ((["avx512f"], ("AuthenticAMD", 26)), "tensorflow", "cpu", None, "fp32"),  # no bfloat16 instructions
         (AVX2_EPYC, "tensorflow", "cpu", None, "fp32"),
         ((["avx2"], None), "tensorflow", "cpu", None, "fp32"),  # no /proc/cpuinfo identity
         (AMX_XEON, "torch", "cpu", None, "mixed"),
