@@ -26,7 +26,7 @@ import time
 
 from keras_zoo.cli.command import parse_overrides, run_command
 from keras_zoo.cli.tasks import get_task, reference_args, reference_batch
-from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
+from keras_zoo.runtime.tf_env import ONEDNN_VARIABLE, apply_tf_cpu_defaults
 from keras_zoo.runtime.traits import ModelTraits
 
 # Reference batch sizes (reference_specs.md) used when --batch-size is not given.
@@ -325,7 +325,7 @@ def host_record(info: dict) -> dict:
     """
     host = {key: info[key] for key in ("cpu_count", "cpu_vendor_family", "cpu_flags")}
     if info["backend"] == "tensorflow":
-        host["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        host["tf_enable_onednn_opts"] = os.environ.get(ONEDNN_VARIABLE)
     return host
 
 

@@ -16,8 +16,8 @@ import subprocess
 # this many base filters on (docs/benchmarks.md, "oneDNN or Eigen").
 EIGEN_MIN_FILTERS = 48
 # AMD's CPU family of Zen 5 (Zen 4 is family 25), the first whose server and desktop parts run AVX-512 on
-# full 512-bit units.
-AMD_FULL_WIDTH_AVX512_FAMILY = 26
+# full 512-bit units; its mobile parts share the family with 256-bit units.
+AMD_ZEN5_FAMILY = 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +86,7 @@ def bf16_is_faster_on_cpu() -> bool:
         "avx512_bf16" in flags
         and identity is not None
         and identity[0] == "AuthenticAMD"
-        and identity[1] >= AMD_FULL_WIDTH_AVX512_FAMILY
+        and identity[1] >= AMD_ZEN5_FAMILY
     )
 
 
