@@ -48,6 +48,42 @@ def test_local_shuffling_keeps_shape_and_only_moves_existing_values(cube):
     assert 0.3 < np.mean(out != cube) < 1.0  # 10,000 blocks of mean ~3.5x3.5x2 voxels cover most of the cube
 
 
+def shuffle_block_by_block(cube: np.ndarray, rng: np.random.Generator, num_blocks: int) -> np.ndarray:
+    """The shuffling spelled out one block at a time, drawing from ``rng`` as the library does: the sizes,
+    the corners, then one row of random sort keys per block, the blocks grouped by size in increasing
+    (rows, cols, depth) order and in draw order within a size."""
+    shape = np.array(cube.shape)
+    sizes = rng.integers(1, np.maximum(shape // 10, 1) + 1, size=(num_blocks, 3))
+    corners = (rng.random((num_blocks, 3)) * (shape - sizes + 1)).astype(np.int64)
+    out = cube.copy()
+    for size in sorted({tuple(s) for s in sizes.tolist()}):
+        blocks = [i for i in range(num_blocks) if tuple(sizes[i]) == size]
+        keys = rng.random((len(blocks), int(np.prod(size))))
+        for block, block_keys in zip(blocks, keys):
+            window = tuple(slice(c, c + n) for c, n in zip(corners[block], size))
+            out[window] = cube[window].ravel()[np.argsort(block_keys)].reshape(size)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(40, 30, 20), (64, 64, 32)])
+def test_local_shuffling_equals_the_block_by_block_loop(shape):
+    cube = np.random.default_rng(5).random(shape).astype(np.float32)
+    expected = shuffle_block_by_block(cube, np.random.default_rng(6), num_blocks=300)
+    np.testing.assert_array_equal(
+        G.local_pixel_shuffling(cube, np.random.default_rng(6), num_blocks=300), expected
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nonlinear_mapping_equals_interpolating_the_curve(seed):
+    cube = np.random.default_rng(seed).random(SHAPE).astype(np.float32)
+    cube[:8] = np.round(cube[:8] * 4) / 4  # repeated values, 0 and 1
+    xs, ys = G.bezier_curve(np.random.default_rng(seed + 10))
+    out = G.nonlinear_transform(cube, np.random.default_rng(seed + 10))
+    assert out.dtype == np.float32 and out.shape == SHAPE
+    np.testing.assert_array_equal(out, np.interp(cube, xs, ys).astype(np.float32))
+
+
 @pytest.mark.parametrize("inverted", [False, True])
 def test_nonlinear_mapping_is_monotone_within_unit_range(inverted):
     ramp = np.linspace(0, 1, 64 * 64 * 32, dtype=np.float32).reshape(SHAPE)
