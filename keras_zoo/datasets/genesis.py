@@ -99,7 +99,8 @@ def local_pixel_shuffling(cube: np.ndarray, rng: np.random.Generator, num_blocks
     starts = corners @ strides
     keys = sizes @ np.array([10_000, 100, 1])  # orders sizes as (rows, cols, depth) tuples
     by_size = np.argsort(keys, kind="stable")  # keeps the draw order of the blocks within a size
-    for blocks in np.split(by_size, np.flatnonzero(np.diff(keys[by_size])) + 1):
+    groups = np.split(by_size, np.flatnonzero(np.diff(keys[by_size])) + 1) if num_blocks else []
+    for blocks in groups:
         rows, cols, depth = (np.arange(n) * stride for n, stride in zip(sizes[blocks[0]], strides))
         offsets = (rows[:, None, None] + cols[None, :, None] + depth[None, None, :]).reshape(-1)
         index = starts[blocks][:, None] + offsets[None, :]  # (blocks, voxels per block)

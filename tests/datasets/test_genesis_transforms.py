@@ -65,6 +65,12 @@ def shuffle_block_by_block(cube: np.ndarray, rng: np.random.Generator, num_block
     return out
 
 
+def test_local_shuffling_of_no_blocks_returns_a_copy(cube):
+    out = G.local_pixel_shuffling(cube, np.random.default_rng(0), num_blocks=0)
+    np.testing.assert_array_equal(out, cube)
+    assert out is not cube
+
+
 @pytest.mark.parametrize("shape", [(40, 30, 20), (64, 64, 32)])
 def test_local_shuffling_equals_the_block_by_block_loop(shape):
     cube = np.random.default_rng(5).random(shape).astype(np.float32)
