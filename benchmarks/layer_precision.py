@@ -42,6 +42,12 @@ CASES = {
     "conv1x7_28x28x128": (lambda: L.Conv2D(128, (1, 7), padding="same", use_bias=False), (8, 28, 28, 128)),
     "maxpool3x3_56x56x128": (lambda: L.MaxPooling2D(3, 1, padding="same"), (8, 56, 56, 128)),
     "avgpool3x3_56x56x128": (lambda: L.AveragePooling2D(3, 1, padding="same"), (8, 56, 56, 128)),
+    # Models Genesis at the reference width and batch (6 cubes of 64x64x32; the first level's 64 filters)
+    "conv3d_3x3x3_64x64x32x32": (lambda: L.Conv3D(64, 3, padding="same"), (6, 64, 64, 32, 32)),
+    "batchnorm_64x64x32x64": (lambda: L.BatchNormalization(), (6, 64, 64, 32, 64)),
+    "relu_64x64x32x64": (lambda: L.ReLU(), (6, 64, 64, 32, 64)),
+    "maxpool3d_2_64x64x32x64": (lambda: L.MaxPooling3D(2), (6, 64, 64, 32, 64)),
+    "upsampling3d_2_32x32x16x128": (lambda: L.UpSampling3D(2), (6, 32, 32, 16, 128)),
 }
 
 

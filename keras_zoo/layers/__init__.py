@@ -1,9 +1,10 @@
 """Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging, drop-path, and a
-depthwise convolution and max pooling in forms that XLA compiles and runs well, and convolutions and pools
-that run on channels-first views on torch."""
+depthwise convolution and max pooling in forms that XLA compiles and runs well, convolutions and pools
+that run on channels-first views on torch, and batch normalization on TensorFlow's fused kernel."""
 
-from keras_zoo.layers import atrous_depthwise, layout, max_pooling
+from keras_zoo.layers import atrous_depthwise, batch_norm, layout, max_pooling
 from keras_zoo.layers.atrous_depthwise import DepthwiseConv2D
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.data_consistency import DataConsistency
 from keras_zoo.layers.drop_path import DropPath
 from keras_zoo.layers.fft import fft2_channels, ifft2_channels, real_dft
@@ -14,8 +15,9 @@ from keras_zoo.layers.max_pooling import MaxPooling2D, MaxPooling3D
 
 def implementations() -> dict[str, str]:
     """The form each rewritten layer takes on this backend, after ``$KERAS_ZOO_DEPTHWISE``,
-    ``$KERAS_ZOO_MAX_POOLING`` and ``$KERAS_ZOO_LAYOUT``: ``{"depthwise": ..., "max_pooling": ...,
-    "layout": ...}`` (see each module's ``implementation``), for run records and ``keras-zoo info``.
+    ``$KERAS_ZOO_MAX_POOLING``, ``$KERAS_ZOO_LAYOUT`` and ``$KERAS_ZOO_BATCH_NORM``: ``{"depthwise": ...,
+    "max_pooling": ..., "layout": ..., "batch_norm": ...}`` (see each module's ``implementation``), for run
+    records and ``keras-zoo info``.
 
     Raises:
         ValueError: a variable with a value its module does not know, naming it.
@@ -24,11 +26,13 @@ def implementations() -> dict[str, str]:
         "depthwise": atrous_depthwise.implementation(),
         "max_pooling": max_pooling.implementation(),
         "layout": layout.implementation(),
+        "batch_norm": batch_norm.implementation(),
     }
 
 
 __all__ = [
     "AveragePooling2D",
+    "BatchNormalization",
     "Conv2D",
     "Conv3D",
     "DataConsistency",

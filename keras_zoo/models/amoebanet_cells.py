@@ -18,6 +18,7 @@ import dataclasses
 import keras
 from keras import layers
 
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.drop_path import DropPath
 from keras_zoo.layers.layout import AveragePooling2D, Conv2D
 from keras_zoo.layers.max_pooling import MaxPooling2D
@@ -95,7 +96,7 @@ class LayerSettings:
         )(x)
 
     def batch_norm(self, x, name: str):
-        return layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=name)(x)
+        return BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=name)(x)
 
     def relu(self, x, name: str):
         return layers.ReLU(name=name)(x)

@@ -28,6 +28,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers import DataConsistency, KSpaceAveraging
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.layout import Conv2D, Conv3D
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
 from keras_zoo.models.checks import check_at_least
@@ -89,7 +90,7 @@ def make_denoiser_layers(
             )
         )
         if batch_norm:
-            denoiser.append(layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=f"{name}_bn{i}"))
+            denoiser.append(BatchNormalization(momentum=0.99, epsilon=1e-3, name=f"{name}_bn{i}"))
             if not last:
                 denoiser.append(layers.Activation(activation, name=f"{name}_act{i}"))
     return denoiser

@@ -41,6 +41,7 @@ import numpy as np
 from keras import layers
 
 from keras_zoo.errors import WeightsError
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.layout import Conv2D
 from keras_zoo.models.xception import (
     BACKBONES,
@@ -83,7 +84,7 @@ def _conv_bn_relu(x, filters: int, weight_decay: float, name: str):
         kernel_regularizer=keras.regularizers.L2(weight_decay / 2) if weight_decay else None,
         name=name,
     )(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=HEAD_BN_EPSILON, name=f"{name}_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, epsilon=HEAD_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.layout import Conv3D
 from keras_zoo.layers.max_pooling import MaxPooling3D
 from keras_zoo.models.checks import check_at_least, check_fraction
@@ -59,7 +60,7 @@ def apply_conv_bn_relu(x, filters: int, batch_norm: bool, index: int, bn_momentu
     """
     x = Conv3D(filters, 3, padding="same", name=f"depth_{index}_conv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(
+        x = BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(
             x
         )
     return layers.Activation("relu", name=f"depth_{index}_relu")(x)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.layout import Conv2D
 from keras_zoo.layers.max_pooling import MaxPooling2D
 from keras_zoo.models.checks import check_at_least, check_fraction
@@ -52,7 +53,7 @@ def apply_conv_block(x, filters: int, batch_norm: bool, name: str, bn_momentum: 
             name=f"{name}_conv{i}",
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
+            x = BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
             x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x
 

@@ -24,6 +24,7 @@ import keras
 from keras import layers
 
 from keras_zoo.layers import atrous_depthwise
+from keras_zoo.layers.batch_norm import BatchNormalization
 from keras_zoo.layers.layout import Conv2D
 
 BN_MOMENTUM = 0.9997  # slim batch-norm decay of the reference
@@ -141,7 +142,7 @@ def layer_prefix(scope: str) -> str:
 
 
 def _batch_norm(x, epsilon: float, name: str):
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=epsilon, name=name)(x)
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=epsilon, name=name)(x)
 
 
 def apply_fixed_padding(x, kernel_size: int, rate: int, name: str):

@@ -184,18 +184,25 @@ def test_choice_per_backend_and_data_format(monkeypatch):
 def test_implementations_report_each_layers_form_here(monkeypatch, capsys):
     """``keras_zoo.layers.implementations`` (in ``keras-zoo info``, benchmark records and summary.json)
     resolves "auto" per backend and follows the variables."""
-    for variable in ("KERAS_ZOO_DEPTHWISE", "KERAS_ZOO_MAX_POOLING", layout.IMPLEMENTATION_VARIABLE):
+    variables = ("KERAS_ZOO_DEPTHWISE", "KERAS_ZOO_MAX_POOLING", layout.IMPLEMENTATION_VARIABLE)
+    for variable in (*variables, "KERAS_ZOO_BATCH_NORM"):
         monkeypatch.delenv(variable, raising=False)
     expected = {
-        "tensorflow": {"depthwise": "native", "max_pooling": "native", "layout": "native"},
-        "jax": {"depthwise": "taps", "max_pooling": "taps", "layout": "native"},
-        "torch": {"depthwise": "atrous", "max_pooling": "native", "layout": "view"},
+        "tensorflow": {
+            "depthwise": "native",
+            "max_pooling": "native",
+            "layout": "native",
+            "batch_norm": "fused",
+        },
+        "jax": {"depthwise": "taps", "max_pooling": "taps", "layout": "native", "batch_norm": "keras"},
+        "torch": {"depthwise": "atrous", "max_pooling": "native", "layout": "view", "batch_norm": "keras"},
     }[keras.config.backend()]
     assert implementations() == expected
     monkeypatch.setenv("KERAS_ZOO_DEPTHWISE", "phases")
     monkeypatch.setenv("KERAS_ZOO_MAX_POOLING", "taps")
     monkeypatch.setenv(layout.IMPLEMENTATION_VARIABLE, "view")
-    chosen = {"depthwise": "phases", "max_pooling": "taps", "layout": "view"}
+    monkeypatch.setenv("KERAS_ZOO_BATCH_NORM", "keras")
+    chosen = {"depthwise": "phases", "max_pooling": "taps", "layout": "view", "batch_norm": "keras"}
     assert implementations() == chosen
     assert main.main(["info"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"] == chosen

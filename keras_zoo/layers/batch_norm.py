@@ -1,0 +1,96 @@
+"""Batch normalization whose training step runs TensorFlow's fused kernel.
+
+Keras 3 computes a batch norm in training as separate ops (mean, variance, normalise, each with its
+gradient), and under a bfloat16 policy first casts the input to float32 and the output back. TensorFlow's
+fused kernel (``FusedBatchNormV3``: oneDNN on CPUs, cuDNN on GPUs) does the same in one pass over the data
+per direction, reading bfloat16 directly (docs/benchmarks.md, "2026-12-07, fused batch norm").
+
+The implementation is chosen by ``$KERAS_ZOO_BATCH_NORM``: ``fused`` (TensorFlow's kernel where it applies),
+``keras`` (Keras' own), or ``auto`` (the default: ``fused`` on the TensorFlow backend, ``keras`` on the
+others).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_zoo.layers.rewrites import chosen_implementation
+
+IMPLEMENTATION_VARIABLE = "KERAS_ZOO_BATCH_NORM"
+IMPLEMENTATIONS = ("auto", "fused", "keras")
+AUTO_IMPLEMENTATION = {"tensorflow": "fused"}  # the other backends have no fused training kernel in Keras
+FUSED_DTYPES = ("float32", "bfloat16", "float16")
+MIN_FUSED_EPSILON = 1.001e-5  # cuDNN's lower bound, which TensorFlow's GPU kernel enforces
+# oneDNN's fused kernel in bfloat16 was 1.2-5x slower than Keras' ops for channel counts that are not a
+# multiple of 16 (12, 24, 40, 100, 728) and 1.6-2.7x faster for multiples (16 to 256)
+HALF_PRECISION_CHANNEL_MULTIPLE = 16
+
+
+def implementation() -> str:
+    """The batch-norm implementation that ``$KERAS_ZOO_BATCH_NORM`` (default ``"auto"``) asks for here:
+    ``fused`` or ``keras`` (``auto``: fused on TensorFlow, keras elsewhere). Read when a layer is called.
+
+    Raises:
+        ValueError: for any other value, naming the variable.
+    """
+    return chosen_implementation(IMPLEMENTATION_VARIABLE, IMPLEMENTATIONS, AUTO_IMPLEMENTATION, "keras")
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` with TensorFlow's fused kernel in training.
+
+    Same arguments, variables, names, config and results as the Keras layer: in training (``training=True``
+    and a trainable layer) the output is normalised by the batch's mean and biased variance, and the moving
+    statistics are updated with ``momentum`` as Keras does. The fused kernel runs on the TensorFlow backend for
+    inputs of rank >= 4 (batch, spatial..., channels) normalised over the last axis, without a mask,
+    renormalisation or synchronisation, with ``epsilon >= 1.001e-5``, in float32, or in bfloat16 or float16
+    with a channel count that is a multiple of 16 (:data:`HALF_PRECISION_CHANNEL_MULTIPLE`); everything
+    else (inference, other backends, other layouts) is the Keras layer's computation. Inputs of
+    rank > 4 are viewed as (batch, dim 1, rest, channels).
+
+    Under a mixed policy the kernel reads the bfloat16 or float16 input and computes its statistics in
+    float32, where the Keras layer casts the input to float32 first: outputs agree to the compute dtype's
+    precision.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if training and self.trainable and mask is None and self._fuses(inputs):
+            return self._fused_training_call(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _fuses(self, inputs) -> bool:
+        """Whether the fused kernel computes this call exactly as the Keras layer would."""
+        rank, dtype = len(inputs.shape), keras.backend.standardize_dtype(inputs.dtype)
+        return (
+            keras.config.backend() == "tensorflow"
+            and implementation() == "fused"
+            and rank >= 4
+            and self.axis in (-1, rank - 1)
+            and not self.renorm
+            and not self.synchronized
+            and self.epsilon >= MIN_FUSED_EPSILON
+            and dtype in FUSED_DTYPES
+            and (dtype == "float32" or inputs.shape[-1] % HALF_PRECISION_CHANNEL_MULTIPLE == 0)
+        )
+
+    def _fused_training_call(self, inputs):
+        """Normalises ``inputs`` (batch, ..., channels) by its batch statistics and updates the moving ones."""
+        import tensorflow as tf  # the TensorFlow backend is running
+
+        channels = inputs.shape[-1]
+        shape = tf.shape(inputs)
+        x = inputs if len(inputs.shape) == 4 else tf.reshape(inputs, [shape[0], shape[1], -1, channels])
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
+        outputs, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        )
+        # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
+        count = tf.cast(tf.size(inputs) // channels, tf.float32)
+        variance = corrected_variance * tf.maximum(count - 1.0, 0.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        outputs = tf.reshape(outputs, shape)
+        outputs.set_shape(inputs.shape)
+        return tf.cast(outputs, self.compute_dtype)
