@@ -21,8 +21,8 @@ IMPLEMENTATIONS = ("auto", "fused", "keras")
 AUTO_IMPLEMENTATION = {"tensorflow": "fused"}  # the other backends have no fused training kernel in Keras
 FUSED_DTYPES = ("float32", "bfloat16", "float16")
 MIN_FUSED_EPSILON = 1.001e-5  # cuDNN's lower bound, which TensorFlow's GPU kernel enforces
-# oneDNN's fused kernel in bfloat16 was 1.2-5x slower than Keras' ops for channel counts that are not a
-# multiple of 16 (12, 24, 40, 100, 728) and 1.6-2.7x faster for multiples (16 to 256)
+# oneDNN's fused kernel in bfloat16 was slower than Keras' ops for channel counts that are not a multiple
+# of 16 (12, 24, 40, 100, 728) and faster for multiples (docs/benchmarks.md, "2026-12-07, fused batch norm")
 HALF_PRECISION_CHANNEL_MULTIPLE = 16
 
 
