@@ -60,9 +60,7 @@ def apply_conv_bn_relu(x, filters: int, batch_norm: bool, index: int, bn_momentu
     """
     x = Conv3D(filters, 3, padding="same", name=f"depth_{index}_conv")(x)
     if batch_norm:
-        x = BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(
-            x
-        )
+        x = BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=1e-3, name=f"depth_{index}_bn")(x)
     return layers.Activation("relu", name=f"depth_{index}_relu")(x)
 
 
