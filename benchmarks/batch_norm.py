@@ -1,13 +1,15 @@
-"""A batch norm's training step (forward, input and weight gradients), Keras' ops vs TensorFlow's fused kernel.
+"""A batch norm's training step (forward, input and weight gradients), Keras' ops vs the backend's fused kernel.
 
 Times ``keras_zoo.layers.BatchNormalization`` under ``$KERAS_ZOO_BATCH_NORM=keras`` and ``fused`` on the
-TensorFlow backend, for each ``--shape`` (batch, ..., channels) and each ``--policy``: the median of
-``--reps`` runs of a ``tf.function`` step after one untimed (tracing) run. One JSON line per shape, policy and
+TensorFlow or torch backend (``$KERAS_BACKEND``), for each ``--shape`` (batch, ..., channels) and each
+``--policy``: the median of ``--reps`` runs of a step (a ``tf.function`` on TensorFlow, eager autograd on
+torch) after one untimed (tracing, warm-up) run. One JSON line per shape, policy and
 implementation, with the step's largest difference from the Keras computation's output (relative to its
 largest value), and ``fused_ran`` (False where the layer kept Keras' ops, e.g. bfloat16 with a channel count
 that is not a multiple of 16). Example::
 
     python benchmarks/batch_norm.py --shape 2,256,256,12 --shape 6,64,64,32,64 --policy mixed_bfloat16
+    KERAS_BACKEND=torch python benchmarks/batch_norm.py
 """
 
 # ruff: noqa: E402 - TensorFlow's CPU defaults are set before Keras loads it
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 
 from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
@@ -42,29 +45,52 @@ DEFAULT_SHAPES = (
 IMPLEMENTATIONS = ("keras", "fused")
 
 
+def training_step(layer: batch_norm.BatchNormalization, x: np.ndarray) -> Callable[[], tuple]:
+    """A function running one training step of ``layer`` on ``x``: the forward pass and the gradients of the
+    output's sum with respect to the input and the weights; it returns (output as float32, input gradient)."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32))
+            return tf.cast(y, tf.float32), tape.gradient(loss, [x, *layer.trainable_variables])[0]
+
+        return lambda: step(x)
+    import torch
+
+    x = torch.as_tensor(x).requires_grad_()
+    weights = [v.value for v in layer.trainable_variables]
+    # a dense output gradient, as a next layer's backward gives (a sum's gradient is a stride-0 expansion,
+    # which sends torch's kernel down another path)
+    cotangent = torch.ones(x.shape, dtype=getattr(torch, layer.compute_dtype))
+
+    def eager_step():
+        y = layer(x, training=True)
+        gradients = torch.autograd.grad(y, [x, *weights], cotangent)
+        return y.detach().float(), gradients[0]
+
+    return eager_step
+
+
 def time_step(shape: tuple[int, ...], policy: str, reps: int) -> tuple[float, np.ndarray, bool]:
     """(median ms, output as float32, whether the fused kernel ran) of one training step of a fresh layer
     under the implementation that ``$KERAS_ZOO_BATCH_NORM`` names."""
-    import tensorflow as tf
-
     layer = batch_norm.BatchNormalization(dtype=policy)
     layer.build(shape)
-    x = tf.constant(np.random.default_rng(0).random(shape, dtype=np.float32))
-    fused = layer._fuses(tf.cast(x, layer.compute_dtype))  # what a training call decides
-
-    @tf.function
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, training=True)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32))
-        return (tf.cast(y, tf.float32), *tape.gradient(loss, [x, *layer.trainable_variables]))
-
-    y = step(x)[0].numpy()
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    fused = layer._fuses(keras.ops.cast(x, layer.compute_dtype))  # what a training call decides
+    step = training_step(layer, x)
+    y = keras.ops.convert_to_numpy(step()[0])
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        step(x)[1].numpy()
+        keras.ops.convert_to_numpy(step()[1])
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times)), y, fused
 
@@ -89,9 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args(argv)
-    if keras.config.backend() != "tensorflow":
+    if keras.config.backend() not in batch_norm.FUSED_BACKENDS:
         raise SystemExit(
-            f"batch_norm.py times TensorFlow's fused kernel, not the {keras.config.backend()} backend"
+            f"batch_norm.py times TensorFlow's or torch's fused kernel; the {keras.config.backend()} backend "
+            "has none"
         )
     previous = os.environ.get(batch_norm.IMPLEMENTATION_VARIABLE)
     try:

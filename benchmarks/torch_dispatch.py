@@ -19,6 +19,10 @@ One JSON line per measurement (``side``: keras-torch or torch-port), then one su
 (``ops_ratio``, ``non_view_ratio`` and ``step_ratio``: Keras over the port)::
 
     python benchmarks/torch_dispatch.py [--model amoebanet ...] [--rounds 2] [--steps 10] [--warmup 2]
+
+``--reference`` counts instead the operators of one Keras step at each network's *reference* configuration
+(full width and input; no timing, no port), where every layer takes the path it takes at full size (the
+proxies' few channels keep some batch norms on Keras' ops on a CPU, ``keras_zoo.layers.batch_norm``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from gpu_check import port_script  # noqa: E402 - the port of each network; impo
 
 import keras_zoo  # noqa: E402
 from keras_zoo.cli.benchmark import step_figures, time_steps  # noqa: E402
+from keras_zoo.layers import implementations  # noqa: E402
 
 # Each network at its reference depth with a few channels and a small input: the Keras configuration and
 # the same network on the port's command line (the parameter counts are compared at run time).
@@ -80,11 +85,12 @@ PROXIES: dict[str, tuple[dict, tuple[str, ...]]] = {
 COUNTS = ("aten_ops_per_step", "aten_views_per_step")
 
 
-def keras_step(model_name: str, batch: int):
-    """Builds the Keras proxy of ``model_name``; returns ``(step, parameter_count)``, ``step()`` being one
-    ``train_on_batch`` on torch tensors already in memory (no per-step input conversion)."""
+def keras_step(model_name: str, batch: int, config: dict):
+    """Builds ``model_name`` with ``config`` (factory arguments); returns ``(step, parameter_count)``,
+    ``step()`` being one ``train_on_batch`` on torch tensors already in memory (no per-step input
+    conversion)."""
     keras.utils.set_random_seed(0)
-    model = keras_zoo.get_model(model_name, **PROXIES[model_name][0])
+    model = keras_zoo.get_model(model_name, **config)
     model.compile(optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-7), loss="mse")
     rng = np.random.default_rng(0)
     inputs = [torch.from_numpy(rng.random((batch, *t.shape[1:]), dtype=np.float32)) for t in model.inputs]
@@ -121,7 +127,7 @@ def measure_port(model_name: str, batch: int, steps: int, warmup: int, threads: 
 
 def compare(model_name: str, args: argparse.Namespace) -> list[dict]:
     """The records of ``args.rounds`` alternating rounds for one network, then its summary."""
-    step, keras_params = keras_step(model_name, args.batch_size)
+    step, keras_params = keras_step(model_name, args.batch_size, PROXIES[model_name][0])
     base = {"model": model_name, "batch": args.batch_size, "config": PROXIES[model_name][0]}
     records, keras_ms, port_ms = [], [], []
     for round_index in range(args.rounds):
@@ -160,6 +166,27 @@ def compare(model_name: str, args: argparse.Namespace) -> list[dict]:
     return [*records, summary]
 
 
+def reference_counts(model_name: str, batch: int) -> dict:
+    """The ATen operators of one Keras training step of ``model_name`` at its reference configuration (the
+    second step: the first also creates the optimizer's state)."""
+    step, parameters = keras_step(model_name, batch, {})
+    step()
+    with harness.OperatorCounter() as counter:
+        step()
+    return {
+        "model": model_name,
+        "batch": batch,
+        "config": "reference",
+        "side": "keras-torch",
+        "parameters": parameters,
+        "aten_ops_per_step": counter.count,
+        "aten_views_per_step": counter.views,
+        "layers": implementations(),
+        "versions": {"torch": torch.__version__, "keras": keras.__version__},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", choices=sorted(PROXIES), help="repeatable; default: all")
@@ -168,12 +195,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
+    parser.add_argument(
+        "--reference", action="store_true", help="count one Keras step at the reference configurations"
+    )
     args = parser.parse_args(argv)
     if min(args.batch_size, args.rounds, args.steps) < 1 or args.warmup < 0:
         parser.error("--batch-size, --rounds and --steps must be >= 1 and --warmup >= 0")
     torch.set_num_threads(args.threads)
     for model_name in args.model or list(PROXIES):
-        for record in compare(model_name, args):
+        records = (
+            [reference_counts(model_name, args.batch_size)] if args.reference else compare(model_name, args)
+        )
+        for record in records:
             print(json.dumps(record), flush=True)
 
 

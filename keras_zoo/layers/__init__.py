@@ -1,6 +1,6 @@
 """Layers with new math: orthonormal 2-channel FFTs, data consistency, k-space averaging, drop-path, and a
 depthwise convolution and max pooling in forms that XLA compiles and runs well, convolutions and pools
-that run on channels-first views on torch, and batch normalization on TensorFlow's fused kernel."""
+that run on channels-first views on torch, and batch normalization on TensorFlow's and torch's fused kernels."""
 
 from keras_zoo.layers import atrous_depthwise, batch_norm, layout, max_pooling
 from keras_zoo.layers.atrous_depthwise import DepthwiseConv2D

@@ -1,4 +1,4 @@
-"""keras_zoo.layers.batch_norm: training-mode batch norm (TensorFlow's fused kernel on TensorFlow) against a
+"""keras_zoo.layers.batch_norm: training-mode batch norm (the fused kernel on TensorFlow and torch) against a
 float64 NumPy computation, the moving statistics, the fallbacks to Keras' computation, and serialization."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ pytestmark = pytest.mark.backend_agnostic
 
 EPSILON = 1e-3
 MOMENTUM = 0.9
-# U-Net/DeepLab/AmoebaNet maps (4D) and Genesis/dynamic CascadeNet volumes (5D)
-SHAPES = ((4, 9, 7, 5), (3, 6, 5, 4, 6))
+# U-Net/DeepLab/AmoebaNet maps (4D) and Genesis/dynamic CascadeNet volumes (5D), with channel counts that
+# every backend's fused kernel takes (16, 17) and one that only TensorFlow's takes (5)
+SHAPES = ((2, 7, 5, 16), (3, 6, 5, 4, 17), (4, 9, 7, 5))
 
 
 def reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, cotangent: np.ndarray):
@@ -79,71 +80,129 @@ def test_inference_uses_the_moving_statistics():
     np.testing.assert_array_equal(layer.moving_mean.numpy(), np.full(shape[-1], 0.25, "float32"))
 
 
-@pytest.mark.parametrize("shape", [(4, 9, 7, 16), (3, 6, 5, 4, 32), SHAPES[0]])
-def test_bfloat16_policy_matches_to_bfloat16_precision(shape):
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("shape", [(4, 9, 7, 16), (3, 6, 5, 4, 32), SHAPES[2]])
+def test_half_precision_policy_matches_to_its_precision(shape, dtype):
     x, cotangent = inputs(shape, seed=2)
-    layer = built_layer(shape, "mixed_bfloat16")
+    layer = built_layer(shape, f"mixed_{dtype}")
     gamma, beta = keras.ops.convert_to_numpy(layer.gamma), keras.ops.convert_to_numpy(layer.beta)
-    rounded = keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(x, "bfloat16"), "float32"))
+    rounded = keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(x, dtype), "float32"))
     y, _, _, _, mean, _ = reference(rounded.astype(np.float64), gamma, beta, cotangent)
     got = layer(x, training=True)
-    assert keras.backend.standardize_dtype(got.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras.ops.cast(got, "float32")), y, rtol=1e-2, atol=2e-2
     )
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.25 * MOMENTUM + mean * (1 - MOMENTUM), rtol=1e-5)
 
 
-@pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="the fused kernel is TensorFlow's")
+FUSED_BACKENDS = ("tensorflow", "torch")
+needs_fused_kernel = pytest.mark.skipif(
+    keras.config.backend() not in FUSED_BACKENDS, reason="JAX keeps Keras' ops (XLA fuses them)"
+)
+
+
+def weight_gradients(layer: BatchNormalization, x: np.ndarray, cotangent: np.ndarray) -> list[np.ndarray]:
+    """The gradients of ``sum(layer(x, training=True) * cotangent)`` with respect to gamma and beta, with the
+    backend's own autodiff (TensorFlow or torch)."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y = layer(tf.constant(x), training=True)
+        grads = tape.gradient(y, [layer.gamma, layer.beta], output_gradients=tf.constant(cotangent))
+        return [g.numpy() for g in grads]
+    import torch
+
+    y = layer(torch.as_tensor(x), training=True)
+    grads = torch.autograd.grad(y, [layer.gamma.value, layer.beta.value], torch.as_tensor(cotangent))
+    return [g.numpy() for g in grads]
+
+
+@needs_fused_kernel
 @pytest.mark.parametrize("shape", SHAPES)
 def test_fused_kernel_gives_the_weight_gradients(shape):
-    import tensorflow as tf
-
     x, cotangent = inputs(shape, seed=3)
     layer = built_layer(shape)
+    fuses = layer._fuses(keras.ops.convert_to_tensor(x))
+    assert fuses == (keras.config.backend() == "tensorflow" or shape[-1] >= batch_norm.MIN_TORCH_CPU_CHANNELS)
     gamma, beta = keras.ops.convert_to_numpy(layer.gamma), keras.ops.convert_to_numpy(layer.beta)
     _, _, dgamma, dbeta, _, _ = reference(x.astype(np.float64), gamma, beta, cotangent)
-    with tf.GradientTape() as tape:
-        y = layer(tf.constant(x), training=True)
-    got_gamma, got_beta = tape.gradient(y, [layer.gamma, layer.beta], output_gradients=tf.constant(cotangent))
-    np.testing.assert_allclose(got_gamma.numpy(), dgamma, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(got_beta.numpy(), dbeta, rtol=1e-4, atol=1e-4)
+    got_gamma, got_beta = weight_gradients(layer, x, cotangent)
+    np.testing.assert_allclose(got_gamma, dgamma, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_beta, dbeta, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="the fused kernel is TensorFlow's")
-def test_fused_kernel_runs_only_where_it_computes_what_keras_does(monkeypatch):
+# (layer arguments, input shape, training, fused on TensorFlow, fused on torch)
+DISPATCH_CASES = {
+    "4D float32": ({}, (2, 3, 3, 16), True, True, True),
+    "5D float32": ({}, (2, 3, 3, 2, 16), True, True, True),
+    "inference": ({}, (2, 3, 3, 16), False, False, False),
+    "rank 3": ({}, (2, 3, 16), True, False, False),
+    "channels first": ({"axis": 1}, (2, 16, 3, 3), True, False, False),
+    "epsilon below cuDNN's bound": ({"epsilon": 1e-6}, (2, 3, 3, 16), True, False, True),
+    "bfloat16, 16 channels": ({"dtype": "mixed_bfloat16"}, (2, 3, 3, 16), True, True, True),
+    "bfloat16, 24 channels": ({"dtype": "mixed_bfloat16"}, (2, 3, 3, 24), True, False, True),
+    "float32, 8 channels": ({}, (2, 3, 3, 8), True, True, False),
+    "frozen": ({"trainable": False}, (2, 3, 3, 16), True, False, False),
+}
+
+
+@needs_fused_kernel
+@pytest.mark.parametrize("case", DISPATCH_CASES)
+def test_fused_kernel_runs_only_where_it_computes_what_keras_does(case, monkeypatch):
+    arguments, shape, training, on_tensorflow, on_torch = DISPATCH_CASES[case]
     calls = []
     fused = BatchNormalization._fused_training_call
     monkeypatch.setattr(
-        BatchNormalization,
-        "_fused_training_call",
-        lambda self, x: calls.append(len(x.shape)) or fused(self, x),
+        BatchNormalization, "_fused_training_call", lambda self, x: calls.append(x.shape) or fused(self, x)
     )
     monkeypatch.delenv(batch_norm.IMPLEMENTATION_VARIABLE, raising=False)
-    x4, _ = inputs((2, 3, 3, 4))
-    x5, _ = inputs((2, 3, 3, 2, 4))
-    BatchNormalization()(x4, training=True)
-    BatchNormalization()(x5, training=True)
-    assert calls == [4, 5]
-    BatchNormalization()(x4, training=False)  # inference
-    BatchNormalization()(x4[:, 0], training=True)  # rank 3
-    BatchNormalization(axis=1)(x4, training=True)  # channels first
-    BatchNormalization(epsilon=1e-6)(x4, training=True)  # below cuDNN's bound
-    BatchNormalization(dtype="mixed_bfloat16")(x4, training=True)  # 4 channels in bfloat16
-    x16, _ = inputs((2, 3, 3, 16))
-    BatchNormalization(dtype="mixed_bfloat16")(x16, training=True)
-    assert calls == [4, 5, 4]
-    frozen = BatchNormalization()
-    frozen.trainable = False
-    frozen(x4, training=True)
+    x, _ = inputs(shape)
+    expected = int(on_tensorflow if keras.config.backend() == "tensorflow" else on_torch)
+    BatchNormalization(**arguments)(x, training=training)
+    assert len(calls) == expected
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "keras")
-    BatchNormalization()(x4, training=True)
-    assert calls == [4, 5, 4]
+    BatchNormalization(**arguments)(x, training=training)
+    assert len(calls) == expected
+
+
+@pytest.mark.skipif(keras.config.backend() != "torch", reason="torch's kernel reads a view")
+def test_torch_kernel_reads_a_channels_first_view_and_returns_channels_last_memory():
+    """The kernel works on the input's memory as it is (no copy into channels-first order), and its output
+    is a contiguous channels-last tensor again, ready for the next layer's channels-first view."""
+    import torch
+
+    seen = []
+    native = torch.native_batch_norm
+
+    def spy(x, *args):
+        seen.append((x.is_contiguous(memory_format=torch.channels_last), x.shape))
+        return native(x, *args)
+
+    x, _ = inputs((2, 5, 4, 16))
+    torch.native_batch_norm = spy
+    try:
+        y = BatchNormalization()(torch.as_tensor(x), training=True)
+    finally:
+        torch.native_batch_norm = native
+    assert seen == [(True, (2, 16, 5, 4))]
+    assert y.shape == (2, 5, 4, 16) and y.is_contiguous()
+
+
+@pytest.mark.skipif(keras.config.backend() != "torch", reason="a torch tensor's device")
+def test_torch_kernel_takes_few_channels_off_the_cpu():
+    """Below 16 channels the CPU keeps Keras' ops (faster there); other devices fuse every channel count."""
+    import torch
+
+    layer = built_layer((2, 3, 3, 8))
+    assert not layer._fuses(torch.zeros(2, 3, 3, 8))
+    assert layer._fuses(torch.zeros(2, 3, 3, 8, device="meta"))
 
 
 def test_implementation_follows_the_variable(monkeypatch):
     monkeypatch.delenv(batch_norm.IMPLEMENTATION_VARIABLE, raising=False)
-    assert batch_norm.implementation() == ("fused" if keras.config.backend() == "tensorflow" else "keras")
+    assert batch_norm.implementation() == ("fused" if keras.config.backend() in FUSED_BACKENDS else "keras")
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "keras")
     assert batch_norm.implementation() == "keras"
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "cudnn")
@@ -170,3 +229,68 @@ def test_config_class_name_and_weights_file_are_keras_ones(tmp_path):
     assert keras.saving.get_registered_name(BatchNormalization) == "keras_zoo>BatchNormalization"
     clone = keras.layers.deserialize(keras.layers.serialize(layer))
     assert type(clone) is BatchNormalization and clone.get_config() == layer.get_config()
+
+
+def test_one_value_per_channel_gives_beta_and_a_zero_batch_variance():
+    """DeepLabv3+'s image pooling at batch 1 normalises a 1x1 map: the batch variance is 0 (not the NaN of a
+    Bessel correction by n - 1 = 0), the output is beta."""
+    shape = (1, 1, 1, 16)
+    x, _ = inputs(shape, seed=4)
+    layer = built_layer(shape)
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    np.testing.assert_allclose(y.reshape(-1), keras.ops.convert_to_numpy(layer.beta), atol=1e-4)
+    np.testing.assert_allclose(
+        layer.moving_variance.numpy(), np.full(16, 2.0 * MOMENTUM, "float32"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        layer.moving_mean.numpy(), 0.25 * MOMENTUM + x.reshape(-1) * (1 - MOMENTUM), rtol=1e-5
+    )
+
+
+@needs_fused_kernel
+@pytest.mark.parametrize(
+    "name, config",
+    [("genesis", {"filters": 8}), ("deeplabv3plus", {}), ("amoebanet", {})],
+    ids=["genesis", "deeplabv3plus", "amoebanet"],
+)
+def test_networks_train_alike_with_either_implementation(name, config, monkeypatch):
+    """One SGD step of a tiny network: the same loss, weight updates (the gradients) and moving statistics
+    with the fused kernel as with Keras' ops. The kernel ran in some of its layers, except in AmoebaNet-D on
+    TensorFlow, whose epsilon (1e-5) is below the bound of TensorFlow's kernel. (One step at batch 4: over
+    several steps, or at batch 2 where its last maps are 1x1, the tiny AmoebaNet-D amplifies rounding; its
+    losses diverge from a 1e-6 change of its input, whatever the batch norm.)"""
+    from keras_zoo import get_model
+
+    calls = []
+    fused = BatchNormalization._fused_training_call
+    monkeypatch.setattr(
+        BatchNormalization, "_fused_training_call", lambda self, x: calls.append(1) or fused(self, x)
+    )
+    runs = {}
+    for name_of_implementation in ("keras", "fused"):
+        monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, name_of_implementation)
+        keras.utils.set_random_seed(0)
+        model = get_model(name, preset="tiny", **config)
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+        rng = np.random.default_rng(0)
+        x = rng.random((4, *model.inputs[0].shape[1:]), dtype=np.float32)
+        targets = [rng.random((4, *output.shape[1:]), dtype=np.float32) for output in model.outputs]
+        before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+        loss = np.ravel(model.train_on_batch(x, targets if len(targets) > 1 else targets[0]))
+        updates = [b - keras.ops.convert_to_numpy(v) for b, v in zip(before, model.trainable_variables)]
+        moving = [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables]
+        runs[name_of_implementation] = (loss, updates, moving, len(calls))
+    (keras_loss, keras_updates, keras_moving, keras_calls), (loss, updates, moving, fused_calls) = (
+        runs.values()
+    )
+    assert keras_calls == 0
+    assert (fused_calls > 0) == (name != "amoebanet" or keras.config.backend() == "torch")
+    np.testing.assert_allclose(loss, keras_loss, rtol=1e-5)
+    # to the scale of the whole update: the gradients of some small weights are the difference of nearly
+    # equal sums, so their rounding is large relative to themselves (AmoebaNet-D's tiny preset has updates
+    # from 5 to 1e4, and one of its 1x7 kernels differs by a quarter of its own largest update)
+    scale = max(np.abs(update).max() for update in keras_updates)
+    for got, expected in zip(updates, keras_updates, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-3 * scale)
+    for got, expected in zip(moving, keras_moving, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max() + 1e-6)

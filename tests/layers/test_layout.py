@@ -195,7 +195,7 @@ def test_implementations_report_each_layers_form_here(monkeypatch, capsys):
             "batch_norm": "fused",
         },
         "jax": {"depthwise": "taps", "max_pooling": "taps", "layout": "native", "batch_norm": "keras"},
-        "torch": {"depthwise": "atrous", "max_pooling": "native", "layout": "view", "batch_norm": "keras"},
+        "torch": {"depthwise": "atrous", "max_pooling": "native", "layout": "view", "batch_norm": "fused"},
     }[keras.config.backend()]
     assert implementations() == expected
     monkeypatch.setenv("KERAS_ZOO_DEPTHWISE", "phases")

@@ -42,3 +42,25 @@ def test_refuses_another_keras_backend():
     assert result.stderr.strip().splitlines()[-1] == (
         "torch_dispatch.py measures Keras' torch backend; KERAS_BACKEND is jax"
     )
+
+
+def test_reference_counts_one_keras_step_at_full_size():
+    """``--reference``: one record per network, counted at the reference configuration. CascadeNet has no
+    batch norm, so its operators do not depend on width or image size: the count equals the proxy's."""
+    pytest.importorskip("torch")
+    result = run_script("--reference", "--model", "cascadenet", "--batch-size", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["model"], record["config"], record["side"], record["batch"]) == (
+        "cascadenet",
+        "reference",
+        "keras-torch",
+        1,
+    )
+    assert record["layers"]["batch_norm"] in ("fused", "keras")
+    proxy = run_script("--model", "cascadenet", "--rounds", "1", "--steps", "1", "--warmup", "0")
+    assert proxy.returncode == 0, proxy.stderr[-2000:]
+    proxy_keras = json.loads(proxy.stdout.splitlines()[0])
+    assert record["parameters"] > proxy_keras["parameters"]
+    assert record["aten_ops_per_step"] == proxy_keras["aten_ops_per_step"]
+    assert record["aten_views_per_step"] == proxy_keras["aten_views_per_step"]
