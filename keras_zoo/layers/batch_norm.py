@@ -97,15 +97,11 @@ class BatchNormalization(keras.layers.BatchNormalization):
             Tensor of the shape of ``inputs``, in the layer's compute dtype.
         """
         if keras.config.backend() == "torch":
-            outputs, mean, variance = self._torch_kernel(inputs)
-        else:
-            outputs, mean, variance = self._tensorflow_kernel(inputs)
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return keras.ops.cast(outputs, self.compute_dtype)
+            return self._torch_training_call(inputs)
+        return self._tensorflow_training_call(inputs)
 
-    def _tensorflow_kernel(self, inputs):
-        """(output, batch mean, biased batch variance) from ``FusedBatchNormV3``; statistics in float32."""
+    def _tensorflow_training_call(self, inputs):
+        """The training call with ``FusedBatchNormV3``; statistics in float32."""
         import tensorflow as tf  # the TensorFlow backend is running
 
         channels = inputs.shape[-1]
@@ -119,13 +115,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
         # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
         count = tf.cast(tf.size(inputs) // channels, tf.float32)
         variance = corrected_variance * tf.maximum(count - 1.0, 0.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         outputs = tf.reshape(outputs, shape)
         outputs.set_shape(inputs.shape)
-        return outputs, mean, variance
+        return tf.cast(outputs, self.compute_dtype)
 
-    def _torch_kernel(self, inputs):
-        """(output, batch mean, biased batch variance) from ``torch.native_batch_norm`` on a channels-first
-        view of ``inputs``; statistics in float32."""
+    def _torch_training_call(self, inputs):
+        """The training call with ``torch.native_batch_norm`` on a channels-first view of ``inputs``;
+        statistics in float32. Each moving statistic moves by one ``lerp`` (the same average as Keras'
+        ``moving * momentum + batch * (1 - momentum)``, in two operators instead of four)."""
         import torch  # the torch backend is running
 
         gamma = self.gamma.value if self.scale else None
@@ -135,4 +134,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         )
         # The kernel keeps 1 / sqrt(variance + epsilon) of the biased batch variance.
         variance = torch.pow(inverse_std, -2.0) - self.epsilon
-        return torch.movedim(outputs, 1, -1), mean, variance
+        weight = 1.0 - self.momentum
+        self.moving_mean.assign(torch.lerp(self.moving_mean.value, mean, weight))
+        self.moving_variance.assign(torch.lerp(self.moving_variance.value, variance, weight))
+        return torch.movedim(outputs, 1, -1).to(getattr(torch, self.compute_dtype))
