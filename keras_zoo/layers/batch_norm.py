@@ -23,7 +23,6 @@ IMPLEMENTATIONS = ("auto", "fused", "keras")
 AUTO_IMPLEMENTATION = {"tensorflow": "fused", "torch": "fused"}  # JAX: XLA fuses Keras' ops
 FUSED_BACKENDS = ("tensorflow", "torch")
 FUSED_DTYPES = ("float32", "bfloat16", "float16")
-MIN_FUSED_EPSILON = 1.001e-5  # cuDNN's lower bound, which TensorFlow's GPU kernel enforces
 # oneDNN's fused kernel in bfloat16 was slower than Keras' ops for channel counts that are not a multiple
 # of 16 (12, 24, 40, 100, 728) and faster for multiples (docs/benchmarks.md, "2026-12-07, fused batch norm")
 HALF_PRECISION_CHANNEL_MULTIPLE = 16
@@ -52,8 +51,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     and a trainable layer) the output is normalised by the batch's mean and biased variance, and the moving
     statistics are updated with ``momentum`` as Keras does. The fused kernel runs on the TensorFlow and
     torch backends for inputs of rank >= 4 (batch, spatial..., channels) normalised over the last axis,
-    without a mask, renormalisation or synchronisation, in float32, bfloat16 or float16; on TensorFlow also
-    only with ``epsilon >= 1.001e-5`` and, in bfloat16 or float16, a channel count that is a multiple of 16
+    without a mask, renormalisation or synchronisation, in float32, bfloat16 or float16; on TensorFlow, in
+    bfloat16 or float16, only with a channel count that is a multiple of 16
     (:data:`HALF_PRECISION_CHANNEL_MULTIPLE`); on torch with at least 16 channels on a CPU
     (:data:`MIN_TORCH_CPU_CHANNELS`), any number on another device. Everything else (inference, JAX, other layouts) is the Keras
     layer's computation. On TensorFlow inputs of rank > 4 are viewed as (batch, dim 1, rest, channels); on
@@ -86,9 +85,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return False
         if backend == "torch":
             return inputs.device.type != "cpu" or inputs.shape[-1] >= MIN_TORCH_CPU_CHANNELS
-        return self.epsilon >= MIN_FUSED_EPSILON and (
-            dtype == "float32" or inputs.shape[-1] % HALF_PRECISION_CHANNEL_MULTIPLE == 0
-        )
+        return dtype == "float32" or inputs.shape[-1] % HALF_PRECISION_CHANNEL_MULTIPLE == 0
 
     def _fused_training_call(self, inputs):
         """Normalises ``inputs`` (batch, ..., channels) by its batch statistics and updates the moving ones.
@@ -109,8 +106,18 @@ class BatchNormalization(keras.layers.BatchNormalization):
         x = inputs if len(inputs.shape) == 4 else tf.reshape(inputs, [shape[0], shape[1], -1, channels])
         gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
         beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
-        outputs, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
-            x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        # the op itself: some TensorFlow versions' Python wrapper raises epsilon to 1.001e-5 (an old cuDNN
+        # bound; cuDNN 7.4+ takes any epsilon)
+        outputs, mean, corrected_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x,
+            scale=gamma,
+            offset=beta,
+            mean=tf.zeros([0], tf.float32),
+            variance=tf.zeros([0], tf.float32),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=True,
         )
         # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
         count = tf.cast(tf.size(inputs) // channels, tf.float32)

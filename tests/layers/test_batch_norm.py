@@ -68,6 +68,21 @@ def test_training_output_gradient_and_moving_statistics(shape):
     )
 
 
+@pytest.mark.parametrize("epsilon", [1e-5, 1e-7])
+def test_small_epsilons_are_used_as_given(epsilon):
+    """AmoebaNet-D's 1e-5 and smaller: the output is normalised with exactly this epsilon (TensorFlow's
+    Python wrapper of its kernel raised epsilons below 1.001e-5 in some versions), which matters where the
+    batch variance is of its order."""
+    shape = (2, 3, 3, 16)
+    x = np.random.default_rng(5).normal(0.0, 1e-3, shape).astype("float32")  # variance about 1e-6
+    layer = BatchNormalization(epsilon=epsilon)
+    layer.build(shape)
+    mean, variance = x.astype(np.float64).mean((0, 1, 2)), x.astype(np.float64).var((0, 1, 2))
+    expected = (x - mean) / np.sqrt(variance + epsilon)
+    got = keras.ops.convert_to_numpy(layer(x, training=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_inference_uses_the_moving_statistics():
     shape = SHAPES[1]
     x, _ = inputs(shape, seed=1)
@@ -140,7 +155,7 @@ DISPATCH_CASES = {
     "inference": ({}, (2, 3, 3, 16), False, False, False),
     "rank 3": ({}, (2, 3, 16), True, False, False),
     "channels first": ({"axis": 1}, (2, 16, 3, 3), True, False, False),
-    "epsilon below cuDNN's bound": ({"epsilon": 1e-6}, (2, 3, 3, 16), True, False, True),
+    "epsilon below old cuDNN's bound": ({"epsilon": 1e-6}, (2, 3, 3, 16), True, True, True),
     "bfloat16, 16 channels": ({"dtype": "mixed_bfloat16"}, (2, 3, 3, 16), True, True, True),
     "bfloat16, 24 channels": ({"dtype": "mixed_bfloat16"}, (2, 3, 3, 24), True, False, True),
     "float32, 8 channels": ({}, (2, 3, 3, 8), True, True, False),
@@ -284,7 +299,7 @@ def test_networks_train_alike_with_either_implementation(name, config, monkeypat
         runs.values()
     )
     assert keras_calls == 0
-    assert (fused_calls > 0) == (name != "amoebanet" or keras.config.backend() == "torch")
+    assert fused_calls > 0
     np.testing.assert_allclose(loss, keras_loss, rtol=1e-5)
     # to the scale of the whole update: the gradients of some small weights are the difference of nearly
     # equal sums, so their rounding is large relative to themselves (AmoebaNet-D's tiny preset has updates
