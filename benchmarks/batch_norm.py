@@ -1,4 +1,4 @@
-"""A batch norm's training step (forward, input and weight gradients), Keras' ops vs the backend's fused kernel.
+"""A batch norm's training step (forward, input and weight gradients): Keras' ops vs the backend's kernel.
 
 Times ``keras_zoo.layers.BatchNormalization`` under ``$KERAS_ZOO_BATCH_NORM=keras`` and ``fused`` on the
 TensorFlow or torch backend (``$KERAS_BACKEND``), for each ``--shape`` (batch, ..., channels) and each
