@@ -99,16 +99,20 @@ def keras_step(model_name: str, batch: int, config: dict):
     return (lambda: model.train_on_batch(x, target)), model.count_params()
 
 
+def operator_counts(step) -> dict:
+    """The ATen operators (and views among them) that one call of ``step`` dispatches."""
+    with harness.OperatorCounter() as counter:
+        step()
+    return {"aten_ops_per_step": counter.count, "aten_views_per_step": counter.views}
+
+
 def measure_keras(step, batch: int, steps: int, warmup: int) -> dict:
     """Median and 90th-percentile step time of ``step`` after ``warmup`` calls, then one counted step."""
     figures = step_figures(time_steps(step, warmup, steps), batch)
-    with harness.OperatorCounter() as counter:
-        step()
     return {
         "step_time_ms": figures["step_time_ms"],
         "step_time_p90_ms": figures["step_time_p90_ms"],
-        "aten_ops_per_step": counter.count,
-        "aten_views_per_step": counter.views,
+        **operator_counts(step),
     }
 
 
@@ -171,16 +175,13 @@ def reference_counts(model_name: str, batch: int) -> dict:
     second step: the first also creates the optimizer's state)."""
     step, parameters = keras_step(model_name, batch, {})
     step()
-    with harness.OperatorCounter() as counter:
-        step()
     return {
         "model": model_name,
         "batch": batch,
         "config": "reference",
         "side": "keras-torch",
         "parameters": parameters,
-        "aten_ops_per_step": counter.count,
-        "aten_views_per_step": counter.views,
+        **operator_counts(step),
         "layers": implementations(),
         "versions": {"torch": torch.__version__, "keras": keras.__version__},
         "date": time.strftime("%Y-%m-%d"),

@@ -111,10 +111,20 @@ def test_half_precision_policy_matches_to_its_precision(shape, dtype):
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.25 * MOMENTUM + mean * (1 - MOMENTUM), rtol=1e-5)
 
 
-FUSED_BACKENDS = ("tensorflow", "torch")
 needs_fused_kernel = pytest.mark.skipif(
-    keras.config.backend() not in FUSED_BACKENDS, reason="JAX keeps Keras' ops (XLA fuses them)"
+    keras.config.backend() not in batch_norm.FUSED_BACKENDS, reason="JAX keeps Keras' ops (XLA fuses them)"
 )
+
+
+@pytest.fixture
+def fused_calls(monkeypatch) -> list:
+    """The input shapes of the layer's fused training calls from here on, one entry per call."""
+    calls = []
+    fused = BatchNormalization._fused_training_call
+    monkeypatch.setattr(
+        BatchNormalization, "_fused_training_call", lambda self, x: calls.append(x.shape) or fused(self, x)
+    )
+    return calls
 
 
 def weight_gradients(layer: BatchNormalization, x: np.ndarray, cotangent: np.ndarray) -> list[np.ndarray]:
@@ -165,21 +175,16 @@ DISPATCH_CASES = {
 
 @needs_fused_kernel
 @pytest.mark.parametrize("case", DISPATCH_CASES)
-def test_fused_kernel_runs_only_where_it_computes_what_keras_does(case, monkeypatch):
+def test_fused_kernel_runs_only_where_it_computes_what_keras_does(case, fused_calls, monkeypatch):
     arguments, shape, training, on_tensorflow, on_torch = DISPATCH_CASES[case]
-    calls = []
-    fused = BatchNormalization._fused_training_call
-    monkeypatch.setattr(
-        BatchNormalization, "_fused_training_call", lambda self, x: calls.append(x.shape) or fused(self, x)
-    )
     monkeypatch.delenv(batch_norm.IMPLEMENTATION_VARIABLE, raising=False)
     x, _ = inputs(shape)
     expected = int(on_tensorflow if keras.config.backend() == "tensorflow" else on_torch)
     BatchNormalization(**arguments)(x, training=training)
-    assert len(calls) == expected
+    assert len(fused_calls) == expected
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "keras")
     BatchNormalization(**arguments)(x, training=training)
-    assert len(calls) == expected
+    assert len(fused_calls) == expected
 
 
 @pytest.mark.skipif(keras.config.backend() != "torch", reason="torch's kernel reads a view")
@@ -217,7 +222,9 @@ def test_torch_kernel_takes_few_channels_off_the_cpu():
 
 def test_implementation_follows_the_variable(monkeypatch):
     monkeypatch.delenv(batch_norm.IMPLEMENTATION_VARIABLE, raising=False)
-    assert batch_norm.implementation() == ("fused" if keras.config.backend() in FUSED_BACKENDS else "keras")
+    assert batch_norm.implementation() == (
+        "fused" if keras.config.backend() in batch_norm.FUSED_BACKENDS else "keras"
+    )
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "keras")
     assert batch_norm.implementation() == "keras"
     monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, "cudnn")
@@ -268,19 +275,14 @@ def test_one_value_per_channel_gives_beta_and_a_zero_batch_variance():
     [("genesis", {"filters": 8}), ("deeplabv3plus", {}), ("amoebanet", {})],
     ids=["genesis", "deeplabv3plus", "amoebanet"],
 )
-def test_networks_train_alike_with_either_implementation(name, config, monkeypatch):
+def test_networks_train_alike_with_either_implementation(name, config, fused_calls, monkeypatch):
     """One SGD step of a tiny network: the same loss, weight updates (the gradients) and moving statistics
-    with the fused kernel as with Keras' ops. The kernel ran in some of its layers, except in AmoebaNet-D on
-    TensorFlow, whose epsilon (1e-5) is below the bound of TensorFlow's kernel. (One step at batch 4: over
-    several steps, or at batch 2 where its last maps are 1x1, the tiny AmoebaNet-D amplifies rounding; its
-    losses diverge from a 1e-6 change of its input, whatever the batch norm.)"""
+    with the fused kernel as with Keras' ops, where the kernel ran in some of its layers (AmoebaNet-D's
+    epsilon, 1e-5, once kept it off on TensorFlow). (One step at batch 4: over several steps, or at batch 2
+    where its last maps are 1x1, the tiny AmoebaNet-D amplifies rounding; its losses diverge from a 1e-6
+    change of its input, whatever the batch norm.)"""
     from keras_zoo import get_model
 
-    calls = []
-    fused = BatchNormalization._fused_training_call
-    monkeypatch.setattr(
-        BatchNormalization, "_fused_training_call", lambda self, x: calls.append(1) or fused(self, x)
-    )
     runs = {}
     for name_of_implementation in ("keras", "fused"):
         monkeypatch.setenv(batch_norm.IMPLEMENTATION_VARIABLE, name_of_implementation)
@@ -294,12 +296,12 @@ def test_networks_train_alike_with_either_implementation(name, config, monkeypat
         loss = np.ravel(model.train_on_batch(x, targets if len(targets) > 1 else targets[0]))
         updates = [b - keras.ops.convert_to_numpy(v) for b, v in zip(before, model.trainable_variables)]
         moving = [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables]
-        runs[name_of_implementation] = (loss, updates, moving, len(calls))
-    (keras_loss, keras_updates, keras_moving, keras_calls), (loss, updates, moving, fused_calls) = (
+        runs[name_of_implementation] = (loss, updates, moving, len(fused_calls))
+    (keras_loss, keras_updates, keras_moving, keras_calls), (loss, updates, moving, fused_count) = (
         runs.values()
     )
     assert keras_calls == 0
-    assert fused_calls > 0
+    assert fused_count > 0
     np.testing.assert_allclose(loss, keras_loss, rtol=1e-5)
     # to the scale of the whole update: the gradients of some small weights are the difference of nearly
     # equal sums, so their rounding is large relative to themselves (AmoebaNet-D's tiny preset has updates
