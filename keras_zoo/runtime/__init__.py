@@ -19,6 +19,7 @@ _LAZY = {
     "precision_policy": "keras_zoo.runtime.core",
     "npu_session_config": "keras_zoo.runtime.npu",
     "select_npu_adapter": "keras_zoo.runtime.npu",
+    "seed_everything": "keras_zoo.runtime.seeds",
     "apply_tf_cpu_defaults": "keras_zoo.runtime.tf_env",
     "ModelTraits": "keras_zoo.runtime.traits",
     "trainer_state": "keras_zoo.runtime.jax_step",

@@ -15,6 +15,7 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
+from keras_zoo.runtime.seeds import seed_everything
 from keras_zoo.runtime.traits import (
     ModelTraits,
     bf16_is_faster_on_cpu,
@@ -241,7 +242,8 @@ def configure(
         device: ``"auto"`` (GPU when one is visible, else CPU), ``"cpu"``, ``"gpu"`` or ``"npu"``.
         precision: ``"auto"`` (see :func:`auto_precision`), ``"fp32"``, ``"mixed"``, ``"bf16"`` or
             ``"fp16"`` (see :func:`precision_policy`).
-        seed: seeds Python, NumPy and the backend when given.
+        seed: seeds Python, NumPy and the backend when given
+            (:func:`keras_zoo.runtime.seeds.seed_everything`).
         jit_compile: override the per-backend default of :func:`default_jit`.
         deterministic: ask TensorFlow for deterministic ops (bitwise-repeatable CPU runs), and cuDNN for its
             deterministic algorithms under torch on a GPU.
@@ -280,7 +282,7 @@ def configure(
     policy = precision_policy(precision, device, capability)
     keras.mixed_precision.set_global_policy(policy)
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        seed_everything(seed)
     if deterministic and backend == "tensorflow":
         importlib.import_module("tensorflow").config.experimental.enable_op_determinism()
     if backend == "torch" and device == "gpu":
