@@ -11,8 +11,9 @@ from keras_zoo.io import atomic_path
 
 
 def tensorboard_available() -> bool:
-    """Keras' TensorBoard callback writes through TensorFlow's summary API, which needs both packages."""
-    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorboard"))
+    """Whether the tensorboard package, which :class:`keras_zoo.callbacks.EpochTensorBoard` writes with, is
+    installed."""
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def read_history(path: str) -> dict[str, list[float]]:
