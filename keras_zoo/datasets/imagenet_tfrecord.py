@@ -36,12 +36,6 @@ NUM_TRAIN_IMAGES = 1_281_167  # ImageNet 2012 training images
 COUNT_LIMIT_BYTES = 2 << 30  # shards up to this size are counted record by record
 
 
-def _tf():
-    import tensorflow as tf
-
-    return tf
-
-
 def _jpeg_bytes(path: str) -> tuple[bytes, int, int]:
     """The file's bytes if it is a JPEG, else the image re-encoded as JPEG; with its height and width."""
     image = open_rgb_image(path)
@@ -55,7 +49,7 @@ def _jpeg_bytes(path: str) -> tuple[bytes, int, int]:
 
 
 def _example(path: str, label: int):
-    tf = _tf()
+    tf = tfdata.tensorflow()
     data, height, width = _jpeg_bytes(path)
     wnid, name = synsets()[label - 1]
 
@@ -85,7 +79,7 @@ def _example(path: str, label: int):
 
 def write_shards(paths, labels, output_dir: str, split: str, num_shards: int, seed: int = 0) -> list[str]:
     """Writes (path, 1..1000 label) pairs as ``<split>-XXXXX-of-NNNNN`` shards, in a seeded random order."""
-    tf = _tf()
+    tf = tfdata.tensorflow()
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     num_shards = min(num_shards, len(paths))
@@ -159,7 +153,7 @@ def train_epoch_steps(data_dir: str | os.PathLike, batch_size: int) -> int | Non
 
 def parse_example(serialized):
     """Parses one serialized Example into (JPEG bytes, int32 label 0..1000)."""
-    tf = _tf()
+    tf = tfdata.tensorflow()
     features = tf.io.parse_single_example(
         serialized,
         {
@@ -176,7 +170,7 @@ def preprocess_train_tf(jpeg, size: int, color_distort: bool = True, seed=(0, 0)
     Every random choice is stateless and derived from ``seed`` (an int pair, e.g. ``(run_seed, record_index)``),
     so the pipeline gives the same crops on every run and also works with op determinism enabled.
     """
-    tf = _tf()
+    tf = tfdata.tensorflow()
     crop_seed, flip_seed, brightness_seed, saturation_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.stack([tf.cast(part, tf.int64) for part in seed]), num=4)
     )
@@ -204,7 +198,7 @@ def preprocess_train_tf(jpeg, size: int, color_distort: bool = True, seed=(0, 0)
 
 def preprocess_eval_tf(jpeg, size: int):
     """Inception evaluation preprocessing in tf.image: central 87.5% crop, bilinear resize, [-1, 1]."""
-    tf = _tf()
+    tf = tfdata.tensorflow()
     image = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
     image = tf.image.central_crop(image, EVAL_CENTRAL_FRACTION)
     image = tf.image.resize(image, (size, size), method="bilinear")
@@ -247,7 +241,7 @@ def imagenet_tfrecord_dataset(
         workers: decoding and augmentation threads (None: every core but one; 0: one record at a time, no
             prefetch); see :func:`keras_zoo.datasets.tfdata.finish`.
     """
-    tf = _tf()
+    tf = tfdata.tensorflow()
     offset = check_classes(classes)
     files = tfrecord_files(data_dir, split)
     calls = tfdata.parallel_calls(workers)

@@ -3,14 +3,42 @@
 The tfrecord readers decode and augment in ``tf.data`` maps whose randomness is stateless and derived from
 (seed, record index), and :func:`finish` makes every parallel step keep its input order
 (``Options.deterministic``, the default of each map and interleave), so a stream does not depend on the
-number of workers. TensorFlow is imported lazily, by the functions only.
+number of workers. TensorFlow is imported lazily, by the functions only, through :func:`tensorflow`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
 from keras_zoo.datasets.base import resolve_workers
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def tensorflow() -> Any:
+    """TensorFlow for an input pipeline, with its GPUs hidden from it under another Keras backend.
+
+    Under JAX or torch, TensorFlow runs only the input pipeline (on the CPU), but on its first operation it
+    would create a device on every GPU it can see and reserve most of each one's memory beside the
+    backend's own runtime. Hiding them must happen before that first operation; where it is too late a
+    warning says so.
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.config.backend() != "tensorflow":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            log.warning(
+                "TensorFlow was initialised before the input pipeline could hide the GPUs from it; it may "
+                "hold GPU memory beside the %s backend",
+                keras.config.backend(),
+            )
+    return tf
 
 
 def parallel_calls(workers: int | None) -> int | None:
@@ -30,7 +58,7 @@ def read_records(files: Any, cycle_length: int, workers: int | None) -> Any:
     Returns:
         ``tf.data.Dataset`` of serialized records.
     """
-    import tensorflow as tf
+    tf = tensorflow()
 
     calls = parallel_calls(workers)
     return files.interleave(
@@ -52,7 +80,7 @@ def finish(dataset: Any, workers: int | None) -> Any:
         The dataset with ``tf.data.Options`` set (deterministic, a private pool of ``max(1, workers)``
         threads, one thread per op) and, with workers, ``prefetch(AUTOTUNE)``.
     """
-    import tensorflow as tf
+    tf = tensorflow()
 
     workers = resolve_workers(workers)
     options = tf.data.Options()

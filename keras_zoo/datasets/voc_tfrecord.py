@@ -75,7 +75,7 @@ def prepare_voc(
     Raises:
         DataError: a missing folder, list, image or label, or a label value outside 0..20 / 255.
     """
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     if num_shards < 1:
         raise DataError(f"num_shards must be >= 1, got {num_shards}")
@@ -141,7 +141,7 @@ def tfrecord_files(data_dir: str | os.PathLike, split: str) -> list[str]:
 
 def decode_record(record):
     """Parses and decodes one serialized example into ``(filename, image (H, W, 3), label (H, W))``, uint8."""
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     spec = {
         "image/encoded": tf.io.FixedLenFeature((), tf.string),
@@ -158,7 +158,7 @@ def decode_record(record):
 
 def tfrecord_dataset(files: Sequence[str]):
     """A ``tf.data.Dataset`` of :func:`decode_record` outputs, decoded in parallel."""
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     return tf.data.TFRecordDataset(list(files)).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -181,7 +181,7 @@ def augment_tf(image, label, seed, crop_size: Sequence[int] = (513, 513), scales
     Returns:
         ``(image, label)``: float32 (height, width, 3) in [-1, 1] and uint8 (height, width).
     """
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     scale_seed, top_seed, left_seed, flip_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(tf.stack(seed), tf.int64), num=4)
@@ -245,7 +245,7 @@ def training_dataset(
     Raises:
         DataError: no shards of ``split``.
     """
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     if batch_size < 1 or steps < 1:
         raise ValueError(f"batch_size and steps must be >= 1, got {batch_size} and {steps}")
@@ -265,7 +265,7 @@ def training_dataset(
 
 def load_tfrecord_labels(data_dir: str | os.PathLike, split: str) -> list[np.ndarray]:
     """The labels of ``split`` only (uint8 (H, W) each, checked), decoded in parallel without the images."""
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     files = tfrecord_files(data_dir, split)
     spec = {"image/segmentation/class/encoded": tf.io.FixedLenFeature((), tf.string)}
@@ -287,7 +287,7 @@ def read_tfrecords(data_dir: str | os.PathLike, split: str) -> Iterator[tuple[st
     Raises:
         DataError: no shards, a corrupt record, or label values outside 0..20 / 255 (naming the file).
     """
-    import tensorflow as tf
+    tf = tfdata.tensorflow()
 
     files = tfrecord_files(data_dir, split)
     try:
