@@ -22,7 +22,6 @@ Upstream work on this overhead: keras-team/keras#22561.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import os
@@ -40,7 +39,7 @@ if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch_dispatch import PROXIES  # noqa: E402 - also puts the repository on sys.path
+from torch_dispatch import PROXIES, proxy_parser  # noqa: E402 - also puts the repository on sys.path
 
 import keras_zoo  # noqa: E402
 
@@ -119,13 +118,10 @@ def measure(model_name: str, batch: int, rounds: int, steps: int) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", choices=sorted(PROXIES), help="repeatable; default: all")
-    parser.add_argument("--batch-size", type=int, default=2, help="2: torch's batch norm needs 2 at 1x1")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=10, help="timed forward passes per round and path")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser = proxy_parser(__doc__.split("\n\n")[0], rounds=3)  # --steps: timed forward passes per path
     args = parser.parse_args(argv)
+    if min(args.batch_size, args.rounds, args.steps) < 1:
+        parser.error("--batch-size, --rounds and --steps must be >= 1")
     torch.set_num_threads(args.threads)
     for model_name in args.model or sorted(PROXIES):
         print(json.dumps(measure(model_name, args.batch_size, args.rounds, args.steps)), flush=True)

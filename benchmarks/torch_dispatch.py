@@ -188,14 +188,21 @@ def reference_counts(model_name: str, batch: int) -> dict:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def proxy_parser(description: str, rounds: int) -> argparse.ArgumentParser:
+    """The options of the benchmarks that time the proxies: ``--model`` (repeatable; default: all),
+    ``--batch-size``, ``--rounds``, ``--steps`` (timed per round) and ``--threads``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", action="append", choices=sorted(PROXIES), help="repeatable; default: all")
     parser.add_argument("--batch-size", type=int, default=2, help="2: torch's batch norm needs 2 at 1x1")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--steps", type=int, default=10, help="timed calls per round")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = proxy_parser(__doc__.split("\n\n")[0], rounds=2)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads, both sides")
     parser.add_argument(
         "--reference", action="store_true", help="count one Keras step at the reference configurations"
     )
