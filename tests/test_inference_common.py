@@ -44,6 +44,10 @@ def test_with_input_size_keeps_the_weights_and_outputs():
     assert same is model
     any_size = common.with_input_size(model, (None, None))
     np.testing.assert_allclose(any_size.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert [layer.name for layer in resized.layers] == [layer.name for layer in model.layers]
+    assert all(a is b for a, b in zip(resized.weights, model.weights, strict=True))  # shared, not copied
+    with pytest.raises(ConfigError, match="2-D inputs, not 3-D"):
+        common.with_input_size(model, (8, 8, 8))
 
 
 def test_top_k_and_imagenet_labels():

@@ -78,31 +78,35 @@ def claim_all(paths: Sequence[str], overwrite: bool) -> list[str]:
 
 
 def with_input_size(model: keras.Model, spatial: Sequence[int | None]) -> keras.Model:
-    """The same functional network (same weights) taking inputs of spatial size ``spatial``.
+    """The same functional network taking inputs of spatial size ``spatial``: its layers (and so its
+    weights) shared, on new inputs.
 
     Works for networks whose layers do not store a spatial size (U-Net, Models Genesis, CascadeNet);
     DeepLabv3+'s image pooling does, so it is rebuilt by its factory instead (see
     :mod:`keras_zoo.inference.deeplab`). Returns ``model`` itself when its inputs already have that size.
+    The network is rewired with ``keras.models.clone_model`` reusing each layer, not serialised: Keras'
+    serialisation imports TensorFlow wherever it is installed, also under JAX and torch.
 
     Args:
         model: functional model whose inputs are (batch, *spatial, channels).
         spatial: new spatial sizes (None = any).
+
+    Raises:
+        ConfigError: an input of another rank than ``len(spatial) + 2``.
     """
     spatial = tuple(None if s is None else int(s) for s in spatial)
     if all(tuple(t.shape[1:-1]) == spatial for t in model.inputs):
         return model
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "InputLayer":
-            shape = layer["config"]["batch_shape"]
-            if len(shape) != len(spatial) + 2:
-                raise ConfigError(
-                    f"model {model.name!r} takes {len(shape) - 2}-D inputs, not {len(spatial)}-D"
-                )
-            layer["config"]["batch_shape"] = [shape[0], *spatial, shape[-1]]
-    resized = model.__class__.from_config(config)
-    resized.set_weights(model.get_weights())
-    return resized
+    inputs = []
+    for tensor in model.inputs:
+        if len(tensor.shape) != len(spatial) + 2:
+            raise ConfigError(
+                f"model {model.name!r} takes {len(tensor.shape) - 2}-D inputs, not {len(spatial)}-D"
+            )
+        batch_shape = (tensor.shape[0], *spatial, tensor.shape[-1])
+        inputs.append(keras.Input(batch_shape=batch_shape, dtype=tensor.dtype, name=tensor.name))
+    inputs = keras.tree.pack_sequence_as(model.input, inputs)  # the model's input structure
+    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
 
 
 def model_spatial_size(model: keras.Model) -> tuple[int | None, ...]:
