@@ -51,14 +51,14 @@ class EventFile:
         """Writes ``value`` as a float32 scalar of TensorBoard's scalars plugin, as ``tf.summary.scalar``."""
         self.tensor(tag, np.float32(value), step, scalar_metadata.create_summary_metadata(None, ""))
 
-    def flush(self) -> None:
-        self._records.flush()
-
-    def close(self) -> None:
-        self._records.close()
-
     def keras_model(self, tag: str, config_json: str, step: int) -> None:
         """Writes a Keras model configuration (``model.to_json()``) for TensorBoard's conceptual graph, as
         Keras' TensorBoard callback does."""
         plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name="graph_keras_model", content=b"1")
         self.tensor(tag, config_json, step, summary_pb2.SummaryMetadata(plugin_data=plugin))
+
+    def flush(self) -> None:
+        self._records.flush()
+
+    def close(self) -> None:
+        self._records.close()

@@ -14,12 +14,12 @@ def seed_everything(seed: int) -> None:
 
     Keras' function imports TensorFlow wherever it is installed (keras_zoo requires it) to seed ``tf.data``;
     in a JAX or torch process that costs seconds and hundreds of megabytes of host memory
-    (docs/benchmarks.md, "Seeding without TensorFlow"). keras_zoo's ``tf.data`` readers take their seeds
-    explicitly, so under JAX and torch, while TensorFlow is not loaded, this seeds Python's ``random`` (Keras
-    draws the seeds of layers and initializers created without one from it), NumPy's global generator and,
-    under torch, ``torch.manual_seed``. Keras' global ``SeedGenerator`` (``keras.random`` calls without a
-    seed, which keras_zoo makes none of) is left as it is. Under TensorFlow, or once TensorFlow is loaded,
-    this is ``keras.utils.set_random_seed``.
+    (docs/benchmarks.md, "Seeding and TensorBoard without TensorFlow"). keras_zoo's ``tf.data`` readers take
+    their seeds explicitly, so under JAX and torch, while TensorFlow is not loaded, this seeds Python's
+    ``random`` (Keras draws the seeds of layers and initializers created without one from it), NumPy's global
+    generator and, under torch, ``torch.manual_seed``. Keras' global ``SeedGenerator`` (``keras.random``
+    calls without a seed, which keras_zoo makes none of) is left as it is. Under TensorFlow, or once
+    TensorFlow is loaded, this is ``keras.utils.set_random_seed``.
 
     Args:
         seed: a non-negative integer.
