@@ -147,7 +147,7 @@ def test_cascadenet_run_is_evaluated_with_the_scale_and_masks_it_trained_with(tm
     assert train(["--model", "cascadenet", "--data", str(tmp_path / "mr.npy"), "--epochs", "1",
                   "--steps-per-epoch", "1", "--batch-size", "2", "--filters", "4", "--cascades", "2",
                   "--convs", "3", "--centre-lines", "2", "--normalise", "zero_filled", "--mask", "uniform",
-                  "--verbose", "0",
+                  "--verbose", "0", "--precision", "fp32",  # the policy stays set for what follows
                   "--output", str(run)]) == 0  # fmt: skip
     weights = str(run / "checkpoints" / "last.h5")
     argv = ["--weights", weights, "--data", str(tmp_path / "mr.npy"), "--acceleration", "4",
