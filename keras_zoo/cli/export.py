@@ -1,7 +1,8 @@
 """``keras-zoo export``: write a trained model as a TensorFlow SavedModel or an ONNX file, and check it.
 
 ``keras-zoo export --model unet --preset tiny --weights w.h5 --format onnx --output unet.onnx`` uses Keras'
-``model.export`` (ONNX through tf2onnx on the TensorFlow backend), writes atomically (a failed export never
+``model.export`` (ONNX through tf2onnx) on the TensorFlow backend, in a subprocess where the process runs
+another backend (see :func:`main`), writes atomically (a failed export never
 leaves a half-written output), with ``--overwrite`` replaces only an earlier export of the same format (an
 ONNX file, or a folder holding nothing but a SavedModel; never a folder of other files: see
 :func:`keras_zoo.run_folder.replace_output`), then runs the exported file (onnxruntime, or the SavedModel's
@@ -23,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -235,9 +238,43 @@ def _onnxruntime_available() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``keras-zoo export``; returns 0, 1 (export differs from Keras) or 2 (user error)."""
+    """Entry point of ``keras-zoo export``; returns 0, 1 (export differs from Keras) or 2 (user error).
+
+    The export runs on the TensorFlow backend, whose exporters keras_zoo checks (tf2onnx and SavedModel).
+    Under another Keras backend the command runs itself again in a subprocess on TensorFlow (weight files do
+    not depend on the backend): Keras' own ONNX exporters there need jax2onnx (JAX) or fail to trace some of
+    the networks (torch: AmoebaNet-D, CascadeNet's complex FFTs), and SavedModel needs TensorFlow anyway.
+    """
+    import keras
+
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    return run_command(build_parser().parse_args, _export, argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if keras.config.backend() == "tensorflow":
+        return run_command(build_parser().parse_args, _export, argv)
+    return run_command(build_parser().parse_args, functools.partial(_export_on_tensorflow, argv), argv)
+
+
+def _export_on_tensorflow(argv: list[str], args: argparse.Namespace) -> int:
+    """Runs ``keras-zoo export argv`` (already parsed into ``args``) in a subprocess on the TensorFlow
+    backend; returns its exit status.
+
+    Raises:
+        ConfigError: TensorFlow is not installed.
+    """
+    import importlib.util
+
+    import keras
+
+    from keras_zoo.errors import ConfigError
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ConfigError(
+            "keras-zoo export runs on the TensorFlow backend (tf2onnx, SavedModel), which is not installed: "
+            "pip install tensorflow"
+        )
+    log.info("exporting on the TensorFlow backend (this process runs %s)", keras.config.backend())
+    command = [sys.executable, "-m", "keras_zoo.cli.main", "export", *argv]
+    return subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=False).returncode
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -267,3 +267,38 @@ def test_overwrite_replaces_its_own_savedmodel_export(tmp_path, capsys):
     assert export.main(argv) == 0
     assert _result(capsys)["verified"]
     assert _snapshot(output) != first and sorted(os.listdir(tmp_path)) == ["saved"]  # no scratch left
+
+
+@needs_onnx
+@pytest.mark.parametrize("backend, name", [("jax", "unet"), ("torch", "cascadenet")])
+def test_export_under_another_backend_runs_on_tensorflow(tmp_path, backend, name):
+    """Keras' own ONNX exporters need jax2onnx under JAX and fail on CascadeNet's FFTs under torch; the
+    command runs itself on TensorFlow, from the same weight file."""
+    import subprocess
+    import sys
+
+    pytest.importorskip(backend)
+    output = tmp_path / f"{name}.onnx"
+    argv = ["--model", name, "--preset", "tiny", "--weights", str(_weights(tmp_path, name)),
+            "--format", "onnx", "--output", str(output)]  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, "-m", "keras_zoo.cli.main", "export", *argv]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["verified"] is True and result["model"] == name and output.is_file()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "exists; pass --overwrite" in again.stderr
+
+
+def test_export_elsewhere_without_tensorflow_is_one_line_error(monkeypatch, capsys):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a),
+    )
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    assert export.main(["--model", "unet", "--format", "onnx", "--output", "never.onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "runs on the TensorFlow backend" in err[0] and not os.path.exists("never.onnx")
