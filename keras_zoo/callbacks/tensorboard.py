@@ -9,25 +9,15 @@ folders), through :class:`keras_zoo.callbacks.event_file.EventFile`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from typing import TYPE_CHECKING
 
 import keras
 
+from keras_zoo.runtime.tensorflow_import import imports_tensorflow
+
 if TYPE_CHECKING:
     from keras_zoo.callbacks.event_file import EventFile
-
-
-def _model_config_without_tensorflow_import() -> bool:
-    """Whether Keras can serialise a model here without importing TensorFlow (Keras' serialisation checks
-    for ``tf.TensorShape`` wherever TensorFlow is installed)."""
-    return (
-        keras.config.backend() == "tensorflow"
-        or "tensorflow" in sys.modules
-        or importlib.util.find_spec("tensorflow") is None
-    )
 
 
 class EpochTensorBoard(keras.callbacks.Callback):
@@ -63,7 +53,7 @@ class EpochTensorBoard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         graph_network = type(self.model).__name__ in ("Functional", "Sequential")
-        if graph_network and _model_config_without_tensorflow_import():
+        if graph_network and not imports_tensorflow(keras.config.backend()):
             self._file("train").keras_model("keras", self.model.to_json(), 0)
             self._file("train").flush()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-import sys
 
 import keras
 import numpy as np
+
+from keras_zoo.runtime.tensorflow_import import imports_tensorflow
 
 
 def seed_everything(seed: int) -> None:
@@ -18,14 +19,14 @@ def seed_everything(seed: int) -> None:
     their seeds explicitly, so under JAX and torch, while TensorFlow is not loaded, this seeds Python's
     ``random`` (Keras draws the seeds of layers and initializers created without one from it), NumPy's global
     generator and, under torch, ``torch.manual_seed``. Keras' global ``SeedGenerator`` (``keras.random``
-    calls without a seed, which keras_zoo makes none of) is left as it is. Under TensorFlow, or once
-    TensorFlow is loaded, this is ``keras.utils.set_random_seed``.
+    calls without a seed, which keras_zoo makes none of) is left as it is. Where Keras' function imports no
+    TensorFlow (:func:`~keras_zoo.runtime.tensorflow_import.imports_tensorflow`) this is that function.
 
     Args:
         seed: a non-negative integer.
     """
     backend = keras.config.backend()
-    if backend == "tensorflow" or "tensorflow" in sys.modules:
+    if not imports_tensorflow(backend):
         keras.utils.set_random_seed(seed)
         return
     random.seed(seed)
