@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from torch_dispatch import PROXIES, proxy_parser  # noqa: E402 - also puts the repository on sys.path
 
 import keras_zoo  # noqa: E402
+from keras_zoo.cli.benchmark import step_figures, time_steps  # noqa: E402
 
 
 def direct_forward(model: keras.Model) -> Callable[..., list[torch.Tensor]]:
@@ -70,16 +71,6 @@ def direct_forward(model: keras.Model) -> Callable[..., list[torch.Tensor]]:
     return forward
 
 
-def median_ms(function: Callable[[], object], steps: int) -> float:
-    """Median wall time of ``steps`` calls of ``function``, in milliseconds."""
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
-
-
 def measure(model_name: str, batch: int, rounds: int, steps: int) -> dict:
     """The record of one network's proxy: layer count, both forward times per round, the overhead per layer,
     and the largest difference between the two paths' outputs at ``training=False``."""
@@ -96,10 +87,14 @@ def measure(model_name: str, batch: int, rounds: int, steps: int) -> dict:
     if max_difference > 0:
         raise RuntimeError(f"{model_name}: the direct path differs from Keras' by {max_difference}")
     layers = sum(1 for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+
+    def median_ms(call: Callable[[], object]) -> float:
+        return step_figures(time_steps(call, 0, steps), batch)["step_time_ms"]
+
     keras_ms, direct_ms = [], []
     for _ in range(rounds):
-        keras_ms.append(median_ms(lambda: model(x, training=True), steps))
-        direct_ms.append(median_ms(lambda: forward(inputs, training=True), steps))
+        keras_ms.append(median_ms(lambda: model(x, training=True)))
+        direct_ms.append(median_ms(lambda: forward(inputs, training=True)))
     keras_median, direct_median = float(np.median(keras_ms)), float(np.median(direct_ms))
     return {
         "model": model_name,
