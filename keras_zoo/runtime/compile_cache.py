@@ -33,7 +33,8 @@ def enable_compilation_cache(backend: str, folder: str | None = None) -> str | N
         folder: cache root; default :func:`default_cache_dir`. JAX's entries go to ``<folder>/jax``.
 
     Every compiled program is kept, however quickly it compiled (a few MB per network configuration; the
-    folder can be deleted at any time).
+    folder can be deleted at any time). It takes effect from the next compilation, also in a process whose
+    earlier compilations went to another folder.
 
     Returns:
         The folder used, or None when nothing was enabled (another backend, or a folder that cannot be
@@ -48,6 +49,10 @@ def enable_compilation_cache(backend: str, folder: str | None = None) -> str | N
         log.warning("compilation cache off: cannot create %s (%s)", path, exc.strerror or exc)
         return None
     jax = importlib.import_module("jax")
+    if jax.config.jax_compilation_cache_dir != path:
+        # JAX opens its cache once per process, at the first compilation that uses it; without a reset
+        # the programs compiled after a change of folder would still go to the first one.
+        importlib.import_module("jax.experimental.compilation_cache.compilation_cache").reset_cache()
     jax.config.update("jax_compilation_cache_dir", path)
     # Every executable, not only those that took over JAX's default 1 s to compile: building a network runs
     # Keras' initialisers eagerly, one small program per variable shape, and their compiles make up most of

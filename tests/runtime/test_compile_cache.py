@@ -36,6 +36,9 @@ def test_jax_keeps_compiled_steps_in_the_folder(tmp_path):
 
     previous = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
     try:
+        # a first folder, used (JAX opens its cache at the first compilation), then the one that must be used
+        enable_compilation_cache("jax", str(tmp_path / "earlier"))
+        jax.jit(lambda x: x * 2 - 1)(jnp.ones(3)).block_until_ready()
         path = enable_compilation_cache("jax", str(tmp_path))
         assert path == str(tmp_path / "jax") and jax.config.jax_compilation_cache_dir == path
         # kept however fast it compiled: a tiny program, as the eager initialisers of a network build are
