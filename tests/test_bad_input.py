@@ -766,8 +766,20 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"keras-zoo {__version__}"
 
 
-@pytest.mark.parametrize("command", [["list"], ["info"]])
-def test_tensorflow_startup_lines_are_off_by_default(command):
+@pytest.mark.parametrize(
+    "command, status",
+    [
+        (["list"], 0),
+        (["info"], 0),
+        (["summary", "--model", "unet", "--preset", "tiny"], 0),
+        # builds the network before it finds out that it cannot write there
+        (
+            ["export", "--model", "unet", "--preset", "tiny", "--format", "onnx", "--output", "/proc/x.onnx"],
+            2,
+        ),
+    ],
+)
+def test_tensorflow_startup_lines_are_off_by_default(command, status):
     """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, CPU features, absl's banner) are not printed
     unless the user sets TF_CPP_MIN_LOG_LEVEL."""
     import subprocess
@@ -778,7 +790,7 @@ def test_tensorflow_startup_lines_are_off_by_default(command):
     done = subprocess.run(
         [sys.executable, "-m", "keras_zoo.cli.main", *command], env=env, capture_output=True, text=True
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == status, done.stderr
     for noise in ("cpu_feature_guard", "oneDNN custom operations", "absl::InitializeLog", "cuda drivers"):
         assert noise not in done.stderr, done.stderr
 

@@ -245,21 +245,28 @@ def main(argv: list[str] | None = None) -> int:
     not depend on the backend): Keras' own ONNX exporters there need jax2onnx (JAX) or fail to trace some of
     the networks (torch: AmoebaNet-D, CascadeNet's complex FFTs), and SavedModel needs TensorFlow anyway.
     """
-    import keras
-
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Keras (and with it TensorFlow) is imported only inside the command, after run_command has quieted
+    # TensorFlow's start-up log lines.
+    return run_command(build_parser().parse_args, functools.partial(_export_on_this_backend, argv), argv)
+
+
+def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
+    """Exports here on the TensorFlow backend, else through :func:`_export_on_tensorflow`."""
+    import keras
+
     if keras.config.backend() == "tensorflow":
-        return run_command(build_parser().parse_args, _export, argv)
-    return run_command(build_parser().parse_args, functools.partial(_export_on_tensorflow, argv), argv)
+        return _export(args)
+    return _export_on_tensorflow(argv, args)
 
 
 def _export_on_tensorflow(argv: list[str], args: argparse.Namespace) -> int:
     """Runs ``keras-zoo export argv`` (already parsed into ``args``) in a subprocess on the TensorFlow
-    backend; returns its exit status.
+    backend; returns its exit status. A refused ``--output`` is refused here, before TensorFlow starts.
 
     Raises:
-        ConfigError: TensorFlow is not installed.
+        ConfigError: TensorFlow is not installed, or ``--output`` cannot be replaced.
     """
     import importlib.util
 
@@ -272,6 +279,7 @@ def _export_on_tensorflow(argv: list[str], args: argparse.Namespace) -> int:
             "keras-zoo export runs on the TensorFlow backend (tf2onnx, SavedModel), which is not installed: "
             "pip install tensorflow"
         )
+    check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)
     log.info("exporting on the TensorFlow backend (this process runs %s)", keras.config.backend())
     command = [sys.executable, "-m", "keras_zoo.cli.main", "export", *argv]
     return subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=False).returncode
