@@ -42,7 +42,10 @@ class ToyTask(Task):
         return Data(SeededBatches(batch, args.steps_per_epoch, args.seed), ArrayBatches(x, x @ w, 4), "toy")
 
     def optimizer(self, args, steps_per_epoch):
-        return keras.optimizers.SGD(args.lr, momentum=0.9)
+        # Momentum 0.5 converges in the 12 steps of a default run from any initial weights (simulated: at most
+        # 0.46 validation MSE over 200 glorot draws); with 0.9 the run oscillated and only TensorFlow's draw for
+        # seed 0 ended below 1 (JAX and torch: 7.2-7.9).
+        return keras.optimizers.SGD(args.lr, momentum=0.5)
 
     def loss(self, args, data):
         return "mse"
@@ -146,7 +149,10 @@ def test_config_file_is_overridden_by_flags(tmp_path):
         (["--data", "/nonexistent"], "/nonexistent: toy data cannot be read"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--resume", "--weights", "w.h5"], "conflict"),
-        (["--distribute", "data-parallel"], "needs the jax backend"),
+        (
+            ["--distribute", "data-parallel" if keras.config.backend() != "jax" else "mirrored"],
+            "needs the jax backend" if keras.config.backend() != "jax" else "needs the tensorflow backend",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
@@ -174,6 +180,7 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     assert os.path.exists(tmp_path / "out/checkpoints/best.h5")
 
 
+@pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="tf.distribute.MirroredStrategy")
 def test_mirrored_strategy_trains_and_resumes_like_a_single_device(tmp_path):
     assert run(tmp_path, "--epochs", "2", "--deterministic", output="plain") == 0
     assert (
@@ -202,7 +209,12 @@ def test_mirrored_strategy_trains_and_resumes_like_a_single_device(tmp_path):
 
 
 def test_only_the_chief_writes_checkpoints_and_logs(tmp_path, monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')
+    if keras.config.backend() == "jax":  # the second process of a multi-host JAX job
+        import jax
+
+        monkeypatch.setattr(jax, "process_index", lambda: 1)
+    else:
+        monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')
     assert run(tmp_path, "--epochs", "1") == 0
     assert not (tmp_path / "out/checkpoints/last.h5").exists()
     assert not (tmp_path / "out/summary.json").exists()

@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -53,8 +54,20 @@ def test_strategy_backend_mismatch_and_unknown():
         distribution_scope("horovod")
 
 
+@pytest.mark.skipif(keras.config.backend() == "jax", reason="JAX names its chief by process index")
 def test_chief_from_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')
     assert not is_chief()
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 0}}')
+    assert is_chief()
+
+
+@pytest.mark.skipif(keras.config.backend() != "jax", reason="JAX's process index")
+def test_chief_is_process_zero_on_jax(monkeypatch):
+    import jax
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {"type": "worker", "index": 1}}')  # not read
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    assert not is_chief()
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
     assert is_chief()
