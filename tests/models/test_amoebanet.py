@@ -101,6 +101,24 @@ def test_reference_layer_settings(default_with_aux):
     assert not [layer for layer in model.layers if "drop_path" in layer.name]
 
 
+@pytest.mark.structure
+def test_same_average_pools_pad_evenly(default_with_aux):
+    """Keras 3.15's torch backend averages repeated edge pixels where "same" pads more after than before
+    (keras-team/keras#23233). AmoebaNet-D's "same" average pools all pad evenly (3x3, stride 1: the reduction
+    cell's average pool reads a state of the cell, not a strided input), so every backend computes the
+    reference's pooling."""
+    pools = [
+        layer
+        for layer in default_with_aux.layers
+        if isinstance(layer, keras.layers.AveragePooling2D) and layer.padding == "same"
+    ]
+    assert len(pools) == 10  # one per cell: 2 stem, 6 normal, 2 reduction
+    for layer in pools:
+        for size, window, stride in zip(layer.input.shape[1:3], layer.pool_size, layer.strides, strict=True):
+            total = max((-(-size // stride) - 1) * stride + window - size, 0)
+            assert total % 2 == 0, (layer.name, size, window, stride)
+
+
 def test_reduction_positions():
     assert reduction_indices(6) == [2, 4]
     assert reduction_indices(12) == [4, 8]

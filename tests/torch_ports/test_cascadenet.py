@@ -7,6 +7,7 @@ and FFTs in a different summation order (TF/oneDNN vs torch/pocketfft), so they 
 per layer; a few cascades of conv + FFT keep the difference well under 1e-4.
 """
 
+import keras
 import numpy as np
 import pytest
 
@@ -47,7 +48,7 @@ def compare_forward(port, torch, keras_model, torch_model, inputs: list[np.ndarr
     torch.set_num_threads(1)
     port.copy_keras_weights(keras_model, torch_model)
     torch_model.eval()
-    expected = np.asarray(keras_model([np.asarray(x) for x in inputs], training=False))
+    expected = keras.ops.convert_to_numpy(keras_model([np.asarray(x) for x in inputs], training=False))
     with torch.no_grad():
         got = torch_model(*(to_torch(torch, x) for x in inputs)).numpy()
     got = np.moveaxis(got, 1, -1)

@@ -60,7 +60,7 @@ def _compare(port, config: dict, size: tuple[int, int], batch: int = 1, training
     port.copy_keras_weights(keras_model, torch_model)
     torch_model.train(training)
     x = np.random.default_rng(1).uniform(-1, 1, (batch, *size, 3)).astype("float32")
-    expected = np.asarray(keras_model(x, training=training))
+    expected = keras.ops.convert_to_numpy(keras_model(x, training=training))
     with torch.no_grad():
         got = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     assert got.shape == expected.shape
