@@ -253,17 +253,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
-    """Exports here on the TensorFlow backend, else through :func:`_export_on_tensorflow`."""
-    import keras
-
-    if keras.config.backend() == "tensorflow":
-        return _export(args)
-    return _export_on_tensorflow(argv, args)
-
-
-def _export_on_tensorflow(argv: list[str], args: argparse.Namespace) -> int:
-    """Runs ``keras-zoo export argv`` (already parsed into ``args``) in a subprocess on the TensorFlow
-    backend; returns its exit status. A refused ``--output`` is refused here, before TensorFlow starts.
+    """Checks that TensorFlow is there and that ``--output`` may be written, before the slow part; then
+    exports here on the TensorFlow backend, else through :func:`_export_on_tensorflow`.
 
     Raises:
         ConfigError: TensorFlow is not installed, or ``--output`` cannot be replaced.
@@ -274,19 +265,27 @@ def _export_on_tensorflow(argv: list[str], args: argparse.Namespace) -> int:
 
     from keras_zoo.errors import ConfigError
 
-    if importlib.util.find_spec("tensorflow") is None:
+    backend = keras.config.backend()
+    if backend != "tensorflow" and importlib.util.find_spec("tensorflow") is None:
         raise ConfigError(
             "keras-zoo export runs on the TensorFlow backend (tf2onnx, SavedModel), which is not installed: "
             "pip install tensorflow"
         )
     check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)
-    log.info("exporting on the TensorFlow backend (this process runs %s)", keras.config.backend())
+    if backend == "tensorflow":
+        return _export(args)
+    return _export_on_tensorflow(argv, backend)
+
+
+def _export_on_tensorflow(argv: list[str], backend: str) -> int:
+    """Runs ``keras-zoo export argv`` in a subprocess on the TensorFlow backend (this process runs
+    ``backend``); returns its exit status."""
+    log.info("exporting on the TensorFlow backend (this process runs %s)", backend)
     command = [sys.executable, "-m", "keras_zoo.cli.main", "export", *argv]
     return subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=False).returncode
 
 
 def _export(args: argparse.Namespace) -> int:
-    check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)  # before the slow part
     model, _ = build_model(args)
     inputs = sample_inputs(model, args.input_size)
     export_model(model, args.output, args.format, inputs, overwrite=args.overwrite)

@@ -45,10 +45,11 @@ def _result(capfd):
 # Lines that native libraries log through absl on file descriptor 2, which capfd sees: the CLI quiets
 # TensorFlow's start-up lines, but not its errors (TensorFlow's "failed call to cuInit" on a host with CUDA
 # libraries and no GPU), nor anything in a process where JAX was imported first (JAX sets
-# TF_CPP_MIN_LOG_LEVEL=1, which counts as the user's choice: the TensorFlow subprocess of an export then logs).
+# TF_CPP_MIN_LOG_LEVEL=1, which counts as the user's choice: the TensorFlow subprocess of an export then
+# logs).
 # In that subprocess the command's own INFO and WARNING records reach stderr too (in this process pytest
 # captures them).
-NATIVE_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
+NATIVE_LOG_LINE = re.compile(r"^[EF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")  # is_startup_noise: I, W
 LOG_RECORD_LINE = re.compile(r"^(INFO|WARNING) [\w.]+: ")
 
 
