@@ -188,14 +188,22 @@ def reference_counts(model_name: str, batch: int) -> dict:
     }
 
 
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def proxy_parser(description: str, rounds: int) -> argparse.ArgumentParser:
     """The options of the benchmarks that time the proxies: ``--model`` (repeatable; default: all),
-    ``--batch-size``, ``--rounds``, ``--steps`` (timed per round) and ``--threads``."""
+    ``--batch-size``, ``--rounds``, ``--steps`` (timed per round; these three >= 1) and ``--threads``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", action="append", choices=sorted(PROXIES), help="repeatable; default: all")
-    parser.add_argument("--batch-size", type=int, default=2, help="2: torch's batch norm needs 2 at 1x1")
-    parser.add_argument("--rounds", type=int, default=rounds)
-    parser.add_argument("--steps", type=int, default=10, help="timed calls per round")
+    parser.add_argument("--batch-size", type=_count, default=2, help="2: torch's batch norm needs 2 at 1x1")
+    parser.add_argument("--rounds", type=_count, default=rounds)
+    parser.add_argument("--steps", type=_count, default=10, help="timed calls per round")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     return parser
 
@@ -207,8 +215,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--reference", action="store_true", help="count one Keras step at the reference configurations"
     )
     args = parser.parse_args(argv)
-    if min(args.batch_size, args.rounds, args.steps) < 1 or args.warmup < 0:
-        parser.error("--batch-size, --rounds and --steps must be >= 1 and --warmup >= 0")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
     torch.set_num_threads(args.threads)
     for model_name in args.model or list(PROXIES):
         records = (
