@@ -232,7 +232,7 @@ def test_layer_matches_parent_with_bias_and_activation(rate, strides, padding):
     actual = ops.convert_to_numpy(new(x))
     assert actual.shape == expected.shape
     mode = new._rewrite(keras.KerasTensor(x.shape))
-    if mode is None or (mode == "atrous" and padding == "same"):
+    if mode is None:  # the parent's op; a rewrite (taps on JAX, atrous on torch) may sum in another order
         np.testing.assert_array_equal(actual, expected)
     else:
         _assert_rounding_equal(actual, expected)
