@@ -329,17 +329,30 @@ def host_record(info: dict) -> dict:
     return host
 
 
-def _traits(model: str, preset: str, config: dict) -> ModelTraits | None:
-    """The runtime traits of the benchmarked network (the recipe's, with the factory's ``filters`` and
-    ``dynamic``); None when the preset's width is unknown."""
-    filters = config.get("filters")
-    if not (isinstance(filters, int) or (filters is None and preset in ("default", "dynamic"))):
+def _preset_arguments(model: str, preset: str, config: dict) -> dict:
+    """The factory arguments of registry preset ``preset`` of ``model`` with the overrides ``config`` over
+    them. A preset other than the reference one is read from the registry, which loads Keras (and
+    TensorFlow), so TensorFlow's CPU kernels are chosen first, as ``train.py --preset`` chooses them."""
+    if preset == "default":
+        return dict(config)  # the registry's reference preset is empty
+    apply_tf_cpu_defaults()
+    from keras_zoo.registry import get_entry
+
+    return {**get_entry(model).presets.get(preset, {}), **config}
+
+
+def _traits(model: str, arguments: dict) -> ModelTraits | None:
+    """The runtime traits ``train.py`` derives for ``model`` built with the factory ``arguments``: the
+    recipe's, with their ``filters`` and ``dynamic``; None when ``filters`` is not a number (the factory
+    refuses it)."""
+    filters = arguments.get("filters")
+    if filters is not None and not isinstance(filters, int):
         return None
     args = reference_args(model)
     if filters is not None:
         args.filters = filters
     if hasattr(args, "dynamic"):
-        args.dynamic = bool(config.get("dynamic", preset == "dynamic"))
+        args.dynamic = bool(arguments.get("dynamic", False))
     return get_task(model).traits(args)
 
 
@@ -423,9 +436,8 @@ def _benchmark(parsed: tuple[argparse.Namespace, list[str]]) -> int:
     config = factory_overrides(args)
     if args.sweep:
         return sweep(args, argv)
-    traits = _traits(args.model, args.preset, config)
-    if traits is not None:
-        apply_tf_cpu_defaults(traits)
+    traits = _traits(args.model, _preset_arguments(args.model, args.preset, config))
+    apply_tf_cpu_defaults(traits)  # before TensorFlow loads, for the reference preset
     for record in run_one(args, config, traits):
         print(json.dumps(record), flush=True)
     return 0

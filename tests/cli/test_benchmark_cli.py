@@ -6,7 +6,7 @@ import os
 import keras
 import pytest
 
-from keras_zoo.cli import benchmark
+from keras_zoo.cli import benchmark, train
 from keras_zoo.cli.tasks import reference_batch
 from keras_zoo.flops import forward_flops
 from keras_zoo.layers import implementations
@@ -124,3 +124,33 @@ def test_bad_config_is_a_one_line_error(capsys, config):
     assert benchmark.main(["--model", "unet", "--config", config]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --config") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "model, preset, overrides",
+    [
+        ("unet", "default", {}),
+        ("unet", "tiny", {}),
+        ("unet", "tiny", {"filters": 48}),
+        ("cascadenet", "ascend", {}),  # the factory's 64 filters: a wide full-resolution 2D network
+        ("cascadenet", "dynamic", {}),
+        ("cascadenet", "tiny", {}),
+    ],
+)
+def test_traits_are_those_train_py_derives_for_the_preset(model, preset, overrides):
+    """The kernel and jit choices of a benchmark follow the same network traits as ``train.py --preset``."""
+    flags = [f"--{key}={value}" for key, value in overrides.items()]
+    args, task = train.parse_args(["--model", model, "--preset", preset, *flags])
+    arguments = benchmark._preset_arguments(model, preset, overrides)
+    assert benchmark._traits(model, arguments) == task.traits(args)
+
+
+@pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="XLA is chosen per network on TF CPU")
+@pytest.mark.parametrize("filters, jit", [(48, "True"), (8, "False")])
+def test_a_preset_gets_the_jit_choice_train_py_makes(capsys, monkeypatch, filters, jit):
+    """On an AVX2 CPU a wide full-resolution 2D network trains with XLA (docs/benchmarks.md, "oneDNN or
+    Eigen"), also when it is benchmarked from a preset."""
+    monkeypatch.setattr(traits, "cpu_flags", lambda: ["avx2", "fma"])
+    argv = ["--model", "unet", "--preset", "tiny", "--set", f"filters={filters}", "--precision", "fp32"]
+    (record,) = _records(capsys, [*argv, "--steps", "1", "--warmup", "0", "--fit-epochs", "0"])
+    assert record["jit"] == jit
