@@ -21,6 +21,15 @@ def steps_per_execution_cases(*values: int) -> list:
     return [pytest.param(v, marks=skip) if v > 1 else v for v in values]
 
 
+def tf_same_padding(size: int, window: int, stride: int = 1, rate: int = 1) -> tuple[int, int]:
+    """(before, after) padding of TensorFlow's "same" along one axis of ``size`` pixels for a ``window``
+    dilated by ``rate``: ceil(size / stride) outputs, the odd pixel after. Written out here, apart from
+    ``keras_zoo.layers.rewrites.same_padding``, so that tests do not check the library against itself."""
+    extent = (window - 1) * rate + 1
+    total = max((-(-size // stride) - 1) * stride + extent - size, 0)
+    return total // 2, total - total // 2
+
+
 def value_and_grads(fn, args: list, cotangent) -> list[np.ndarray]:
     """``[fn(*args), d<fn(*args), cotangent>/d args[0], ...]`` as float64 NumPy arrays, on the current
     backend (jax.vjp, tf.GradientTape or torch.autograd). ``args`` and ``cotangent``: arrays or tensors;

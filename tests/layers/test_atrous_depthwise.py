@@ -36,7 +36,7 @@ from keras_zoo.layers.atrous_depthwise import (
     tap_depthwise_conv,
 )
 from keras_zoo.weights import load_weights, save_h5_weights
-from tests.helpers import value_and_grads
+from tests.helpers import tf_same_padding, value_and_grads
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -72,11 +72,7 @@ def _depthwise_reference(x, kernel, strides: tuple[int, int], padding: str, rate
     if strides[0] == strides[1]:
         return ops.depthwise_conv(x, kernel, strides, padding, dilation_rate=rate)
     if padding == "same":
-        pads = []
-        for size, taps, stride, dilation in zip(x.shape[1:3], kernel.shape[:2], strides, rate):
-            extent = (taps - 1) * dilation + 1
-            total = max((-(-size // stride) - 1) * stride + extent - size, 0)
-            pads.append((total // 2, total - total // 2))
+        pads = [tf_same_padding(*axis) for axis in zip(x.shape[1:3], kernel.shape[:2], strides, rate)]
         x = ops.pad(x, [(0, 0), *pads, (0, 0)])
     y = ops.depthwise_conv(x, kernel, 1, "valid", dilation_rate=rate)
     return y[:, :: strides[0], :: strides[1]]

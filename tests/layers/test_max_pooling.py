@@ -18,7 +18,7 @@ from keras import ops
 
 from keras_zoo.layers import max_pooling
 from keras_zoo.layers.max_pooling import MaxPooling2D, MaxPooling3D, tap_max_pool
-from tests.helpers import value_and_grads
+from tests.helpers import tf_same_padding, value_and_grads
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -41,8 +41,7 @@ def reference_max_pool(x: np.ndarray, pool, strides, padding: str, cotangent: np
     x = np.asarray(x, np.float64)
     sizes = x.shape[1:-1]
     if padding == "same":
-        totals = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(sizes, pool, strides)]
-        pads = [(t // 2, t - t // 2) for t in totals]
+        pads = [tf_same_padding(n, k, s) for n, k, s in zip(sizes, pool, strides)]
     else:
         pads = [(0, 0)] * len(sizes)
     padded = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)

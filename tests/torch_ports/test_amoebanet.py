@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.models.amoebanet import amoebanet
+from tests.helpers import tf_same_padding
 from tests.torch_ports.helpers import randomise_batch_norm, run_command_line
 
 PORT = "amoebanet"  # benchmarks/torch_ports/amoebanet.py, the ``port`` fixture (conftest.py)
@@ -70,8 +71,7 @@ def same_average_pool(x: np.ndarray, k: int, stride: int) -> np.ndarray:
     padding is uneven, keras-team/keras#23233, so its layer is no reference under torch.)"""
     _, h, w, _ = x.shape
     out_h, out_w = -(-h // stride), -(-w // stride)
-    top = max((out_h - 1) * stride + k - h, 0) // 2
-    left = max((out_w - 1) * stride + k - w, 0) // 2
+    (top, _), (left, _) = tf_same_padding(h, k, stride), tf_same_padding(w, k, stride)
     y = np.empty((1, out_h, out_w, x.shape[3]), np.float32)
     for i in range(out_h):
         for j in range(out_w):
