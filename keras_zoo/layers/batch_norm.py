@@ -79,7 +79,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and implementation() == "fused"
             and rank >= 4
             and self.axis in (-1, rank - 1)
-            and not self.renorm
+            and not getattr(self, "renorm", False)  # an argument since Keras 3.14
             and not self.synchronized
             and dtype in FUSED_DTYPES
         ):

@@ -187,6 +187,22 @@ def test_fused_kernel_runs_only_where_it_computes_what_keras_does(case, fused_ca
     assert len(fused_calls) == expected
 
 
+@needs_fused_kernel
+def test_fused_kernel_runs_on_a_keras_without_renorm(fused_calls, monkeypatch):
+    """Keras' BatchNormalization has had ``renorm`` only since 3.14: on 3.12 and 3.13 (which TensorFlow 2.21
+    admits) the layer has no such attribute, and reading it raised ``AttributeError`` at every training call."""
+    monkeypatch.delenv(batch_norm.IMPLEMENTATION_VARIABLE, raising=False)
+    layer = built_layer(SHAPES[0])
+    monkeypatch.delattr(layer, "renorm", raising=False)
+    x, cotangent = inputs(SHAPES[0])
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert len(fused_calls) == 1
+    expected = reference(
+        x, keras.ops.convert_to_numpy(layer.gamma), keras.ops.convert_to_numpy(layer.beta), cotangent
+    )[0]
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+
+
 @pytest.mark.skipif(keras.config.backend() != "torch", reason="torch's kernel reads a view")
 def test_torch_kernel_reads_a_channels_first_view_and_returns_channels_last_memory():
     """The kernel works on the input's memory as it is (no copy into channels-first order), and its output
