@@ -21,6 +21,12 @@ def steps_per_execution_cases(*values: int) -> list:
     return [pytest.param(v, marks=skip) if v > 1 else v for v in values]
 
 
+def keras_version() -> tuple[int, int]:
+    """The installed Keras' (major, minor) version, for checks of behaviour that changed between releases."""
+    major, minor = keras.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
 def tf_same_padding(size: int, window: int, stride: int = 1, rate: int = 1) -> tuple[int, int]:
     """(before, after) padding of TensorFlow's "same" along one axis of ``size`` pixels for a ``window``
     dilated by ``rate``: ceil(size / stride) outputs, the odd pixel after. Written out here, apart from

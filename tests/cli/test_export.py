@@ -49,7 +49,10 @@ def _result(capfd):
 # logs).
 # In that subprocess the command's own INFO and WARNING records reach stderr too (in this process pytest
 # captures them).
-NATIVE_LOG_LINE = re.compile(r"^[EF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")  # is_startup_noise: I, W
+NATIVE_LOG_LINE = re.compile(
+    r"^([EF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "  # absl's format (is_startup_noise drops I and W)
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] )"  # TensorFlow 2.16's own logger's
+)
 LOG_RECORD_LINE = re.compile(r"^(INFO|WARNING) [\w.]+: ")
 
 
