@@ -66,5 +66,5 @@ def test_the_check_runs_the_oldest_python_and_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     command = re.search(r"Install and run the tests.*?```bash\n(.*?)\n```", readme, re.S).group(1)
     install, tests = command.split(" && ", 1)
-    assert install == 'pip install -q -e ".[test,jax]"' and '-e ".[test,jax]"' in script
+    assert install == 'pip install -q -e ".[test,jax]"' and '-e ".[test,jax,torch]"' in script
     assert tests in script.splitlines()
