@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -12,6 +13,12 @@ MAX_WORKERS = 4
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def readme_test_command() -> str:
+    """The README's "install and run the tests" command, which CI (``.ci/run``) runs exactly."""
+    readme = (REPO / "README.md").read_text()
+    return re.search(r"Install and run the tests.*?```bash\n(.*?)\n```", readme, re.S).group(1)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

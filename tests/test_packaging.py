@@ -10,7 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.conftest import REPO
+from tests.conftest import REPO, readme_test_command
 
 CONSTRAINTS = REPO / ".ci" / "oldest-constraints.txt"
 OLDEST = REPO / ".ci" / "oldest"
@@ -63,8 +63,6 @@ def test_the_check_runs_the_oldest_python_and_the_readme_test_command():
     script = OLDEST.read_text()
     oldest_python = re.search(r"PYTHON=\$\{PYTHON:-python(\d+\.\d+)\}", script).group(1)
     assert python == SpecifierSet(f">={oldest_python}")
-    readme = (REPO / "README.md").read_text()
-    command = re.search(r"Install and run the tests.*?```bash\n(.*?)\n```", readme, re.S).group(1)
-    install, tests = command.split(" && ", 1)
+    install, tests = readme_test_command().split(" && ", 1)
     assert install == 'pip install -q -e ".[test,jax]"' and '-e ".[test,jax,torch]"' in script
     assert tests in script.splitlines()

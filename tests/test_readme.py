@@ -6,6 +6,7 @@ import re
 import pytest
 
 from keras_zoo.cli.main import model_table
+from tests.conftest import readme_test_command
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,6 +24,5 @@ def test_python_example_runs():
 
 
 def test_ci_runs_the_readme_test_command():
-    command = re.search(r"Install and run the tests.*?```bash\n(.*?)\n```", README.read_text(), re.S).group(1)
     ci = (README.parent / ".ci" / "run").read_text()
-    assert command in ci.splitlines()
+    assert readme_test_command() in ci.splitlines()
