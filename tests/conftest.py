@@ -14,6 +14,14 @@ MAX_WORKERS = 4
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("KERAS_ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# The tests compile hundreds of small XLA programs (JAX; TensorFlow's jit_compile) and run each on tiny inputs
+# a few times, so LLVM's optimisation of their CPU code costs far more than it saves. Level 0 compiles the same
+# HLO with the backend's optimisation off. It is set here, before any test imports JAX, and is inherited by
+# the CLI runs the tests start; an XLA_FLAGS that already sets the level is left as it is.
+XLA_OPTIMISATION_FLAG = "--xla_backend_optimization_level"
+if XLA_OPTIMISATION_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_OPTIMISATION_FLAG}=0".strip()
+
 
 def readme_test_command() -> str:
     """The README's "install and run the tests" command, which CI (``.ci/run``) runs exactly."""
