@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
 ONNX_INSTALL = "pip install tf2onnx onnx onnxruntime"
+# The modules each format imports: the converter first, then the checker; onnxruntime only where installed
+# (without it the export is written unverified).
+CONVERTER_MODULES = {"savedmodel": (), "onnx": ("onnx", "tf2onnx")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +113,34 @@ def keras_outputs(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return _flat_outputs(model(inputs if len(inputs) > 1 else inputs[0], training=False))
 
 
+def require_converter(fmt: str) -> None:
+    """Imports the modules that exporting to ``fmt`` needs, so that a missing or broken one is one line.
+
+    A broken install fails at import with any exception, not only ImportError: onnx 1.19 beside TensorFlow
+    2.16 raises AttributeError (it needs an ml_dtypes newer than the one TensorFlow 2.16 pins).
+
+    Raises:
+        ConfigError: a module is not installed, or is installed but cannot be imported.
+    """
+    import importlib
+
+    from keras_zoo.errors import ConfigError
+
+    optional = ("onnxruntime",) if fmt == "onnx" and _onnxruntime_available() else ()
+    for name in (*CONVERTER_MODULES[fmt], *optional):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"--format {fmt} needs {name}, which is not installed ({exc}); {ONNX_INSTALL}"
+            ) from None
+        except Exception as exc:  # whatever a broken install raises, reported in one line
+            raise ConfigError(
+                f"--format {fmt}: {name} is installed but cannot be imported ({type(exc).__name__}: {exc}); "
+                "install versions that work with this TensorFlow (README, Versions)"
+            ) from None
+
+
 def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite: bool = False) -> None:
     """Writes ``model`` to ``path`` in ``fmt`` ("savedmodel" or "onnx") through a temporary path.
 
@@ -118,7 +149,7 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
 
     Raises:
         ConfigError: ``path`` exists without ``overwrite`` or is not an earlier export of ``fmt`` (see
-            :func:`check_replaceable`), the format's converter is not installed, the model
+            :func:`check_replaceable`), the format's converter is missing or broken, the model
             cannot be traced for the format (the real DFT needs static height and width), or the
             converted ONNX graph is not valid ONNX (``onnx.checker``, e.g. a complex op that no ONNX opset
             defines), or ``path``'s folder cannot be written; nothing is written or removed then.
@@ -126,6 +157,7 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
     from keras_zoo.errors import ConfigError
     from keras_zoo.layers.fft import real_dft
 
+    require_converter(fmt)
     path = os.path.normpath(path)  # "out/" names the folder "out"
     check_replaceable(path, fmt, overwrite)
     directory = os.path.dirname(os.path.abspath(path))
@@ -142,10 +174,6 @@ def export_model(model, path: str, fmt: str, inputs: list[np.ndarray], overwrite
         try:
             with real_dft() if fmt == "onnx" else contextlib.nullcontext():
                 model.export(target, format=FORMATS[fmt], verbose=False)
-        except ImportError as exc:
-            raise ConfigError(
-                f"--format {fmt} needs a converter that is not installed ({exc}); {ONNX_INSTALL}"
-            ) from None
         except ValueError as exc:  # e.g. real_dft on free spatial sizes
             raise ConfigError(f"{model.name}: cannot export to {fmt} ({_layer_message(exc)})") from None
         if fmt == "onnx":
@@ -253,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
-    """Checks that TensorFlow is there and that ``--output`` may be written, before the slow part; then
-    exports here on the TensorFlow backend, else through :func:`_export_on_tensorflow`.
+    """Checks that TensorFlow and the format's converter are there and that ``--output`` may be written,
+    before the slow part; then exports here on the TensorFlow backend, else through
+    :func:`_export_on_tensorflow` (whose process checks the converter).
 
     Raises:
-        ConfigError: TensorFlow is not installed, or ``--output`` cannot be replaced.
+        ConfigError: TensorFlow or the converter is missing or broken, or ``--output`` cannot be replaced.
     """
     import importlib.util
 
@@ -273,6 +302,7 @@ def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
         )
     check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)
     if backend == "tensorflow":
+        require_converter(args.format)  # before the model is built and its weights read
         return _export(args)
     return _export_on_tensorflow(argv, backend)
 

@@ -5,11 +5,13 @@ CascadeNet's ONNX graph computes its FFTs as real DFT matmuls (ONNX has no compl
 with the Keras model's FFTs."""
 
 import contextlib
+import importlib
 import importlib.util
 import json
 import os
 import pathlib
 import re
+import sys
 
 import keras
 import numpy as np
@@ -110,6 +112,36 @@ def test_invalid_onnx_graph_is_one_line_error_and_writes_nothing(tmp_path, capfd
     err = _stderr(capfd)
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Complex" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cascadenet.h5"]
+
+
+@needs_onnx
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="changes this process's modules; under other backends the export runs in a subprocess",
+)
+@pytest.mark.parametrize(
+    "module, broken, needle",
+    [
+        # onnx 1.19 beside TensorFlow 2.16 fails at import with this error (its ml_dtypes is too old)
+        ("onnx", "raise AttributeError(\"module 'ml_dtypes' has no attribute 'float4_e2m1fn'\")",
+         "onnx is installed but cannot be imported (AttributeError: module 'ml_dtypes' has no attribute"),
+        ("tf2onnx", "raise ImportError('No module named tf2onnx')", "needs tf2onnx, which is not installed"),
+    ],
+)  # fmt: skip
+def test_a_missing_or_broken_converter_is_one_line_before_the_model_is_built(
+    tmp_path, capfd, monkeypatch, module, broken, needle
+):
+    fake = tmp_path / "site" / module
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(broken + "\n")
+    importlib.import_module(module)  # the real one, put back in sys.modules when the test ends
+    monkeypatch.delitem(sys.modules, module)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    argv = [*TINY_UNET, "--weights", "absent.h5", "--format", "onnx", "--output", str(tmp_path / "u.onnx")]
+    assert export.main(argv) == 2
+    err = _error_line(capfd)
+    assert needle in err, err  # and not the missing weights file: the model was never built
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
 
 
 @pytest.mark.parametrize("name", list_models())
