@@ -97,8 +97,10 @@ def to_channels(z: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     out = torch.stack([z.real, z.imag], dim=1)
     if like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last):
         out = out.contiguous(memory_format=torch.channels_last)
-    elif like.dim() == 5 and not like.is_contiguous() and like.is_contiguous(
-        memory_format=torch.channels_last_3d
+    elif (
+        like.dim() == 5
+        and not like.is_contiguous()
+        and like.is_contiguous(memory_format=torch.channels_last_3d)
     ):
         out = out.contiguous(memory_format=torch.channels_last_3d)
     return out
@@ -127,8 +129,9 @@ class DataConsistency(nn.Module):
     parameter ``lambda_weight`` (Keras weight ``"lambda"``).
     """
 
-    def __init__(self, noise_lambda: float | None = None, trainable_lambda: bool = False,
-                 lambda_form: str = "pytorch"):
+    def __init__(
+        self, noise_lambda: float | None = None, trainable_lambda: bool = False, lambda_form: str = "pytorch"
+    ):
         super().__init__()
         if trainable_lambda and noise_lambda is None:
             raise ValueError("DataConsistency: trainable_lambda=True needs an initial noise_lambda")
@@ -136,9 +139,7 @@ class DataConsistency(nn.Module):
             raise ValueError(f"DataConsistency: unknown lambda_form {lambda_form!r}")
         self.noise_lambda = noise_lambda
         self.offset = 1.0 if lambda_form == "pytorch" else 0.5
-        self.lambda_weight = (
-            nn.Parameter(torch.tensor(float(noise_lambda))) if trainable_lambda else None
-        )
+        self.lambda_weight = nn.Parameter(torch.tensor(float(noise_lambda))) if trainable_lambda else None
 
     def blend_weight(self) -> float | torch.Tensor:
         """The weight w applied at sampled entries (a float, or a scalar tensor when lambda is learned)."""
@@ -267,8 +268,9 @@ class CascadeNet(nn.Module):
         in_channels = 2 * (1 + len(DATA_SHARING_DISTANCES)) if data_sharing else 2
 
         def denoiser(name: str) -> nn.Sequential:
-            return make_denoiser(dims, in_channels, n_convs, filters, activation, batch_norm,
-                                 kernel_initializer, name)
+            return make_denoiser(
+                dims, in_channels, n_convs, filters, activation, batch_norm, kernel_initializer, name
+            )
 
         def dc() -> DataConsistency:
             return DataConsistency(noise_lambda, trainable_lambda, lambda_form)
@@ -281,10 +283,12 @@ class CascadeNet(nn.Module):
             self.denoisers = nn.ModuleDict({name: denoiser(name) for name in names})
             self.dcs = nn.ModuleDict({f"{name}_dc": dc() for name in names})
         self.kavgs = (
-            nn.ModuleDict({
-                f"{name}_kavg": KSpaceAveraging(DATA_SHARING_DISTANCES, divide_by_n=c > 1)
-                for c, name in enumerate(names, start=1)
-            })
+            nn.ModuleDict(
+                {
+                    f"{name}_kavg": KSpaceAveraging(DATA_SHARING_DISTANCES, divide_by_n=c > 1)
+                    for c, name in enumerate(names, start=1)
+                }
+            )
             if data_sharing
             else None
         )
@@ -403,27 +407,45 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Times training steps of the port and prints one JSON line (see harness.py)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     harness.add_timing_arguments(parser)
-    parser.add_argument("--variant", default="default", choices=("default", "ascend"),
-                        help="ascend: keras_zoo's preset 'ascend' (shared BN conv stack, learned lambda)")
-    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                        help="image size; default 256 256 (2D), 256 32 (--dynamic, keras_zoo's preset)")
+    parser.add_argument(
+        "--variant",
+        default="default",
+        choices=("default", "ascend"),
+        help="ascend: keras_zoo's preset 'ascend' (shared BN conv stack, learned lambda)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="image size; default 256 256 (2D), 256 32 (--dynamic, keras_zoo's preset)",
+    )
     parser.add_argument("--n-cascades", type=int, default=None, help="default 5 (10 with --dynamic)")
     parser.add_argument("--n-convs", type=int, default=None, help="default 5 (11 for --variant ascend)")
     parser.add_argument("--filters", type=int, default=64)
     parser.add_argument("--dynamic", action="store_true", help="3D convs over (frames, H, W)")
     parser.add_argument("--frames", type=int, default=30, help="frames of a dynamic sequence")
     parser.add_argument("--no-data-sharing", action="store_true", help="dynamic without k-space averaging")
-    parser.add_argument("--compile-scope", default="cnn", choices=("cnn", "model"),
-                        help="with --compile: cnn compiles each cascade's CNN, DC and FFTs eager; model "
-                        "compiles the whole model, complex ops falling back to eager kernels (2D only)")
+    parser.add_argument(
+        "--compile-scope",
+        default="cnn",
+        choices=("cnn", "model"),
+        help="with --compile: cnn compiles each cascade's CNN, DC and FFTs eager; model "
+        "compiles the whole model, complex ops falling back to eager kernels (2D only)",
+    )
     args = harness.parse_args(parser, argv)
 
     config: dict = dict(ASCEND_VARIANT) if args.variant == "ascend" else {}
     config["filters"] = args.filters
     size = args.size or ((256, 32) if args.dynamic else (256, 256))
     if args.dynamic:
-        config.update(input_shape=(args.frames, *size, 2), dynamic=True,
-                      data_sharing=not args.no_data_sharing, n_cascades=10)
+        config.update(
+            input_shape=(args.frames, *size, 2),
+            dynamic=True,
+            data_sharing=not args.no_data_sharing,
+            n_cascades=10,
+        )
     else:
         config["input_shape"] = (*size, 2)
     if args.n_cascades is not None:
@@ -435,8 +457,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     name += "-ascend" if args.variant == "ascend" else ""
     # Inputs: image, kspace, mask, all uniform [0, 1) (see the module docstring).
     compile_model = None if args.compile_scope == "model" else (lambda m, compile: m.compile_cnns(compile))
-    record = harness.time_training(model, model.input_shapes(), args, name,
-                                   forward=lambda m, xs: m(*xs), compile_model=compile_model)
+    record = harness.time_training(
+        model, model.input_shapes(), args, name, forward=lambda m, xs: m(*xs), compile_model=compile_model
+    )
     record["compile_scope"] = args.compile_scope if args.compile else None
     harness.print_record(record)
 

@@ -49,22 +49,48 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     """Adds the options every port's command line shares (see the module docstring)."""
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (the first one is "
-                        "reported as first_step_s)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed steps first (the first one is reported as first_step_s)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                        help="where model and data live; cuda: the current CUDA device, synchronised timing")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
-                        help="bf16: torch.autocast(device, bfloat16) around forward and loss")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="channels_last (2D) / channels_last_3d (3D) memory format for model and inputs")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where model and data live; cuda: the current CUDA device, synchronised timing",
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="bf16: torch.autocast(device, bfloat16) around forward and loss",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="channels_last (2D) / channels_last_3d (3D) memory format for model and inputs",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--compile-mode", choices=COMPILE_MODES, default=None,
-                        help="torch.compile mode (inductor only; default: torch's default mode)")
-    parser.add_argument("--compile-backend", choices=COMPILE_BACKENDS, default="inductor",
-                        help="torch.compile backend (eager / aot_eager: no code generation, for checks)")
-    parser.add_argument("--count-ops", action="store_true",
-                        help="one more step, counting the ATen operators it dispatches (aten_ops_per_step)")
+    parser.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        default=None,
+        help="torch.compile mode (inductor only; default: torch's default mode)",
+    )
+    parser.add_argument(
+        "--compile-backend",
+        choices=COMPILE_BACKENDS,
+        default="inductor",
+        help="torch.compile backend (eager / aot_eager: no code generation, for checks)",
+    )
+    parser.add_argument(
+        "--count-ops",
+        action="store_true",
+        help="one more step, counting the ATen operators it dispatches (aten_ops_per_step)",
+    )
     return parser
 
 
@@ -93,8 +119,10 @@ def option_error(args: argparse.Namespace) -> str | None:
     if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1:
         return "--batch-size, --steps and --threads must be >= 1 and --warmup >= 0"
     if args.device == "cuda" and not torch.cuda.is_available():
-        return (f"--device cuda: torch {torch.__version__} sees no CUDA device "
-                f"(built with CUDA {torch.version.cuda}); use --device cpu")
+        return (
+            f"--device cuda: torch {torch.__version__} sees no CUDA device "
+            f"(built with CUDA {torch.version.cuda}); use --device cpu"
+        )
     if not args.compile and (args.compile_mode is not None or args.compile_backend != "inductor"):
         return "--compile-mode and --compile-backend need --compile"
     if args.compile_mode is not None and args.compile_backend != "inductor":
@@ -296,8 +324,11 @@ def fp32_precision() -> dict:
             conv = "tf32" if torch.backends.cudnn.allow_tf32 else "ieee"
         if matmul is None:
             matmul = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
-        return {"conv": conv, "matmul": matmul,
-                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+        return {
+            "conv": conv,
+            "matmul": matmul,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        }
     except Exception as failure:  # a record field, not worth failing a run for
         return {"unknown": f"{type(failure).__name__}: {failure}"}
 

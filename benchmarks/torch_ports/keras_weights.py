@@ -132,9 +132,7 @@ def keras_to_torch_kernel(kernel: np.ndarray, depthwise: bool = False) -> torch.
 
 
 @torch.no_grad()
-def assign_(
-    name: str, targets: Sequence[torch.Tensor], values: Sequence[Any], port: str = "port"
-) -> None:
+def assign_(name: str, targets: Sequence[torch.Tensor], values: Sequence[Any], port: str = "port") -> None:
     """Copies ``values`` (arrays or tensors, torch layout) into ``targets``, one for one, checking shapes.
 
     Raises:

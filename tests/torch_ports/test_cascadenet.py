@@ -117,8 +117,14 @@ def test_forward_matches_keras_noisy_dc(port):
 def test_forward_matches_keras_dynamic_with_data_sharing(port):
     import torch
 
-    config = {"n_cascades": 2, "n_convs": 3, "filters": 4, "input_shape": (6, 8, 12, 2), "dynamic": True,
-              "data_sharing": True}
+    config = {
+        "n_cascades": 2,
+        "n_convs": 3,
+        "filters": 4,
+        "input_shape": (6, 8, 12, 2),
+        "dynamic": True,
+        "data_sharing": True,
+    }
     keras_model, torch_model = cascadenet(**config), port.build(**config)
     inputs = undersampled_batch(np.random.default_rng(3), (1, 6, 8, 12))
     assert compare_forward(port, torch, keras_model, torch_model, inputs) <= RTOL
@@ -141,7 +147,8 @@ def test_port_output_is_data_consistent(port):
 
 
 def test_cli_prints_one_json_line(port, capsys):
-    argv = ["--batch-size", "1", "--steps", "1", "--warmup", "0", "--threads", "1", "--size", "16", "16",
-            "--n-cascades", "1", "--n-convs", "2", "--filters", "4"]
+    argv = (
+        "--batch-size 1 --steps 1 --warmup 0 --threads 1 --size 16 16 --n-cascades 1 --n-convs 2 --filters 4"
+    ).split()
     record = run_command_line(port, capsys, argv)
     assert record["model"] == "cascadenet" and record["input_shape"] == [[2, 16, 16]] * 3

@@ -78,8 +78,13 @@ def test_parameter_count_reference(port, harness):
         {"input_shape": (33, 33, 3), **TINY},
         {"input_shape": (33, 33, 3), **TINY, "output_stride": 8, "classes": 5},
         {"input_shape": (40, 34, 3), "backbone": "xception71", "width": 1 / 16, "middle_units": 2},
-        {"input_shape": (33, 33, 3), "backbone": "xception65", "width": 1 / 8, "output_stride": 32,
-         "atrous_rates": (2, 3)},
+        {
+            "input_shape": (33, 33, 3),
+            "backbone": "xception65",
+            "width": 1 / 8,
+            "output_stride": 32,
+            "atrous_rates": (2, 3),
+        },
     ],
 )
 def test_parameter_count_small(port, harness, config):
@@ -93,8 +98,16 @@ def test_parameter_count_small(port, harness, config):
         (TINY, (45, 37)),  # odd, non-square: fixed padding and resizes on uneven grids
         ({**TINY, "output_stride": 8, "classes": 5}, (33, 33)),
         ({"backbone": "xception71", "width": 1 / 16, "middle_units": 2}, (34, 40)),
-        ({"backbone": "xception65", "width": 1 / 8, "middle_units": 1, "output_stride": 32,
-          "classifier_activation": "softmax"}, (50, 50)),
+        (
+            {
+                "backbone": "xception65",
+                "width": 1 / 8,
+                "middle_units": 1,
+                "output_stride": 32,
+                "classifier_activation": "softmax",
+            },
+            (50, 50),
+        ),
     ],
 )
 def test_forward_matches_keras_small(port, config, size):
@@ -112,8 +125,10 @@ def test_training_mode_matches_keras(port):
 
 
 def test_cli_prints_one_json_record(port, capsys):
-    args = ["--batch-size", "2", "--input-size", "33", "33", "--backbone", "xception41", "--width", "0.0625",
-            "--middle-units", "1", "--steps", "1", "--warmup", "0", "--threads", "1"]
+    args = (
+        "--batch-size 2 --input-size 33 33 --backbone xception41 --width 0.0625 --middle-units 1 --steps 1 "
+        "--warmup 0 --threads 1"
+    ).split()
     record = run_command_line(port, capsys, args)
     assert record["model"] == "deeplabv3plus"
     assert record["input_shape"] == [[3, 33, 33]] and record["batch"] == 2

@@ -24,10 +24,8 @@ SMALL = {
     "unet": ["--preset", "tiny"],
     "genesis": ["--preset", "tiny"],
     "cascadenet": ["--size", "16", "16", "--n-cascades", "2", "--n-convs", "2", "--filters", "4"],
-    "amoebanet": ["--input-shape", "32", "32", "3", "--classes", "10", "--num-cells", "3", "--filters", "8",
-                  "--stem-filters", "4"],
-    "deeplab": ["--input-size", "33", "33", "--backbone", "xception41", "--width", "0.0625",
-                "--middle-units", "1"],
+    "amoebanet": "--input-shape 32 32 3 --classes 10 --num-cells 3 --filters 8 --stem-filters 4".split(),
+    "deeplab": "--input-size 33 33 --backbone xception41 --width 0.0625 --middle-units 1".split(),
 }
 # The same networks as ``build`` arguments, for the tests that hold the model themselves.
 SMALL_CONFIGS = {
@@ -39,8 +37,20 @@ SMALL_CONFIGS = {
 }
 FAST = ["--batch-size", "2", "--steps", "1", "--warmup", "1", "--threads", "1"]
 # The fields every record had before devices and compilation were added.
-RECORD_FIELDS = {"model", "framework", "precision", "channels_last", "threads", "batch", "input_shape",
-                 "parameters", "step_time_ms", "step_time_p90_ms", "samples_per_sec", "date"}
+RECORD_FIELDS = {
+    "model",
+    "framework",
+    "precision",
+    "channels_last",
+    "threads",
+    "batch",
+    "input_shape",
+    "parameters",
+    "step_time_ms",
+    "step_time_p90_ms",
+    "samples_per_sec",
+    "date",
+}
 
 
 @pytest.fixture
@@ -163,8 +173,7 @@ def test_first_step_is_timed_apart_from_the_timed_steps(torch, harness, load_por
     """The compile cost lands in first_step_s (a warm-up step), not in the median of the timed steps."""
     unet = load_port("unet")
     parser = harness.add_timing_arguments(argparse.ArgumentParser())
-    argv = ["--batch-size", "2", "--steps", "3", "--warmup", "1", "--threads", "1", "--compile",
-            "--compile-backend", "aot_eager"]
+    argv = "--batch-size 2 --steps 3 --warmup 1 --threads 1 --compile --compile-backend aot_eager".split()
     args = parser.parse_args(argv)
     record = harness.time_training(unet.build(**SMALL_CONFIGS["unet"]), [(1, 32, 32)], args, "unet")
     # Tracing forward and backward graphs takes far longer than running the tiny network once.
@@ -175,8 +184,9 @@ def test_first_step_is_timed_apart_from_the_timed_steps(torch, harness, load_por
     "failing_step, warmup, phase",
     [(1, 2, "first step"), (2, 2, "warm-up"), (3, 2, "timed steps"), (1, 0, "first step")],
 )
-def test_a_failing_step_gives_an_error_record_and_exit_1(torch, harness, load_port, capsys, failing_step,
-                                                         warmup, phase):
+def test_a_failing_step_gives_an_error_record_and_exit_1(
+    torch, harness, load_port, capsys, failing_step, warmup, phase
+):
     """Out of memory or a compiler error on the GPU: still one JSON line (with the error), then status 1."""
     unet = load_port("unet")
     calls = []
@@ -222,17 +232,39 @@ def test_every_port_traces_into_one_graph_without_breaks(torch, load_port, name)
     "config, expected_graphs",
     [
         # 10 cascades: 10 distinct CNNs through nn.Sequential.forward, past dynamo's default limit of 8
-        ({"input_shape": (4, 8, 8, 2), "dynamic": True, "data_sharing": True, "n_cascades": 10,
-          "n_convs": 2, "filters": 4}, 10),
+        (
+            {
+                "input_shape": (4, 8, 8, 2),
+                "dynamic": True,
+                "data_sharing": True,
+                "n_cascades": 10,
+                "n_convs": 2,
+                "filters": 4,
+            },
+            10,
+        ),
         # one CNN shared by 3 cascades: traced for an input that needs no gradient (cascade 1), then for one
         # that does
-        ({"input_shape": (8, 8, 2), "n_cascades": 3, "n_convs": 3, "filters": 4, "batch_norm": True,
-          "shared_weights": True, "noise_lambda": 0.5, "trainable_lambda": True, "lambda_form": "ascend"}, 2),
+        (
+            {
+                "input_shape": (8, 8, 2),
+                "n_cascades": 3,
+                "n_convs": 3,
+                "filters": 4,
+                "batch_norm": True,
+                "shared_weights": True,
+                "noise_lambda": 0.5,
+                "trainable_lambda": True,
+                "lambda_form": "ascend",
+            },
+            2,
+        ),
     ],
     ids=["dynamic-10-cascades", "ascend-shared"],
 )
-def test_cascadenet_compile_cnns_compiles_every_cnn_and_keeps_dc_eager(torch, load_port, config,
-                                                                       expected_graphs):
+def test_cascadenet_compile_cnns_compiles_every_cnn_and_keeps_dc_eager(
+    torch, load_port, config, expected_graphs
+):
     cascadenet = load_port("cascadenet")
     torch.manual_seed(0)
     model = cascadenet.build(**config).train()
@@ -274,14 +306,21 @@ def test_cascadenet_compile_scope_model_compiles_the_whole_2d_model(torch, load_
     "config",
     [
         {"input_shape": (16, 12, 2), "n_cascades": 2, "n_convs": 3, "filters": 8},
-        {"input_shape": (4, 8, 12, 2), "dynamic": True, "data_sharing": True, "n_cascades": 2, "n_convs": 3,
-         "filters": 4},
+        {
+            "input_shape": (4, 8, 12, 2),
+            "dynamic": True,
+            "data_sharing": True,
+            "n_cascades": 2,
+            "n_convs": 3,
+            "filters": 4,
+        },
     ],
     ids=["2d", "dynamic-sharing"],
 )
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels-last"])
-def test_cascadenet_bf16_autocast_keeps_ffts_and_data_consistency_float32(torch, load_port, config,
-                                                                          channels_last):
+def test_cascadenet_bf16_autocast_keeps_ffts_and_data_consistency_float32(
+    torch, load_port, config, channels_last
+):
     """Convolutions in bfloat16, FFT and DC in float32: the output is float32 and exactly data consistent."""
     cascadenet = load_port("cascadenet")
     model = cascadenet.build(**config).train()
@@ -316,8 +355,21 @@ def test_cascadenet_bf16_autocast_keeps_ffts_and_data_consistency_float32(torch,
 
 @pytest.mark.parametrize("dynamic", [False, True], ids=["2d", "dynamic"])
 def test_cascadenet_command_line_bf16_channels_last_compiled(torch, load_port, capsys, dynamic):
-    argv = [*FAST, "--filters", "4", "--n-cascades", "2", "--n-convs", "2", "--precision", "bf16",
-            "--channels-last", "--compile", "--compile-backend", "eager"]
+    argv = [
+        *FAST,
+        "--filters",
+        "4",
+        "--n-cascades",
+        "2",
+        "--n-convs",
+        "2",
+        "--precision",
+        "bf16",
+        "--channels-last",
+        "--compile",
+        "--compile-backend",
+        "eager",
+    ]
     argv += ["--dynamic", "--frames", "4", "--size", "8", "8"] if dynamic else ["--size", "16", "16"]
     record = run_command_line(load_port("cascadenet"), capsys, argv)
     assert record["precision"] == "bf16" and record["channels_last"] is True and record["compile"] is True
