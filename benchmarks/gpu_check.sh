@@ -6,12 +6,13 @@
 #     bash benchmarks/gpu_check.sh --out "$OUT/gpu_check.jsonl"
 # Anywhere, on the CPU with tiny presets (the test suite runs this):
 #     bash benchmarks/gpu_check.sh --smoke --out /tmp/gpu_check_smoke.jsonl
-# Other flags go to benchmarks/gpu_check.py (--budget SECONDS, --only KIND ...). It installs nothing
-# outside /tmp: the wheels go to /tmp/keras_zoo_site, which is put on PYTHONPATH for this run only.
+# Other flags go to benchmarks/gpu_check.py (--budget SECONDS, --only KIND ...). Where $PYTHON has no Keras
+# (the GPU machine, or `.ci/gpu_rehearsal`, which copies its software) it installs the .whl/ wheels, and
+# nothing outside /tmp: they go to /tmp/keras_zoo_site, which is put on PYTHONPATH for this run only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
-if [[ " $* " != *" --smoke "* ]] && ! "$PYTHON" -c "import keras" 2>/dev/null; then
+if ! "$PYTHON" -c "import keras" 2>/dev/null; then
     if ! compgen -G ".whl/keras-*.whl" >/dev/null; then
         echo "gpu_check: $PYTHON has no keras and .whl/ has no keras wheel: run benchmarks/fetch_gpu_wheels.sh" \
             "and carry .whl" >&2
