@@ -5,8 +5,8 @@ TensorFlow or torch backend (``$KERAS_BACKEND``), for each ``--shape`` (batch, .
 ``--policy``: the median of ``--reps`` runs of a step (a ``tf.function`` on TensorFlow, eager autograd on
 torch) after one untimed (tracing, warm-up) run. One JSON line per shape, policy and
 implementation, with the step's largest difference from the Keras computation's output (relative to its
-largest value), and ``fused_ran`` (False where the layer kept Keras' ops, e.g. bfloat16 with a channel count
-that is not a multiple of 16). Example::
+largest value), and ``fused_ran`` (False where the layer kept Keras' ops, e.g. torch on a CPU below 16
+channels). Example::
 
     python benchmarks/batch_norm.py --shape 2,256,256,12 --shape 6,64,64,32,64 --policy mixed_bfloat16
     KERAS_BACKEND=torch python benchmarks/batch_norm.py

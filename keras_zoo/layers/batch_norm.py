@@ -24,7 +24,10 @@ AUTO_IMPLEMENTATION = {"tensorflow": "fused", "torch": "fused"}  # JAX: XLA fuse
 FUSED_BACKENDS = ("tensorflow", "torch")
 FUSED_DTYPES = ("float32", "bfloat16", "float16")
 # oneDNN's fused kernel in bfloat16 was slower than Keras' ops for channel counts that are not a multiple
-# of 16 (12, 24, 40, 100, 728) and faster for multiples (docs/benchmarks.md, "2026-12-07, fused batch norm")
+# of 16 (12, 24, 40, 100, 728) and faster for multiples (docs/benchmarks.md, "2026-12-07, fused batch norm"),
+# on an AMX Xeon and an AMD Zen 5 alike; at the other counts the float32 kernel on a float32 copy of the
+# input (the copy Keras' ops make too) was faster than Keras' ops (docs/benchmarks.md, "batch norm at any
+# channel count").
 HALF_PRECISION_CHANNEL_MULTIPLE = 16
 # torch's CPU kernel (channels-last) was slower than Keras' ops below 16 channels (2 to 12) in float32 and
 # mostly in bfloat16, and faster from 16 up (docs/benchmarks.md, "fused batch norm on Keras' torch backend").
@@ -52,16 +55,17 @@ class BatchNormalization(keras.layers.BatchNormalization):
     statistics are updated with ``momentum`` as Keras does. The fused kernel runs on the TensorFlow and
     torch backends for inputs of rank >= 4 (batch, spatial..., channels) normalised over the last axis,
     without a mask, renormalisation or synchronisation, in float32, bfloat16 or float16; on TensorFlow, in
-    bfloat16 or float16, only with a channel count that is a multiple of 16
-    (:data:`HALF_PRECISION_CHANNEL_MULTIPLE`); on torch with at least 16 channels on a CPU
+    bfloat16 or float16 with a channel count that is not a multiple of 16
+    (:data:`HALF_PRECISION_CHANNEL_MULTIPLE`), the float32 kernel on a float32 copy of the input; on torch
+    with at least 16 channels on a CPU
     (:data:`MIN_TORCH_CPU_CHANNELS`), any number on another device. Everything else (inference, JAX, other
     layouts) is the Keras layer's computation. On TensorFlow inputs of rank > 4 are viewed as (batch, dim 1,
     rest, channels); on torch the kernel reads a channels-first view of the input (torch's
     ``channels_last`` memory format), so nothing is copied.
 
-    Under a mixed policy the kernel reads the bfloat16 or float16 input and computes its statistics in
-    float32, where the Keras layer casts the input to float32 first: outputs agree to the compute dtype's
-    precision.
+    Under a mixed policy the kernel reads the bfloat16 or float16 input (or its float32 copy) and computes
+    its statistics in float32, where the Keras layer casts the input to float32 first: outputs agree to the
+    compute dtype's precision.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -71,7 +75,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def _fuses(self, inputs) -> bool:
         """Whether this training call runs the fused kernel: where it computes what the Keras layer does,
-        and where it measured faster (the channel rules above)."""
+        and where it measured faster (the torch channel rule above)."""
         backend, rank = keras.config.backend(), len(inputs.shape)
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         if not (
@@ -86,7 +90,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return False
         if backend == "torch":
             return inputs.device.type != "cpu" or inputs.shape[-1] >= MIN_TORCH_CPU_CHANNELS
-        return dtype == "float32" or inputs.shape[-1] % HALF_PRECISION_CHANNEL_MULTIPLE == 0
+        return True
 
     def _fused_training_call(self, inputs):
         """Normalises ``inputs`` (batch, ..., channels) by its batch statistics and updates the moving ones.
@@ -105,6 +109,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
         channels = inputs.shape[-1]
         shape = tf.shape(inputs)
         x = inputs if len(inputs.shape) == 4 else tf.reshape(inputs, [shape[0], shape[1], -1, channels])
+        if x.dtype != tf.float32 and channels % HALF_PRECISION_CHANNEL_MULTIPLE:
+            x = tf.cast(x, tf.float32)  # the float32 kernel on a float32 copy, as Keras' ops make one
         gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
         beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
         # the op itself: some TensorFlow versions' Python wrapper raises epsilon to 1.001e-5 (an old cuDNN
