@@ -11,6 +11,20 @@ import pytest
 from keras_zoo.runtime import trainer_state
 from keras_zoo.weights import load_h5_weights, save_h5_weights
 
+# CascadeNet's Ascend variant (one conv stack with batch norm shared by every cascade, one learned lambda) at a
+# tiny size, for the model's tests and its PyTorch port's.
+CASCADENET_ASCEND_TINY = {
+    "input_shape": (8, 8, 2),
+    "n_cascades": 3,
+    "n_convs": 3,
+    "filters": 4,
+    "batch_norm": True,
+    "shared_weights": True,
+    "noise_lambda": 0.5,
+    "trainable_lambda": True,
+    "lambda_form": "ascend",
+}
+
 
 def steps_per_execution_cases(*values: int) -> list:
     """``steps_per_execution`` values as pytest params; those over 1 are skipped on torch, whose Keras

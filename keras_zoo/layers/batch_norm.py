@@ -57,11 +57,10 @@ class BatchNormalization(keras.layers.BatchNormalization):
     without a mask, renormalisation or synchronisation, in float32, bfloat16 or float16; on TensorFlow, in
     bfloat16 or float16 with a channel count that is not a multiple of 16
     (:data:`HALF_PRECISION_CHANNEL_MULTIPLE`), the float32 kernel on a float32 copy of the input; on torch
-    with at least 16 channels on a CPU
-    (:data:`MIN_TORCH_CPU_CHANNELS`), any number on another device. Everything else (inference, JAX, other
-    layouts) is the Keras layer's computation. On TensorFlow inputs of rank > 4 are viewed as (batch, dim 1,
-    rest, channels); on torch the kernel reads a channels-first view of the input (torch's
-    ``channels_last`` memory format), so nothing is copied.
+    with at least 16 channels on a CPU (:data:`MIN_TORCH_CPU_CHANNELS`), any number on another device.
+    Everything else (inference, JAX, other layouts) is the Keras layer's computation. On TensorFlow inputs
+    of rank > 4 are viewed as (batch, dim 1, rest, channels); on torch the kernel reads a channels-first view
+    of the input (torch's ``channels_last`` memory format), so nothing is copied.
 
     Under a mixed policy the kernel reads the bfloat16 or float16 input (or its float32 copy) and computes
     its statistics in float32, where the Keras layer casts the input to float32 first: outputs agree to the

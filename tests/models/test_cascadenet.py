@@ -9,6 +9,7 @@ from keras_zoo.errors import WeightsError
 from keras_zoo.models.cascadenet import cascadenet
 from keras_zoo.models.cascadenet_weights import load_cascadenet_weights
 from keras_zoo.registry import get_model
+from tests.helpers import CASCADENET_ASCEND_TINY as ASCEND_TINY
 from tests.helpers import check_model, mixed_precision_forward
 
 pytestmark = pytest.mark.backend_agnostic
@@ -80,19 +81,6 @@ def test_tiny_dynamic_data_sharing_model_passes_common_checks(tmp_path):
     inputs, target = undersampled_batch(np.random.default_rng(1), (1, 4, 8, 8))
     model = cascadenet(input_shape=(8, 8, 2), frames=4, dynamic=True, data_sharing=True, **TINY)
     check_model(model, inputs, tmp_path, expected_output_shapes=[(1, 4, 8, 8, 2)], targets=target)
-
-
-ASCEND_TINY = {
-    "input_shape": (8, 8, 2),
-    "n_cascades": 3,
-    "n_convs": 3,
-    "filters": 4,
-    "batch_norm": True,
-    "shared_weights": True,
-    "noise_lambda": 0.5,
-    "trainable_lambda": True,
-    "lambda_form": "ascend",
-}
 
 
 def test_ascend_variant_shares_one_denoiser_and_one_lambda():

@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from tests.helpers import CASCADENET_ASCEND_TINY
 from tests.torch_ports.conftest import PORTS
 from tests.torch_ports.helpers import run_command_line
 
@@ -245,20 +246,7 @@ def test_every_port_traces_into_one_graph_without_breaks(torch, load_port, name)
         ),
         # one CNN shared by 3 cascades: traced for an input that needs no gradient (cascade 1), then for one
         # that does
-        (
-            {
-                "input_shape": (8, 8, 2),
-                "n_cascades": 3,
-                "n_convs": 3,
-                "filters": 4,
-                "batch_norm": True,
-                "shared_weights": True,
-                "noise_lambda": 0.5,
-                "trainable_lambda": True,
-                "lambda_form": "ascend",
-            },
-            2,
-        ),
+        (CASCADENET_ASCEND_TINY, 2),
     ],
     ids=["dynamic-10-cascades", "ascend-shared"],
 )
