@@ -40,6 +40,17 @@ def write_nifti(path: pathlib.Path, shape=(8, 8, 4)) -> pathlib.Path:
     return path
 
 
+def save_dicom(ds, path) -> None:
+    """Writes the pydicom Dataset ``ds`` as a DICOM file with preamble and file meta: ``enforce_file_format``
+    since pydicom 3, ``write_like_original=False`` before it (setup.cfg's floor is 2.4)."""
+    import pydicom
+
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        ds.save_as(path, enforce_file_format=True)
+    else:
+        ds.save_as(path, write_like_original=False)
+
+
 def write_dicom(path: pathlib.Path, size: int = 8) -> pathlib.Path:
     """A minimal CT slice (16-bit, rescale slope/intercept) that pydicom reads back."""
     import pydicom
@@ -60,7 +71,7 @@ def write_dicom(path: pathlib.Path, size: int = 8) -> pathlib.Path:
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
     ds.PixelData = np.arange(size * size, dtype=np.uint16).reshape(size, size).tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    save_dicom(ds, path)
     return path
 
 

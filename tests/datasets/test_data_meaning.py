@@ -17,6 +17,7 @@ from keras_zoo.cli.main import main
 from keras_zoo.datasets import isbi, mri_readers, volumes
 from keras_zoo.datasets.phantoms import phantom_images
 from keras_zoo.errors import DataError
+from tests.sample_files import save_dicom
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -177,7 +178,7 @@ def write_dicom_slice(path, pixels: np.ndarray, series_uid: str, z: float, slope
     ds.PixelData = pixels.astype(np.uint16).tobytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pydicom warns about a "NaN" slope
-        ds.save_as(path, enforce_file_format=True)
+        save_dicom(ds, path)
 
 
 def two_series(folder, counts: tuple[int, int]) -> dict[str, np.ndarray]:

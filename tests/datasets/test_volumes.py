@@ -8,6 +8,7 @@ import pytest
 
 from keras_zoo.datasets import volumes as V
 from keras_zoo.errors import DataError
+from tests.sample_files import save_dicom
 
 
 def coded_volume(shape=(40, 36, 30)) -> np.ndarray:
@@ -52,7 +53,7 @@ def write_dicom_slice(path, pixels: np.ndarray, z: float, slope: float, intercep
     ds.ImagePositionPatient = [0, 0, z]
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    save_dicom(ds, path)
 
 
 def test_dicom_series_is_sorted_by_position_and_rescaled_to_hu(tmp_path):
