@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx"}
 ONNX_INSTALL = "pip install tf2onnx onnx onnxruntime"
-# The modules each format imports: the converter first, then the checker; onnxruntime only where installed
-# (without it the export is written unverified).
+# The modules each format imports, onnx before tf2onnx (which imports it, so that a broken onnx is named as
+# itself); onnxruntime is checked only where installed (without it the export is written unverified).
 CONVERTER_MODULES = {"savedmodel": (), "onnx": ("onnx", "tf2onnx")}
 
 

@@ -5,7 +5,6 @@ CascadeNet's ONNX graph computes its FFTs as real DFT matmuls (ONNX has no compl
 with the Keras model's FFTs."""
 
 import contextlib
-import importlib
 import importlib.util
 import json
 import os
