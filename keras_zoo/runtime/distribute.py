@@ -35,10 +35,14 @@ def virtual_cpu_devices(count: int) -> None:
         (cpu,) = tf.config.list_physical_devices("CPU")
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
     elif backend == "jax":
-        flag = f"--xla_force_host_platform_device_count={count}"
-        if "jax" in sys.modules and flag not in os.environ.get("XLA_FLAGS", ""):
-            raise ConfigError(f"set XLA_FLAGS={flag} before JAX is imported")
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+        name = "--xla_force_host_platform_device_count"
+        flags = os.environ.get("XLA_FLAGS", "").split()
+        if f"{name}={count}" in flags:
+            return
+        if "jax" in sys.modules:
+            raise ConfigError(f"set XLA_FLAGS={name}={count} before JAX is imported")
+        others = [flag for flag in flags if not flag.startswith(f"{name}=")]  # an earlier count is replaced
+        os.environ["XLA_FLAGS"] = " ".join([*others, f"{name}={count}"])
     else:
         raise ConfigError(f"virtual CPU devices are not supported on the {backend} backend")
 

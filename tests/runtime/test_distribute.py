@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.errors import ConfigError
-from keras_zoo.runtime.distribute import distribution_scope, is_chief
+from keras_zoo.runtime.distribute import distribution_scope, is_chief, virtual_cpu_devices
 
 SCRIPT = pathlib.Path(__file__).with_name("distributed_step.py")
 REPO = SCRIPT.parents[2]
@@ -71,3 +71,28 @@ def test_chief_is_process_zero_on_jax(monkeypatch):
     assert not is_chief()
     monkeypatch.setattr(jax, "process_index", lambda: 0)
     assert is_chief()
+
+
+DEVICE_COUNT = "--xla_force_host_platform_device_count"
+
+
+@pytest.mark.backend_agnostic
+def test_virtual_cpu_devices_sets_one_device_count_in_xla_flags(monkeypatch):
+    """Before JAX is imported, the count replaces an earlier one and keeps the other flags."""
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", f"--xla_dump_to=/tmp/x {DEVICE_COUNT}=16")
+    virtual_cpu_devices(1)
+    assert os.environ["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {DEVICE_COUNT}=1"
+
+
+@pytest.mark.backend_agnostic
+def test_virtual_cpu_devices_after_jax_import_needs_the_same_count(monkeypatch):
+    """Once JAX is imported only the count it started with passes; "=1" is not taken for "=16"."""
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax", object()))
+    monkeypatch.setenv("XLA_FLAGS", f"{DEVICE_COUNT}=16")
+    virtual_cpu_devices(16)
+    with pytest.raises(ConfigError, match=f"{DEVICE_COUNT}=1 before JAX"):
+        virtual_cpu_devices(1)
+    assert os.environ["XLA_FLAGS"] == f"{DEVICE_COUNT}=16"
