@@ -575,16 +575,12 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     last = os.path.join(ckpt_dir, "last.h5")
     if args.resume and not os.path.exists(last):
         raise ConfigError(f"--resume: no checkpoint at {last}")
-    os.makedirs(ckpt_dir, exist_ok=True)
 
     rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
     if getattr(args, "compile_cache", True):
         runtime.enable_compilation_cache(rt.backend)
     scope, replicas = distribution_scope(args.distribute)
     chief = is_chief()
-    if chief:
-        write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
-
     data = task.load_data(args)
     if args.batch_size % replicas:
         raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
@@ -593,8 +589,6 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     initial_epoch, state = 0, None
     with scope:
         model, spec = build_model(task, args, data)
-        if chief:
-            write_text(os.path.join(output, MODEL_FILE), json.dumps(spec, indent=2))
         model.compile(
             optimizer=task.optimizer(args, len(data.train)),
             loss=task.loss(args, data),
@@ -608,6 +602,13 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
             log.info("resuming at epoch %d from %s", initial_epoch + 1, last)
             if hasattr(data.train, "set_epoch"):
                 data.train.set_epoch(initial_epoch)
+    # The run folder gets its first files only now, once the device, the data and the model are known to be
+    # right: a run refused before this point leaves the folder as it found it (RunLock removes one it made), so
+    # the corrected command can use the same --output.
+    os.makedirs(ckpt_dir, exist_ok=True)
+    if chief:
+        write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
+        write_text(os.path.join(output, MODEL_FILE), json.dumps(spec, indent=2))
     return _Prepared(rt, data, model, replicas, initial_epoch, state, chief, jit)
 
 

@@ -161,6 +161,18 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     assert message in err and err.startswith("error: ") and "Traceback" not in err
 
 
+def test_a_refused_run_leaves_its_output_folder_as_it_was_and_the_fixed_command_runs(tmp_path, monkeypatch):
+    """Bad data or a missing device: no half-made run folder that would refuse the corrected command."""
+    assert run(tmp_path, "--data", "/nonexistent") == 2
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "mine").mkdir()  # made by the user: kept, and still empty
+    monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 0)
+    assert run(tmp_path, "--device", "gpu", output="mine") == 2
+    assert list((tmp_path / "mine").iterdir()) == []
+    assert run(tmp_path, "--epochs", "1") == 0 and run(tmp_path, "--epochs", "1", output="mine") == 0
+    assert (tmp_path / "out/args.yaml").is_file() and (tmp_path / "mine/checkpoints/last.h5").is_file()
+
+
 def test_unknown_model_and_option(tmp_path, capsys):
     assert train_cli.main(["--model", "resnet"]) == 2
     assert "unknown model 'resnet'" in capsys.readouterr().err
@@ -350,3 +362,4 @@ def test_config_values_are_read_as_the_command_line_reads_them(tmp_path):
     config.write_text("model: unet\nlr: 1e-4\nbatch_norm: yes\ninput_size: 64\nepochs: '3'\n")
     args, _ = train_cli.parse_args(["-c", str(config)])
     assert (args.lr, args.batch_norm, args.input_size, args.epochs) == (1e-4, True, [64], 3)
+
