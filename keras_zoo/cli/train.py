@@ -37,12 +37,13 @@ MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
     """The flags that decide which parser to build and its defaults: ``--model``, ``-c``, ``--preset``,
-    ``--backend`` (the registry's presets load Keras) and help."""
+    ``--backend`` and ``--device`` (the registry's presets load Keras) and help."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--model")
     pre.add_argument("-c", "--config")
     pre.add_argument("--preset")
     pre.add_argument("--backend")
+    pre.add_argument("--device")
     pre.add_argument("-h", "--help", action="store_true")
     known, _ = pre.parse_known_args(argv)
     return known
@@ -196,7 +197,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
     preset = known.preset or config.get("preset")
     if preset:
         backend = known.backend or config.get("backend")
-        _apply_backend(backend if backend in BACKENDS else None)  # another value: argparse says so below
+        _apply_backend(backend, known.device or config.get("device"))
         parser.set_defaults(**preset_defaults(task.name, preset, parser))
     parser.set_defaults(**config)
     args = parser.parse_args(argv)
@@ -361,27 +362,42 @@ def _check_args(args: argparse.Namespace) -> None:
         )
 
 
-def _apply_backend(backend: str | None) -> None:
-    """Sets ``KERAS_BACKEND`` to ``backend`` (None: leaves it).
+def _apply_backend(backend: str | None, device: str | None) -> None:
+    """Sets ``KERAS_BACKEND`` to ``backend`` (None, or a value argparse will refuse: leaves it); then, for
+    ``device`` "npu", :func:`_load_torch_npu_first`.
 
     Raises:
         ConfigError: the backend's package is not installed, or Keras is already loaded with another one.
     """
     from keras_zoo.errors import ConfigError
 
-    if backend is None:
-        return
-    if importlib.util.find_spec(backend) is None:
-        raise ConfigError(f'--backend {backend}: {backend} is not installed (pip install -e ".[{backend}]")')
-    if "keras" in sys.modules:
-        import keras
-
-        if keras.config.backend() != backend:
+    if backend in BACKENDS:
+        if importlib.util.find_spec(backend) is None:
             raise ConfigError(
-                f"--backend {backend}: Keras is already loaded with the {keras.config.backend()} backend; "
-                f"set KERAS_BACKEND={backend} before starting Python"
+                f'--backend {backend}: {backend} is not installed (pip install -e ".[{backend}]")'
             )
-    os.environ["KERAS_BACKEND"] = backend
+        if "keras" in sys.modules:
+            import keras
+
+            if keras.config.backend() != backend:
+                raise ConfigError(
+                    f"--backend {backend}: Keras is already loaded with the {keras.config.backend()} backend; "
+                    f"set KERAS_BACKEND={backend} before starting Python"
+                )
+        os.environ["KERAS_BACKEND"] = backend
+    if device == "npu":
+        _load_torch_npu_first()
+
+
+def _load_torch_npu_first() -> None:
+    """On the torch backend, loads torch_npu (when installed) before Keras: Keras' torch backend chooses its
+    device once, when it loads (:func:`keras_zoo.runtime.npu.load_torch_npu`)."""
+    if os.environ.get("KERAS_BACKEND") != "torch" or "keras" in sys.modules:
+        return
+    if importlib.util.find_spec("torch_npu") is not None:  # else configure() names what to install
+        from keras_zoo.runtime.npu import load_torch_npu
+
+        load_torch_npu()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,7 +411,7 @@ def _train(parsed: tuple[argparse.Namespace, Task]) -> int:
     from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
     args, task = parsed
-    _apply_backend(args.backend)
+    _apply_backend(args.backend, args.device)
     apply_tf_cpu_defaults(task.traits(args))  # before TensorFlow loads: it reads the kernel choice once
     return run_in_folder(args, task)
 

@@ -3,7 +3,8 @@
 Three documented routes exist, one per engine:
 
 - ``torch_npu`` (Keras ``torch`` backend): ``import torch_npu`` and ``torch_npu.contrib.transfer_to_npu``,
-  which routes ``torch.cuda`` calls to the NPU, so Keras' torch backend places tensors on it.
+  which routes ``torch.cuda`` calls to the NPU, so Keras' torch backend places tensors on it when it is
+  imported after them (:func:`load_torch_npu`).
 - ``npu_device`` (TensorFlow 2): ``npu_device.global_options()`` for the precision mode, then
   ``npu_device.open().as_default()``.
 - ``npu_bridge`` (TensorFlow 1-compat session): a ``ConfigProto`` whose rewrite options add the custom
@@ -106,14 +107,57 @@ def npu_session_config(precision_mode: str = "allow_fp32_to_fp16", use_off_line:
     return config
 
 
-def open_npu(backend: str, precision: str = "fp32", device_id: int = 0, installed=_installed) -> str:
-    """Selects and opens the NPU adapter for ``backend``; returns the adapter's name."""
+def load_torch_npu():
+    """Imports ``torch_npu`` and ``torch_npu.contrib.transfer_to_npu``; returns ``torch_npu``.
+
+    ``transfer_to_npu`` makes ``torch.cuda`` report the NPU and sends tensors asked for on "cuda" to it. Keras'
+    torch backend picks its device once, when it is imported (Keras >= 3.14 also reads ``KERAS_TORCH_DEVICE``
+    then), so this must run before that import for Keras to place its tensors on the NPU: the train command
+    calls it before it loads Keras.
+    """
+    torch_npu = importlib.import_module("torch_npu")
+    importlib.import_module("torch_npu.contrib.transfer_to_npu")
+    return torch_npu
+
+
+def keras_tensor_device() -> str:
+    """Where Keras' torch backend puts a new tensor, as torch names it ("cpu", "cuda:0", "npu:0")."""
+    import keras
+
+    return str(keras.ops.zeros(()).device)
+
+
+def open_npu(
+    backend: str,
+    precision: str = "fp32",
+    device_id: int = 0,
+    installed=_installed,
+    tensor_device=keras_tensor_device,
+) -> str:
+    """Selects and opens the NPU adapter for ``backend``; returns the adapter's name.
+
+    Args:
+        backend: the Keras backend name.
+        precision: a keras_zoo precision (``ASCEND_PRECISION`` maps it to the adapter's mode).
+        device_id: the NPU to use.
+        installed: as in :func:`select_npu_adapter`.
+        tensor_device: ``() -> device`` of a new Keras tensor (torch only; replaceable in tests).
+
+    Raises:
+        ConfigError: no adapter fits, or (torch) Keras still places its tensors off the NPU (its torch backend
+            was imported before ``torch_npu``): training would silently run on the CPU.
+    """
     adapter = select_npu_adapter(backend, installed)
     mode = ASCEND_PRECISION[precision]
     if adapter == "torch_npu":
-        torch_npu = importlib.import_module("torch_npu")
-        importlib.import_module("torch_npu.contrib.transfer_to_npu")
-        torch_npu.npu.set_device(device_id)
+        load_torch_npu().npu.set_device(device_id)
+        placed = tensor_device()
+        if not placed.startswith("npu"):
+            raise ConfigError(
+                f"Keras' torch backend places its tensors on {placed!r}, not the NPU; it chooses its device when "
+                "it loads: import torch_npu and torch_npu.contrib.transfer_to_npu before keras (or, with "
+                f"Keras >= 3.14, set KERAS_TORCH_DEVICE=npu:{device_id} before starting Python)"
+            )
     elif adapter == "npu_device":
         npu_device = importlib.import_module("npu_device")
         npu_device.global_options().precision_mode = mode

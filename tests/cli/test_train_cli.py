@@ -363,3 +363,44 @@ def test_config_values_are_read_as_the_command_line_reads_them(tmp_path):
     args, _ = train_cli.parse_args(["-c", str(config)])
     assert (args.lr, args.batch_norm, args.input_size, args.epochs) == (1e-4, True, [64], 3)
 
+
+FAKE_TORCH_NPU = """import os, sys, types
+with open(os.environ["FAKE_TORCH_NPU_LOG"], "a") as log:
+    log.write(f"keras loaded: {'keras' in sys.modules}\\n")
+npu = types.SimpleNamespace(set_device=lambda index: None)
+"""
+
+
+@pytest.mark.parametrize("preset", [[], ["--preset", "tiny"]])
+def test_device_npu_on_torch_loads_torch_npu_before_keras_and_refuses_a_cpu_placement(tmp_path, preset):
+    """``--device npu``: torch_npu is imported before Keras (whose torch backend picks its device on import);
+    this stand-in does not move tensors, so the run stops with one line instead of training on the CPU."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    from tests.conftest import REPO
+
+    package = tmp_path / "site" / "torch_npu"
+    (package / "contrib").mkdir(parents=True)
+    (package / "__init__.py").write_text(FAKE_TORCH_NPU)
+    (package / "contrib" / "__init__.py").write_text("")
+    (package / "contrib" / "transfer_to_npu.py").write_text("")
+    log = tmp_path / "imports.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{REPO}",
+        "FAKE_TORCH_NPU_LOG": str(log),
+    }
+    env.pop("KERAS_BACKEND", None)
+    argv = [sys.executable, str(REPO / "train.py"), "--model", "unet", *preset, "--backend", "torch"]
+    argv += ["--device", "npu", "--output", str(tmp_path / "out")]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: Keras' torch backend places its tensors on 'cpu', not the NPU")
+    )
+    assert log.read_text().splitlines() == ["keras loaded: False"]
+    assert not (tmp_path / "out").exists()
