@@ -363,8 +363,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _apply_backend(backend: str | None, device: str | None) -> None:
-    """Sets ``KERAS_BACKEND`` to ``backend`` (None, or a value argparse will refuse: leaves it); then, for
-    ``device`` "npu", :func:`_load_torch_npu_first`.
+    """Sets ``KERAS_BACKEND`` to ``backend`` (None, or a value argparse will refuse: leaves it); then, before
+    Keras loads, what makes that backend use ``device`` (:mod:`keras_zoo.runtime.placement`).
 
     Raises:
         ConfigError: the backend's package is not installed, or Keras is already loaded with another one.
@@ -385,19 +385,10 @@ def _apply_backend(backend: str | None, device: str | None) -> None:
                     f"set KERAS_BACKEND={backend} before starting Python"
                 )
         os.environ["KERAS_BACKEND"] = backend
-    if device == "npu":
-        _load_torch_npu_first()
+    if "keras" not in sys.modules:  # its backend chooses the device when it loads
+        from keras_zoo.runtime.placement import pin_device_before_keras
 
-
-def _load_torch_npu_first() -> None:
-    """On the torch backend, loads torch_npu (when installed) before Keras: Keras' torch backend chooses its
-    device once, when it loads (:func:`keras_zoo.runtime.npu.load_torch_npu`)."""
-    if os.environ.get("KERAS_BACKEND") != "torch" or "keras" in sys.modules:
-        return
-    if importlib.util.find_spec("torch_npu") is not None:  # else configure() names what to install
-        from keras_zoo.runtime.npu import load_torch_npu
-
-        load_torch_npu()
+        pin_device_before_keras(os.environ.get("KERAS_BACKEND"), device or "auto")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime.allocator import restore_malloc_thresholds
 from keras_zoo.runtime.npu import open_npu
+from keras_zoo.runtime.placement import keep_on_cpu
 from keras_zoo.runtime.seeds import seed_everything
 from keras_zoo.runtime.traits import (
     ModelTraits,
@@ -255,7 +256,8 @@ def configure(
         The :class:`RuntimeConfig` chosen.
 
     Raises:
-        ConfigError: unknown value, ``"gpu"`` without a GPU, or ``"npu"`` without an Ascend adapter.
+        ConfigError: unknown value, ``"gpu"`` without a GPU, ``"npu"`` without an Ascend adapter, or Keras'
+            torch backend placing its tensors elsewhere than asked (:mod:`keras_zoo.runtime.placement`).
     """
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
@@ -277,6 +279,8 @@ def configure(
             tf.config.set_visible_devices([], "GPU")
         except RuntimeError:
             log.warning("TensorFlow was already initialised; GPUs stay visible")
+    else:
+        keep_on_cpu(backend)
     if precision == "auto":
         precision = auto_precision(backend, device, capability)
     policy = precision_policy(precision, device, capability)

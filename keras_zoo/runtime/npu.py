@@ -21,6 +21,7 @@ import importlib.util
 import logging
 
 from keras_zoo.errors import ConfigError
+from keras_zoo.runtime.placement import keras_tensor_device
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,6 @@ def load_torch_npu():
     torch_npu = importlib.import_module("torch_npu")
     importlib.import_module("torch_npu.contrib.transfer_to_npu")
     return torch_npu
-
-
-def keras_tensor_device() -> str:
-    """Where Keras' torch backend puts a new tensor, as torch names it ("cpu", "cuda:0", "npu:0")."""
-    import keras
-
-    return str(keras.ops.zeros(()).device)
 
 
 def open_npu(

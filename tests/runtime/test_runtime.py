@@ -7,7 +7,7 @@ import pytest
 from keras_zoo import runtime
 from keras_zoo.errors import ConfigError
 from keras_zoo.runtime import traits
-from keras_zoo.runtime.npu import PRECISION_MODES, npu_session_config, open_npu, select_npu_adapter
+from keras_zoo.runtime.npu import PRECISION_MODES, npu_session_config, select_npu_adapter
 
 
 def test_precision_policies():
@@ -221,29 +221,6 @@ def test_npu_without_adapter_names_what_to_install(backend):
 def test_configure_npu_without_adapter_fails_cleanly():
     with pytest.raises(ConfigError, match="Ascend adapter|not supported"):
         runtime.configure(device="npu")
-
-
-@pytest.fixture
-def fake_torch_npu(monkeypatch):
-    """A stand-in ``torch_npu`` (with ``contrib.transfer_to_npu``) in ``sys.modules``; records ``set_device``."""
-    calls = []
-    for name in ("torch_npu", "torch_npu.contrib", "torch_npu.contrib.transfer_to_npu"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    sys.modules["torch_npu"].npu = types.SimpleNamespace(set_device=calls.append)
-    return calls
-
-
-def test_open_torch_npu_sets_the_device_when_keras_places_tensors_on_it(fake_torch_npu):
-    adapter = open_npu(
-        "torch", device_id=1, installed=lambda m: m == "torch_npu", tensor_device=lambda: "npu:1"
-    )
-    assert adapter == "torch_npu" and fake_torch_npu == [1]
-
-
-def test_open_torch_npu_refuses_a_keras_that_still_places_tensors_on_the_cpu(fake_torch_npu):
-    """Keras' torch backend loaded before torch_npu keeps the CPU: an error, not a silent CPU run."""
-    with pytest.raises(ConfigError, match=r"on 'cpu', not the NPU.*KERAS_TORCH_DEVICE=npu:0"):
-        open_npu("torch", installed=lambda m: m == "torch_npu", tensor_device=lambda: "cpu")
 
 
 @pytest.mark.parametrize("mode", PRECISION_MODES)
