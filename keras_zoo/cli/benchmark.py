@@ -26,6 +26,7 @@ import time
 
 from keras_zoo.cli.command import parse_overrides, run_command
 from keras_zoo.cli.tasks import get_task, reference_args, reference_batch
+from keras_zoo.runtime.placement import pin_device_before_keras
 from keras_zoo.runtime.tf_env import ONEDNN_VARIABLE, apply_tf_cpu_defaults
 from keras_zoo.runtime.traits import ModelTraits
 
@@ -436,6 +437,8 @@ def _benchmark(parsed: tuple[argparse.Namespace, list[str]]) -> int:
     config = factory_overrides(args)
     if args.sweep:
         return sweep(args, argv)
+    if "keras" not in sys.modules:  # its backend chooses the device when it loads
+        pin_device_before_keras(os.environ.get("KERAS_BACKEND"), args.device)
     traits = _traits(args.model, _preset_arguments(args.model, args.preset, config))
     apply_tf_cpu_defaults(traits)  # before TensorFlow loads, for the reference preset
     for record in run_one(args, config, traits):
