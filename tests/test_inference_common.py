@@ -33,6 +33,30 @@ def test_claim_refuses_existing_files_and_output_that_is_a_file(tmp_path):
         common.check_output_folder(tmp_path / "old.png")
 
 
+def test_output_claims_refuse_inputs_repeats_and_existing_files(tmp_path):
+    (tmp_path / "in.png").write_bytes(b"x")
+    (tmp_path / "old.png").write_bytes(b"x")
+    (tmp_path / "link.png").symlink_to(tmp_path / "in.png")
+    outputs = common.OutputClaims(overwrite=True, inputs=[str(tmp_path / "in.png")])
+    for path in ("in.png", "link.png"):  # the input itself, or through a link
+        with pytest.raises(ConfigError, match="is an input of this command"):
+            outputs.claim(tmp_path / path)
+    assert outputs.claim(tmp_path / "old.png").endswith("old.png")  # --overwrite: an earlier result goes
+    with pytest.raises(ConfigError, match="two inputs give results of this name"):
+        outputs.claim(tmp_path / "old.png")
+    with pytest.raises(ConfigError, match="new.png: exists"):
+        (tmp_path / "new.png").write_bytes(b"x")
+        common.OutputClaims(overwrite=False).claim_all([tmp_path / "other.png", tmp_path / "new.png"])
+
+
+def test_inputs_of_one_stem_are_refused():
+    common.require_distinct_stems(["a/s0.png", "a/s1.png", "b/ct.nii.gz", "b/mr.mha"])
+    with pytest.raises(ConfigError, match=r"a/s0.png and a/s0.tif: both give results named s0\*"):
+        common.require_distinct_stems(["a/s0.png", "a/s0.tif"])
+    with pytest.raises(ConfigError, match="ct.nii.gz and b/ct.mha"):
+        common.require_distinct_stems(["a/ct.nii.gz", "b/ct.mha"])
+
+
 def test_with_input_size_keeps_the_weights_and_outputs():
     from keras_zoo.registry import get_model
 

@@ -177,15 +177,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args: argparse.Namespace) -> int:
         from keras_zoo.errors import ConfigError, require_file
-        from keras_zoo.inference.common import check_output_folder, claim_all, write_csv, write_json
+        from keras_zoo.inference.common import OutputClaims, check_output_folder, write_csv, write_json
 
         if not os.path.exists(args.data):
             require_file(args.data, "--data")
         if os.path.isfile(args.output):
             raise ConfigError(f"--output {args.output}: is a file; give a folder for the results")
-        json_path, csv_path = claim_all(
-            [os.path.join(args.output, "evaluation.json"), os.path.join(args.output, "evaluation.csv")],
-            args.overwrite,
+        json_path, csv_path = OutputClaims(args.overwrite).claim_all(
+            [os.path.join(args.output, "evaluation.json"), os.path.join(args.output, "evaluation.csv")]
         )
         model, train_args = build_model(args)
         name = train_args.model if train_args is not None else args.model

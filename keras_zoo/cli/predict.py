@@ -130,16 +130,18 @@ class Progress:
 def predict_unet(model, args, output: str) -> int:
     """U-Net masks of every image, one per page of a multi-page TIFF; returns the number of images."""
     from keras_zoo.datasets.isbi import read_pages
-    from keras_zoo.inference.common import claim_all, list_inputs
+    from keras_zoo.inference.common import OutputClaims, list_inputs, require_distinct_stems
     from keras_zoo.inference.segmentation import IMAGE_SUFFIXES, mask_paths, segment_slice, write_mask
 
     files = list_inputs(args.input, IMAGE_SUFFIXES, "images")
+    require_distinct_stems(files)
+    outputs = OutputClaims(args.overwrite, files)
     progress = Progress(len(files))
     for path in files:
         pages = read_pages(path)
         for page, image in enumerate(pages):
             suffix = f"_p{page:03d}" if len(pages) > 1 else ""
-            paths = claim_all(mask_paths(path, output, args.probabilities, suffix), args.overwrite)
+            paths = outputs.claim_all(mask_paths(path, output, args.probabilities, suffix))
             prob = segment_slice(model, image, args.tta)
             write_mask(prob, paths, 0.5 if args.threshold is None else args.threshold)
         progress.step()
@@ -149,15 +151,17 @@ def predict_unet(model, args, output: str) -> int:
 def predict_deeplab(model, args, output: str, build) -> int:
     """Palette masks (and overlays) of every image; returns the number of images."""
     from keras_zoo.datasets.voc import read_rgb
-    from keras_zoo.inference.common import claim_all, file_stem, list_inputs
+    from keras_zoo.inference.common import OutputClaims, file_stem, list_inputs, require_distinct_stems
     from keras_zoo.inference.deeplab import overlay, segment_image, write_palette_png
     from keras_zoo.io import atomic_path
 
     files = list_inputs(args.input, (".jpg", ".jpeg", ".png", ".bmp"), "images")
+    require_distinct_stems(files)
+    outputs = OutputClaims(args.overwrite, files)
     progress = Progress(len(files))
     for path in files:
         stem = os.path.join(output, file_stem(path))
-        paths = claim_all([f"{stem}.png"] + ([f"{stem}_overlay.png"] if args.overlay else []), args.overwrite)
+        paths = outputs.claim_all([f"{stem}.png"] + ([f"{stem}_overlay.png"] if args.overlay else []))
         image = read_rgb(path)
         probs = segment_image(model, image, build, args.scales or (1.0,), args.flip or args.tta)
         labels = probs.argmax(-1).astype(np.uint8)
@@ -184,17 +188,17 @@ def genesis_inputs(path: str) -> list[str]:
 def predict_genesis(model, args, output: str) -> int:
     """Restored or labelled NIfTI volumes, or per-volume probabilities; returns the number of volumes."""
     from keras_zoo.inference import genesis
-    from keras_zoo.inference.common import claim, file_stem, write_csv
+    from keras_zoo.inference.common import OutputClaims, file_stem, require_distinct_stems, write_csv
 
     files = genesis_inputs(args.input)
+    require_distinct_stems(files)
+    outputs = OutputClaims(args.overwrite, files)
     kind = genesis.genesis_kind(model)
     overlap = 0.5 if args.overlap is None else args.overlap
     modality = args.modality or "ct"
     progress = Progress(len(files))
     rows = []
-    csv_path = (
-        claim(os.path.join(output, "probabilities.csv"), args.overwrite) if kind == "classify" else None
-    )
+    csv_path = outputs.claim(os.path.join(output, "probabilities.csv")) if kind == "classify" else None
     for path in files:
         if kind == "classify":
             volume, _, _ = genesis.window_volume(path, modality)
@@ -202,7 +206,7 @@ def predict_genesis(model, args, output: str) -> int:
             rows.append([os.path.basename(path), *[f"{p:.6f}" for p in probs]])
         else:
             suffix = "restored" if kind == "restore" else "labels"
-            target = claim(os.path.join(output, f"{file_stem(path)}_{suffix}.nii.gz"), args.overwrite)
+            target = outputs.claim(os.path.join(output, f"{file_stem(path)}_{suffix}.nii.gz"))
             volume, affine, back = genesis.window_volume(path, modality)
             prediction = genesis.predict_volume(model, volume, overlap, args.batch_size)
             result = prediction[..., 0] if kind == "restore" else genesis.to_labels(prediction)
@@ -245,7 +249,7 @@ def cascadenet_slices(args, simulation: dict | None = None) -> tuple[tuple, np.n
         raise data_error(path, "unsupported input: give k-space .npy/.cfl, or images with --acceleration")
     kspace, mask = cn.read_kspace(path, args.mask, args.centred)
     inputs, scale = cn.kspace_inputs(kspace, mask)
-    reference = None if args.reference is None else cn.read_complex_stack(args.reference, "reference")
+    reference = None if args.reference is None else cn.read_reference(args.reference, kspace.shape)
     return inputs, scale, reference
 
 
@@ -284,10 +288,10 @@ def predict_cascadenet(model, args, output: str, simulation: dict | None = None)
 def predict_amoebanet(model, args, output: str) -> int:
     """``predictions.csv`` of every image; returns the number of images."""
     from keras_zoo.inference import amoebanet as an
-    from keras_zoo.inference.common import claim, list_inputs, write_csv
+    from keras_zoo.inference.common import OutputClaims, list_inputs, write_csv
 
     files = list_inputs(args.input, an.IMAGE_SUFFIXES, "images", recursive=True)
-    csv_path = claim(os.path.join(output, "predictions.csv"), args.overwrite)
+    csv_path = OutputClaims(args.overwrite, files).claim(os.path.join(output, "predictions.csv"))
     size, k = an.model_image_size(model), args.top_k or 5
     classes = int(model.outputs[0].shape[-1])
     progress, rows = Progress(len(files)), []

@@ -64,17 +64,70 @@ def check_output_folder(folder: str | os.PathLike) -> str:
     return folder
 
 
+class OutputClaims:
+    """The files one command writes, each claimed before it is written.
+
+    A claim is refused (ConfigError) when the path is one of the command's input files (even with ``overwrite``:
+    an input is never replaced), was claimed before by the same command (two inputs whose results get one
+    name), or exists while ``overwrite`` is False.
+
+    Args:
+        overwrite: whether existing files (other than inputs) may be replaced (``--overwrite``).
+        inputs: the command's input files (or DICOM folders).
+    """
+
+    def __init__(self, overwrite: bool, inputs: Sequence[str | os.PathLike] = ()) -> None:
+        self.overwrite = overwrite
+        self._inputs = {os.path.realpath(path) for path in inputs}
+        self._claimed: set[str] = set()
+
+    def claim(self, path: str | os.PathLike) -> str:
+        """Returns ``path`` to write, or raises ConfigError (see the class)."""
+        path = os.fspath(path)
+        real = os.path.realpath(path)
+        if real in self._inputs:
+            raise ConfigError(
+                f"{path}: is an input of this command; give another --output (inputs are never replaced, "
+                "not even with --overwrite)"
+            )
+        if real in self._claimed:
+            raise ConfigError(
+                f"{path}: two inputs give results of this name; rename one or predict them apart"
+            )
+        if os.path.exists(path) and not self.overwrite:
+            raise ConfigError(f"{path}: exists; pass --overwrite to replace it")
+        self._claimed.add(real)
+        return path
+
+    def claim_all(self, paths: Sequence[str]) -> list[str]:
+        """:meth:`claim` for every path before anything is written, so a refusal leaves no partial results."""
+        return [self.claim(path) for path in paths]
+
+
 def claim(path: str | os.PathLike, overwrite: bool) -> str:
     """Returns ``path`` to write; ConfigError when it exists and ``overwrite`` is False."""
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise ConfigError(f"{path}: exists; pass --overwrite to replace it")
-    return path
+    return OutputClaims(overwrite).claim(path)
 
 
 def claim_all(paths: Sequence[str], overwrite: bool) -> list[str]:
     """:func:`claim` for every path before anything is written, so a refusal leaves no partial results."""
-    return [claim(path, overwrite) for path in paths]
+    return OutputClaims(overwrite).claim_all(paths)
+
+
+def require_distinct_stems(files: Sequence[str]) -> None:
+    """Refuses inputs whose results would share names: two files of one stem (``s0.png``, ``s0.tif``).
+
+    Raises:
+        ConfigError: naming both files.
+    """
+    seen: dict[str, str] = {}
+    for path in files:
+        stem = file_stem(path)
+        if stem in seen:
+            raise ConfigError(
+                f"{seen[stem]} and {path}: both give results named {stem}*; rename one or predict them apart"
+            )
+        seen[stem] = path
 
 
 def with_input_size(model: keras.Model, spatial: Sequence[int | None]) -> keras.Model:

@@ -377,6 +377,36 @@ def test_existing_outputs_are_kept_without_overwrite(tmp_path, capsys):
     assert (tmp_path / "o" / "slice.png").read_bytes() == before
 
 
+@pytest.mark.parametrize("model", ["unet", "deeplabv3plus"])
+def test_an_input_is_never_replaced_even_with_overwrite(tmp_path, capsys, model):
+    """--output the input folder: the input slice.png would be its own mask."""
+    _, weights = _preset_weights(tmp_path, model)
+    image = sf.write_png(tmp_path / "slice.png", sf.gray(32, 32))
+    before = image.read_bytes()
+    argv = ["--model", model, "--preset", "tiny", "--weights", weights, "--input", str(image),
+            "--output", str(tmp_path), "--overwrite"]  # fmt: skip
+    assert predict.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("slice.png: is an input of this command; give another --output (inputs are never "
+                        "replaced, not even with --overwrite)") and len(err.splitlines()) == 1  # fmt: skip
+    assert image.read_bytes() == before
+
+
+def test_inputs_whose_results_share_a_name_are_refused_before_anything_is_written(tmp_path, capsys):
+    import tifffile
+
+    _, weights = _preset_weights(tmp_path, "unet")
+    (tmp_path / "in").mkdir()
+    sf.write_png(tmp_path / "in" / "s0.png", sf.gray(32, 32))
+    tifffile.imwrite(tmp_path / "in" / "s0.tif", sf.gray(32, 32))
+    argv = ["--model", "unet", "--preset", "tiny", "--weights", weights, "--input", str(tmp_path / "in"),
+            "--output", str(tmp_path / "o"), "--overwrite"]  # fmt: skip
+    assert predict.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "s0.png and " in err and "s0.tif: both give results named s0*" in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
 def test_unet_writes_one_mask_per_page_of_a_tiff_stack(tmp_path):
     import tifffile
 
