@@ -30,6 +30,8 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd program
 
+BACKENDS = ("tensorflow", "jax", "torch")  # the Keras backends keras_zoo runs on
+
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 LOG_MARKER_VARIABLE = "KERAS_ZOO_TF_LOG_DEFAULT"  # "1": the level was set here, not by the user
 QUIET_LEVEL = "2"  # TensorFlow's C++ logging: errors only
@@ -177,6 +179,8 @@ def run_command(
 
     parsed = None
     try:
+        if "--backend" not in argv:  # the train command's --backend replaces the variable
+            check_backend_variable()
         parsed = parse(argv)
         return body(parsed)
     except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
@@ -190,6 +194,20 @@ def run_command(
         hint = interrupted(parsed) if interrupted is not None else ""
         print(f"interrupted; {hint}" if hint else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def check_backend_variable() -> None:
+    """Refuses a ``KERAS_BACKEND`` that names no backend keras_zoo runs on, before Keras turns a typo into a
+    traceback on import.
+
+    Raises:
+        ConfigError: naming the value and the backends.
+    """
+    from keras_zoo.errors import ConfigError
+
+    value = os.environ.get("KERAS_BACKEND")
+    if value is not None and "keras" not in sys.modules and value not in BACKENDS:
+        raise ConfigError(f"KERAS_BACKEND={value}: keras_zoo runs on {', '.join(BACKENDS)}")
 
 
 def _exit_status(exc: SystemExit) -> int:

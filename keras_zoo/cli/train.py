@@ -20,7 +20,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from keras_zoo.cli.command import run_command
+from keras_zoo.cli.command import BACKENDS, run_command
 
 if TYPE_CHECKING:  # Keras is imported only after --backend is applied
     import keras
@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # Keras is imported only after --backend is applied
 log = logging.getLogger("keras_zoo.train")
 
 EXIT_DIVERGED = 3
-BACKENDS = ("tensorflow", "jax", "torch")
 MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run trained, beside args.yaml
 
 

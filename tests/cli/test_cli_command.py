@@ -163,3 +163,36 @@ def test_version_and_unknown_command(capsys):
 def test_every_subcommand_help_exits_0(capsys, name):
     assert cli_main.main([name, "--help"]) == 0
     assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command_line", [["list"], ["info", "unet"], ["train", "--model", "unet"]])
+def test_a_keras_backend_typo_is_one_line_and_exit_2(command_line):
+    """Keras would raise on import ("Unable to import backend : jaxx"), a traceback and exit 1."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jaxx"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_zoo.cli.main", *command_line], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: KERAS_BACKEND=jaxx: keras_zoo runs on tensorflow, jax, torch"
+    ]
+
+
+def test_a_backend_variable_is_checked_unless_the_command_line_names_the_backend(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setenv("KERAS_BACKEND", "jaxx")
+    monkeypatch.delitem(sys.modules, "keras")  # as in a fresh process: Keras not loaded yet
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend")
+    assert command.run_command(parser.parse_args, lambda args: 0, []) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: KERAS_BACKEND=jaxx: keras_zoo runs on tensorflow, jax, torch"
+    )
+    assert command.run_command(parser.parse_args, lambda args: 0, ["--backend", "jax"]) == 0
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert command.run_command(parser.parse_args, lambda args: 0, []) == 0
