@@ -250,7 +250,7 @@ def run_one(args: argparse.Namespace, factory_config: dict, traits: ModelTraits 
     if args.jit == "auto" and traits is not None:
         jit = config.jit_for(traits)
     model = get_model(args.model, preset=args.preset, **factory_config)
-    batch = args.batch_size or reference_batch(args.model)
+    batch = reference_batch(args.model) if args.batch_size is None else args.batch_size
     x, y = synthetic_batch(model, batch)
     base = {
         "model": args.model,
@@ -397,6 +397,8 @@ def check_args(args: argparse.Namespace) -> None:
 
     if args.steps < 1 or args.warmup < 0:
         raise ConfigError("--steps must be >= 1 and --warmup >= 0")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     for flag, value in (("--peak-gflops", args.peak_gflops), ("--peak-gbps", args.peak_gbps)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be > 0")

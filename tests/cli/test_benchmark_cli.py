@@ -119,6 +119,13 @@ def test_bad_set_is_a_one_line_error(capsys, item):
     assert err.startswith(f"error: --set {item!r}") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_a_batch_size_below_one_is_a_one_line_error(capsys, size):
+    """0 was replaced by the reference batch without a word, -3 ended in NumPy's traceback."""
+    assert benchmark.main(["--model", "unet", "--preset", "tiny", "--batch-size", size]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --batch-size must be >= 1, got {size}"
+
+
 @pytest.mark.parametrize("config", ["{not json", "[1, 2]"])
 def test_bad_config_is_a_one_line_error(capsys, config):
     assert benchmark.main(["--model", "unet", "--config", config]) == 2
