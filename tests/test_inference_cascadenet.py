@@ -120,3 +120,76 @@ def test_written_reconstruction_reads_back(tmp_path):
     np.testing.assert_array_equal(
         png, np.round(np.abs(recon[1]) / np.abs(recon[1]).max() * 255).astype(np.uint8)
     )
+
+
+def test_bool_mask_reads_as_the_same_0_1_mask(tmp_path):
+    image = _image((16, 21))
+    mask = np.zeros((16, 21), bool)
+    mask[::3] = True
+    mask[6:10] = True
+    write_cfl(tmp_path / "k", fft2(image, centred=True) * mask)
+    np.save(tmp_path / "bool.npy", mask)
+    np.save(tmp_path / "float.npy", mask.astype(np.float32))
+    kspace, read_mask = ci.read_kspace(tmp_path / "k.cfl", tmp_path / "bool.npy", centred=True)
+    expected_kspace, expected_mask = ci.read_kspace(tmp_path / "k.cfl", tmp_path / "float.npy", centred=True)
+    assert read_mask.dtype == np.float32
+    np.testing.assert_array_equal(read_mask, expected_mask)
+    np.testing.assert_array_equal(kspace, expected_kspace)
+    np.testing.assert_array_equal(read_mask[0], np.fft.ifftshift(mask))
+    np.save(tmp_path / "text.npy", np.where(mask, "y", "n"))
+    with pytest.raises(DataError, match=r"text\.npy: holds <U1 data, not a mask file$") as info:
+        ci.read_kspace(tmp_path / "k.cfl", tmp_path / "text.npy")
+    assert "\n" not in str(info.value)
+    with pytest.raises(DataError, match=r"k\.npy: holds bool data, not a k-space file"):
+        np.save(tmp_path / "k.npy", mask)
+        ci.read_kspace(tmp_path / "k.npy")
+
+
+def test_multi_coil_bart_kspace_is_refused_naming_the_file(tmp_path):
+    coils = np.stack([fft2(_image(seed=s), centred=True) for s in range(3)], axis=-1)[None]  # (1, x, y, 3)
+    write_cfl(tmp_path / "ksp", coils)
+    with pytest.raises(
+        DataError, match=r"ksp\.cfl: BART dims \[1, 16, 20, 3\] hold 3 coils .*multi-coil k-space is not "
+        r"supported.*single-coil.*bart rss 8.*bart cc -p 1"
+    ) as info:  # fmt: skip
+        ci.read_kspace(tmp_path / "ksp.cfl", centred=True)
+    assert "\n" not in str(info.value)
+    write_cfl(tmp_path / "maps", np.stack([_image(), _image(seed=1)], axis=-1)[None, :, :, None])
+    with pytest.raises(DataError, match=r"maps\.hdr: BART dims \[1, 16, 20, 1, 2\] hold 2 ESPIRiT maps"):
+        ci.read_complex_stack(tmp_path / "maps.hdr", "reference")
+    # BART's slice dimension (z) stays a stack of single-coil slices, as written for .cfl output.
+    write_cfl(tmp_path / "slices", np.moveaxis(np.stack([fft2(_image(seed=s)) for s in range(2)]), 0, -1))
+    assert ci.read_kspace(tmp_path / "slices.cfl")[0].shape == (2, 16, 20)
+
+
+def test_real_bart_brain_multi_coil_kspace_is_refused_and_its_bool_mask_works(tmp_path, shared_data):
+    bart = shared_data / "mr_kspace_bart_brain"
+    with pytest.raises(DataError, match=r"ksp\.cfl: BART dims \[1, 180, 230, 8\] hold 8 coils"):
+        ci.read_kspace(bart / "ksp.cfl", bart / "sampling_mask.npy", centred=True)
+    mask = np.load(bart / "sampling_mask.npy")
+    assert mask.dtype == bool
+    write_cfl(tmp_path / "ksp", fft2(np.load(bart / "reference_image.npy"), centred=True)[None] * mask)
+    kspace, read_mask = ci.read_kspace(tmp_path / "ksp.cfl", bart / "sampling_mask.npy", centred=True)
+    assert kspace.shape == read_mask.shape == (1, 180, 230)
+    np.testing.assert_array_equal(read_mask[0], np.fft.ifftshift(mask).astype(np.float32))
+    assert read_mask.mean() == pytest.approx(0.1266, abs=1e-4)
+
+
+def test_mismatched_reference_is_refused_before_anything_is_written(tmp_path, capsys):
+    from keras_zoo.cli import predict
+
+    mask = np.zeros((16, 20), np.float32)
+    mask[::2] = 1
+    np.save(tmp_path / "k.npy", fft2(_image()) * mask)
+    np.save(tmp_path / "ref.npy", _image((2, 16, 20)))
+    with pytest.raises(DataError, match=r"ref\.npy: reference \(2, 16, 20\) does not match the k-space's"):
+        ci.read_reference(tmp_path / "ref.npy", (1, 16, 20))
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--input", str(tmp_path / "k.npy"), "--reference",
+            str(tmp_path / "ref.npy"), "--output", str(tmp_path / "out")]  # fmt: skip
+    assert predict.main(argv) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {tmp_path / 'ref.npy'}: reference (2, 16, 20) does not match"), err
+    np.save(tmp_path / "ref.npy", _image())  # the same command with a fitting reference then succeeds
+    assert predict.main(argv) == 0
+    assert (tmp_path / "out" / "metrics.csv").exists()

@@ -25,7 +25,7 @@ from keras_zoo.datasets.mri import (
     undersample,
     zero_filled_peak,
 )
-from keras_zoo.datasets.mri_readers import read_cfl, write_cfl
+from keras_zoo.datasets.mri_readers import BART_COIL_DIM, BART_MAPS_DIM, read_cfl, write_cfl
 from keras_zoo.errors import DataError, data_error, require_file
 from keras_zoo.inference.common import with_input_size
 from keras_zoo.io import atomic_path
@@ -35,16 +35,48 @@ KSPACE_SUFFIXES = (".npy", ".cfl", ".hdr")
 IMAGE_SUFFIXES = (".h5", ".hdf5", ".mat", ".npy", ".nii", ".nii.gz", ".dcm", ".cfl", ".hdr")
 
 
-def read_complex_stack(path: str | os.PathLike, what: str) -> np.ndarray:
-    """A complex array of slices (n, Nx, Ny) complex64 from ``.npy`` ((Nx, Ny) or (n, Nx, Ny)) or BART ``.cfl``
-    ((Nx, Ny) or (Nx, Ny, n), BART's leading singleton dimensions dropped), in the file's own units.
+def _check_single_coil_bart(path: str, dims: tuple[int, ...], what: str) -> None:
+    """Refuses a BART array (dims as in the header: x, y, z, coils, maps, time, ...) with several coils or
+    ESPIRiT maps, which squeezing would otherwise turn into a stack of slices.
 
     Raises:
-        DataError: unreadable file, or not 2D/3D (e.g. multi-coil k-space with a coil axis).
+        DataError: naming the file when BART dimension 3 (coils) or 4 (maps) is larger than 1.
+    """
+    subject = what.removesuffix(" file")
+    if len(dims) > BART_COIL_DIM and dims[BART_COIL_DIM] > 1:
+        raise data_error(
+            path,
+            f"BART dims {list(dims)} hold {dims[BART_COIL_DIM]} coils (dimension 3): multi-coil {subject} is "
+            "not supported, CascadeNet reconstructs single-coil data; combine the coils first (an image: "
+            "bart fft -i 7, then bart rss 8; or k-space of one virtual coil: bart cc -p 1)",
+        )
+    if len(dims) > BART_MAPS_DIM and dims[BART_MAPS_DIM] > 1:
+        raise data_error(
+            path,
+            f"BART dims {list(dims)} hold {dims[BART_MAPS_DIM]} ESPIRiT maps (dimension 4); give one map "
+            "(bart slice 4 0 <input> <output>)",
+        )
+
+
+def read_complex_stack(path: str | os.PathLike, what: str, allow_bool: bool = False) -> np.ndarray:
+    """A complex array of slices (n, Nx, Ny) complex64 from ``.npy`` ((Nx, Ny) or (n, Nx, Ny)) or BART ``.cfl``
+    ((Nx, Ny) or (Nx, Ny, n), BART's singleton dimensions dropped), in the file's own units.
+
+    Args:
+        path: the ``.npy`` file, or the BART ``.cfl``/``.hdr`` (dims x, y, z, coils, maps, time, ...).
+        what: what the file is, for messages ("k-space file", "mask file", "reference").
+        allow_bool: also accept a bool array (a sampling mask), read as 0 and 1.
+
+    Raises:
+        DataError: naming the file: unreadable, not numeric (nor bool where allowed), not 2D/3D (e.g.
+            multi-coil k-space with a coil axis), a BART file with several coils (dimension 3) or ESPIRiT
+            maps (dimension 4), or NaN/Inf values.
     """
     path = os.fspath(path)
     if path.lower().endswith((".cfl", ".hdr")):
-        array, last_axis_stack = np.squeeze(read_cfl(path)), True
+        array = read_cfl(path)
+        _check_single_coil_bart(path, array.shape, what)
+        array, last_axis_stack = np.squeeze(array), True
     elif path.lower().endswith(".npy"):
         require_file(path, what)
         try:
@@ -54,7 +86,7 @@ def read_complex_stack(path: str | os.PathLike, what: str) -> np.ndarray:
         last_axis_stack = False
     else:
         raise data_error(path, f"unsupported {what} format (expected .npy or .cfl)")
-    if not np.issubdtype(array.dtype, np.number):
+    if not (np.issubdtype(array.dtype, np.number) or (allow_bool and array.dtype == np.bool_)):
         raise data_error(path, f"holds {array.dtype} data, not a {what}")
     if array.ndim == 2:
         array = array[None]
@@ -67,6 +99,23 @@ def read_complex_stack(path: str | os.PathLike, what: str) -> np.ndarray:
     return array.astype(np.complex64)
 
 
+def read_reference(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray:
+    """The fully sampled reference images (n, Nx, Ny) complex64 of k-space slices of ``shape`` (n, Nx, Ny),
+    read (:func:`read_complex_stack`) and checked before anything is reconstructed or written.
+
+    Raises:
+        DataError: naming the file when it is unreadable or its slices differ from the k-space's.
+    """
+    reference = read_complex_stack(path, "reference")
+    if reference.shape != tuple(shape):
+        raise data_error(
+            path,
+            f"reference {reference.shape} does not match the k-space's slices {tuple(shape)} (n, Nx, Ny); "
+            "give one fully sampled image per slice",
+        )
+    return reference
+
+
 def read_kspace(
     path: str | os.PathLike, mask_path: str | os.PathLike | None = None, centred: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +123,8 @@ def read_kspace(
 
     Args:
         path: ``.npy`` / ``.cfl`` complex k-space (zeros where not sampled).
-        mask_path: ``.npy`` 0/1 mask broadcastable to the k-space; default: the non-zero samples.
+        mask_path: ``.npy`` / ``.cfl`` mask of 0/1 numbers or bools, broadcastable to the k-space
+            (n, Nx, Ny); default: the non-zero samples.
         centred: the files have the k-space centre in the middle (BART's centred FFT of an image that is
             not shifted); they become the uncentred k-space of the same image.
 
@@ -85,7 +135,7 @@ def read_kspace(
     if mask_path is None:
         mask = (np.abs(kspace) > 0).astype(np.float32)
     else:
-        mask = np.abs(read_complex_stack(mask_path, "mask file")).astype(np.float32)
+        mask = np.abs(read_complex_stack(mask_path, "mask file", allow_bool=True)).astype(np.float32)
         try:
             mask = np.broadcast_to(mask, kspace.shape).astype(np.float32)
         except ValueError:
