@@ -149,7 +149,7 @@ def test_multi_coil_bart_kspace_is_refused_naming_the_file(tmp_path):
     coils = np.stack([fft2(_image(seed=s), centred=True) for s in range(3)], axis=-1)[None]  # (1, x, y, 3)
     write_cfl(tmp_path / "ksp", coils)
     with pytest.raises(
-        DataError, match=r"ksp\.cfl: BART dims \[1, 16, 20, 3\] hold 3 coils .*multi-coil k-space is not "
+        DataError, match=r"ksp\.cfl: BART dims \[1, 16, 20, 3\] hold 3 coils .*multi-coil k-space or coil images are not "
         r"supported.*single-coil.*bart rss 8.*bart cc -p 1"
     ) as info:  # fmt: skip
         ci.read_kspace(tmp_path / "ksp.cfl", centred=True)

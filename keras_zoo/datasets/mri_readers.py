@@ -169,8 +169,13 @@ def _as_stack(path: str, array: np.ndarray, dynamic: bool, last_axis_stack: bool
     raise data_error(path, f"expected 2D images or a 3D stack, got shape {array.shape}")
 
 
-def _single_coil_bart(path: str, array: np.ndarray) -> np.ndarray:
+def single_coil_bart(path: str, array: np.ndarray, remedy: str) -> np.ndarray:
     """Returns a BART array (dims as in the header) after checking it holds one coil and one map.
+
+    Args:
+        path: the file, for messages.
+        array: as :func:`read_cfl` returns it (x, y, z, coils, maps, time, ...).
+        remedy: what to give instead of multi-coil data, ending the message.
 
     Raises:
         DataError: naming the file when BART dimension 3 (coils) or 4 (ESPIRiT maps) is larger than 1.
@@ -179,8 +184,8 @@ def _single_coil_bart(path: str, array: np.ndarray) -> np.ndarray:
     if len(dims) > BART_COIL_DIM and dims[BART_COIL_DIM] > 1:
         raise data_error(
             path,
-            f"BART dims {dims} hold {dims[BART_COIL_DIM]} coils (dimension 3): this looks like multi-coil "
-            f"k-space or coil images; {IMAGES_INSTEAD}: bart fft -i, then bart rss 8",
+            f"BART dims {dims} hold {dims[BART_COIL_DIM]} coils (dimension 3): multi-coil k-space or coil "
+            f"images are not supported; {remedy}",
         )
     if len(dims) > BART_MAPS_DIM and dims[BART_MAPS_DIM] > 1:
         raise data_error(
@@ -288,7 +293,10 @@ def load_mr_images(path: str | os.PathLike, key: str | None = None, dynamic: boo
     elif lower.endswith(".dcm"):
         array, stack_last = read_dicom_image(path), False
     elif lower.endswith((".cfl", ".hdr")):
-        array, stack_last = _single_coil_bart(path, read_cfl(path)), True
+        array, stack_last = (
+            single_coil_bart(path, read_cfl(path), f"{IMAGES_INSTEAD}: bart fft -i, then bart rss 8"),
+            True,
+        )
     else:
         raise data_error(
             path, "unknown MR image format (expected .h5, .mat, .npy, .nii(.gz), .dcm, .cfl or a folder)"

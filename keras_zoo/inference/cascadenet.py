@@ -25,7 +25,7 @@ from keras_zoo.datasets.mri import (
     undersample,
     zero_filled_peak,
 )
-from keras_zoo.datasets.mri_readers import BART_COIL_DIM, BART_MAPS_DIM, read_cfl, write_cfl
+from keras_zoo.datasets.mri_readers import read_cfl, single_coil_bart, write_cfl
 from keras_zoo.errors import DataError, data_error, require_file
 from keras_zoo.inference.common import with_input_size
 from keras_zoo.io import atomic_path
@@ -35,27 +35,11 @@ KSPACE_SUFFIXES = (".npy", ".cfl", ".hdr")
 IMAGE_SUFFIXES = (".h5", ".hdf5", ".mat", ".npy", ".nii", ".nii.gz", ".dcm", ".cfl", ".hdr")
 
 
-def _check_single_coil_bart(path: str, dims: tuple[int, ...], what: str) -> None:
-    """Refuses a BART array (dims as in the header: x, y, z, coils, maps, time, ...) with several coils or
-    ESPIRiT maps, which squeezing would otherwise turn into a stack of slices.
-
-    Raises:
-        DataError: naming the file when BART dimension 3 (coils) or 4 (maps) is larger than 1.
-    """
-    subject = what.removesuffix(" file")
-    if len(dims) > BART_COIL_DIM and dims[BART_COIL_DIM] > 1:
-        raise data_error(
-            path,
-            f"BART dims {list(dims)} hold {dims[BART_COIL_DIM]} coils (dimension 3): multi-coil {subject} is "
-            "not supported, CascadeNet reconstructs single-coil data; combine the coils first (an image: "
-            "bart fft -i 7, then bart rss 8; or k-space of one virtual coil: bart cc -p 1)",
-        )
-    if len(dims) > BART_MAPS_DIM and dims[BART_MAPS_DIM] > 1:
-        raise data_error(
-            path,
-            f"BART dims {list(dims)} hold {dims[BART_MAPS_DIM]} ESPIRiT maps (dimension 4); give one map "
-            "(bart slice 4 0 <input> <output>)",
-        )
+# what to give instead of multi-coil k-space
+ONE_COIL = (
+    "CascadeNet reconstructs single-coil data: combine the coils first (an image: bart fft -i 7, then bart rss 8; "
+    "or k-space of one virtual coil: bart cc -p 1)"
+)
 
 
 def read_complex_stack(path: str | os.PathLike, what: str, allow_bool: bool = False) -> np.ndarray:
@@ -74,9 +58,7 @@ def read_complex_stack(path: str | os.PathLike, what: str, allow_bool: bool = Fa
     """
     path = os.fspath(path)
     if path.lower().endswith((".cfl", ".hdr")):
-        array = read_cfl(path)
-        _check_single_coil_bart(path, array.shape, what)
-        array, last_axis_stack = np.squeeze(array), True
+        array, last_axis_stack = np.squeeze(single_coil_bart(path, read_cfl(path), ONE_COIL)), True
     elif path.lower().endswith(".npy"):
         require_file(path, what)
         try:
