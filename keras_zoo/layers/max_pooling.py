@@ -178,3 +178,12 @@ class MaxPooling3D(_TapMaxPooling, ViewPooling, keras.layers.MaxPooling3D):
     Returns:
         Tensor (batch, out_d, out_h, out_w, channels), as the parent layer.
     """
+
+    def call(self, inputs):
+        if (
+            keras.backend.backend() == "tensorflow"
+            and keras.backend.standardize_dtype(inputs.dtype) == "float16"
+        ):
+            # TensorFlow has no float16 MaxPool3D kernel (nor its gradient) on CPUs; a maximum is exact in float32
+            return ops.cast(super().call(ops.cast(inputs, "float32")), "float16")
+        return super().call(inputs)

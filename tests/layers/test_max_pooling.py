@@ -175,3 +175,18 @@ def test_choice_per_backend_and_layout(monkeypatch):
     monkeypatch.setenv(max_pooling.IMPLEMENTATION_VARIABLE, "fast")
     with pytest.raises(ValueError, match="KERAS_ZOO_MAX_POOLING"):
         layer(x)
+
+
+@pytest.mark.parametrize("choice", ["auto", "native"])
+def test_float16_3d_layer_equals_the_reference_on_every_backend(monkeypatch, choice):
+    """Models Genesis under --precision fp16: TensorFlow has no float16 MaxPool3D kernel on CPUs (it raised)."""
+    monkeypatch.setenv(max_pooling.IMPLEMENTATION_VARIABLE, choice)
+    x, cotangent = _inputs((2, 4, 6, 6, 3), (2, 2, 2), (2, 2, 2), "valid", ties=False, seed=5)
+    layer = MaxPooling3D(2, dtype="mixed_float16")
+    y, grad = value_and_grad(layer, x, cotangent, dtype="float16")
+    expected_y, expected_grad = reference_max_pool(
+        x.astype(np.float16), (2, 2, 2), (2, 2, 2), "valid", cotangent
+    )
+    assert keras.backend.standardize_dtype(layer(ops.cast(x, "float16")).dtype) == "float16"
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(grad, expected_grad)
