@@ -32,17 +32,21 @@ log = logging.getLogger("keras_zoo.train")
 
 EXIT_DIVERGED = 3
 MODEL_FILE = "model.json"  # {"name", "variant", "config"} of the network a run trained, beside args.yaml
+PRESET_NETWORK = "preset_network"  # the preset's factory arguments that no flag takes (preset_defaults)
 
 
 def _pre_parse(argv: list[str]) -> argparse.Namespace:
     """The flags that decide which parser to build and its defaults: ``--model``, ``-c``, ``--preset``,
-    ``--backend`` and ``--device`` (the registry's presets load Keras) and help."""
+    ``--backend`` and ``--device`` (the registry's presets load Keras), ``--resume`` and ``--output`` (the run
+    to continue) and help."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--model")
     pre.add_argument("-c", "--config")
     pre.add_argument("--preset")
     pre.add_argument("--backend")
     pre.add_argument("--device")
+    pre.add_argument("--resume", action="store_true")
+    pre.add_argument("--output")
     pre.add_argument("-h", "--help", action="store_true")
     known, _ = pre.parse_known_args(argv)
     return known
@@ -183,7 +187,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
 
     known = _pre_parse(argv)
     config = _load_config(known.config)
-    model = known.model or config.get("model")
+    resumed = _resumed_run_arguments(known)
+    model = known.model or config.get("model") or resumed.get("model")
+    if resumed and model != resumed.get("model"):
+        raise ConfigError(f"--resume: {known.output} holds a {resumed.get('model')} run, not {model}")
     if model is None:
         if known.help:
             build_parser(task_names()).parse_args(["--help"])  # prints the help, exits 0
@@ -192,18 +199,51 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
         )
     task = get_task(model)
     parser = task_parser(task)
+    parser.set_defaults(**{PRESET_NETWORK: None})
     config = check_config_values(config, parser, known.config)
     preset = known.preset or config.get("preset")
     if preset:
         backend = known.backend or config.get("backend")
         _apply_backend(backend, known.device or config.get("device"))
-        parser.set_defaults(**preset_defaults(task.name, preset, parser))
+        parser.set_defaults(**preset_defaults(task, preset, parser))
+    dests = {action.dest for action in parser._actions} | {PRESET_NETWORK}
+    parser.set_defaults(**{key: value for key, value in resumed.items() if key in dests})
     parser.set_defaults(**config)
     args = parser.parse_args(argv)
     args.model = model
     _check_args(args)
     task.resolve_defaults(args)
     return args, task
+
+
+# What a resumed run does not take from the run it continues: how this command runs, not what it trains.
+NOT_RESUMED = ("resume", "overwrite", "output", "config", "eval_only", "weights", "backend", "device", "verbose")
+
+
+def _resumed_run_arguments(known: argparse.Namespace) -> dict[str, Any]:
+    """With ``--resume --output RUN``: the arguments RUN's ``args.yaml`` recorded (model, data, network,
+    recipe), which a config file and flags given now override; ``{}`` otherwise, or when RUN holds no run
+    (``prepare_run_folder`` says so).
+
+    Raises:
+        ConfigError: RUN's ``args.yaml`` does not parse as a mapping.
+    """
+    import yaml
+
+    from keras_zoo.errors import ConfigError
+
+    path = os.path.join(known.output or "", "args.yaml")
+    if not (known.resume and known.output and os.path.isfile(path)):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            recorded = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{path}: not the arguments of a training run")
+    log.info("--resume: the arguments of %s, under this command's", path)
+    return {key: value for key, value in recorded.items() if key not in NOT_RESUMED}
 
 
 def check_config_values(config: dict, parser: argparse.ArgumentParser, path: str) -> dict:
@@ -272,12 +312,15 @@ def _scalar_value(action: argparse.Action, value: Any) -> Any:
     return converted
 
 
-def preset_defaults(model: str, preset: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """The flag defaults that registry preset ``preset`` of ``model`` sets.
+def preset_defaults(task: Task, preset: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The defaults that registry preset ``preset`` of ``task``'s network sets: of flags, and of
+    ``preset_network``.
 
-    Each factory argument of the preset becomes the default of the flag of the same name; ``input_shape``
-    becomes ``--input-size`` without its channel axis. Arguments no flag takes (e.g. U-Net's ``depth``,
-    which the recipe fixes) are not applied and are named in one warning line.
+    Each factory argument of the preset becomes the default of the flag of the same name, or of the one
+    ``task.preset_flags`` names; ``input_shape`` becomes ``--input-size`` without its channel axis. Arguments no
+    flag takes (e.g. U-Net's ``depth``) go
+    to the factory as they are, through ``preset_network`` (:func:`build_model`), so the run trains the
+    preset's network, the one ``predict --preset`` and ``summary --preset`` build.
 
     Raises:
         ConfigError: ``preset`` is not one of the model's presets.
@@ -287,26 +330,21 @@ def preset_defaults(model: str, preset: str, parser: argparse.ArgumentParser) ->
     from keras_zoo.runtime.tf_env import apply_tf_cpu_defaults
 
     apply_tf_cpu_defaults()  # the registry loads Keras (and TensorFlow) before the network is known
-    presets = get_entry(model).presets
+    presets = get_entry(task.name).presets
     if preset not in presets:
-        raise ConfigError(f"--preset {preset}: {model} has the presets {', '.join(sorted(presets))}")
+        raise ConfigError(f"--preset {preset}: {task.name} has the presets {', '.join(sorted(presets))}")
     dests = {action.dest for action in parser._actions}
-    defaults, ignored = {}, []
+    defaults, network = {}, {}
     for key, value in presets[preset].items():
-        if key == "input_shape":
+        if key in task.preset_flags:
+            defaults.update(task.preset_flags[key](value))
+        elif key == "input_shape":
             defaults["input_size"] = [int(size) for size in value[:-1]]
         elif key in dests:
             defaults[key] = list(value) if isinstance(value, tuple) else value
         else:
-            ignored.append(f"{key}={value!r}")
-    if ignored:
-        log.warning(
-            "--preset %s: no %s train flag takes %s; the recipe's values are used",
-            preset,
-            model,
-            ", ".join(ignored),
-        )
-    return defaults
+            network[key] = value
+    return {**defaults, PRESET_NETWORK: network}
 
 
 def _verbosity(value: str) -> str | int:
@@ -494,7 +532,8 @@ def build_model(task: Task, args: argparse.Namespace, data: Data | None) -> tupl
     from keras_zoo.weights import load_pretrained
 
     recipe = task.model_config(args, data)
-    spec = {"name": task.name, "variant": recipe["variant"], "config": recipe["config"]}
+    config = {**recipe["config"], **(getattr(args, PRESET_NETWORK, None) or {})}
+    spec = {"name": task.name, "variant": recipe["variant"], "config": config}
     try:
         model = get_model(task.name, variant=spec["variant"], **spec["config"])
     except ValueError as exc:

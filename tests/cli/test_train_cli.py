@@ -129,6 +129,40 @@ def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
 
 
+def test_resume_continues_with_the_runs_own_arguments_under_the_flags_given(tmp_path, capsys):
+    assert run(tmp_path, "--epochs", "1", "--noise", "0.1", "--lr", "0.02", "--batch-size", "3") == 0
+    assert (
+        train_cli.main(["--resume", "--output", str(tmp_path / "out"), "--epochs", "2", "--verbose", "0"])
+        == 0
+    )
+    recorded = yaml.safe_load((tmp_path / "out/args.yaml").read_text())
+    assert (recorded["noise"], recorded["lr"], recorded["batch_size"], recorded["epochs"]) == (
+        0.1,
+        0.02,
+        3,
+        2,
+    )
+    assert train_cli.main(["--model", "unet", "--resume", "--output", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().endswith("out holds a toy run, not unet")
+
+
+def test_resume_rebuilds_the_runs_preset_network_without_its_flags(tmp_path):
+    """A run of --preset tiny resumed with --resume --output alone: U-Net depth 2, 4 filters, its data."""
+    run_folder = tmp_path / "run"
+    run_folder.mkdir()
+    recorded = {"model": "unet", "preset": "tiny", "preset_network": {"depth": 2}, "filters": 4,
+                "input_size": [32, 32], "data": "/somewhere/isbi", "backend": "tensorflow", "output": "elsewhere"}  # fmt: skip
+    (run_folder / "args.yaml").write_text(yaml.safe_dump(recorded))
+    args, task = train_cli.parse_args(["--resume", "--output", str(run_folder), "--filters", "8"])
+    assert (task.name, args.preset_network, args.input_size, args.data) == (
+        "unet",
+        {"depth": 2},
+        [32, 32],
+        recorded["data"],
+    )
+    assert (args.filters, args.output, args.backend) == (8, str(run_folder), None)  # flags given now win
+
+
 def test_config_file_is_overridden_by_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("model: toy\nepochs: 1\nbatch_size: 2\nnoise: 0.1\n")
@@ -298,13 +332,36 @@ def test_fp16_precision_trains_with_loss_scaling(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- --preset
-def test_preset_sets_the_defaults_of_the_flags_it_names(caplog):
-    """unet's tiny preset: filters 4 and 32x32 inputs; its depth 2 has no train flag and is reported."""
+def test_preset_sets_the_defaults_of_the_flags_it_names():
+    """unet's tiny preset: filters 4 and 32x32 inputs; its depth 2, which no flag takes, goes to the network."""
     args, _ = train_cli.parse_args(["--model", "unet", "--preset", "tiny"])
-    assert (args.filters, args.input_size, args.preset) == (4, [32, 32], "tiny")
-    assert "--preset tiny: no unet train flag takes depth=2" in caplog.text
+    assert (args.filters, args.input_size, args.preset, args.preset_network) == (
+        4,
+        [32, 32],
+        "tiny",
+        {"depth": 2},
+    )
     reference, _ = train_cli.parse_args(["--model", "unet"])
-    assert (reference.filters, reference.input_size) == (64, [256, 256])
+    assert (reference.filters, reference.input_size, reference.preset_network) == (64, [256, 256], None)
+
+
+def test_preset_arguments_reach_flags_of_other_names_and_flags_still_win():
+    """CascadeNet's n_cascades/n_convs are --cascades/--convs; DeepLab's width is --filters / 32."""
+    args, _ = train_cli.parse_args(["--model", "cascadenet", "--preset", "tiny", "--cascades", "4"])
+    assert (args.cascades, args.convs, args.preset_network) == (4, 3, {})
+    args, _ = train_cli.parse_args(["--model", "deeplabv3plus", "--preset", "tiny"])
+    assert (args.filters, args.backbone, args.middle_units, args.preset_network) == (2, "xception41", 1, {})
+
+
+@pytest.mark.parametrize("model", ["unet", "genesis", "cascadenet", "deeplabv3plus", "amoebanet"])
+def test_a_tiny_preset_run_trains_the_registrys_tiny_network(model):
+    """What train builds for --preset tiny is what predict/summary --preset tiny build (same weights' shapes)."""
+    from keras_zoo.registry import get_model
+
+    args, task = train_cli.parse_args(["--model", model, "--preset", "tiny"])
+    trained, _ = train_cli.build_model(task, args, None)
+    registry = get_model(model, preset="tiny")
+    assert [tuple(w.shape) for w in trained.weights] == [tuple(w.shape) for w in registry.weights]
 
 
 def test_config_file_and_flags_override_the_preset(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from keras_zoo.runtime.traits import ModelTraits
@@ -62,10 +63,13 @@ class Task:
         name: registry name of the model (the ``--model`` value).
         defaults: values of the common flags taken from the reference (``epochs``, ``steps_per_epoch``,
             ``batch_size``, ``lr``, ``input_size``, ``filters``, ...). Flags and ``-c config.yaml`` override them.
+        preset_flags: factory argument -> (its value -> {flag destination: value}), for the flags that set a
+            factory argument under another name, scale or layout (a registry preset sets them through it).
     """
 
     name: str = ""
     defaults: dict[str, Any] = {}
+    preset_flags: dict[str, Callable[[Any], dict[str, Any]]] = {}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Adds the model-specific flags (an argument group named after the model)."""

@@ -44,6 +44,17 @@ class CascadeNetTask(Task):
     name = "cascadenet"
     defaults = {"epochs": 10, "batch_size": None, "lr": 1e-3, "input_size": None, "filters": 64}
 
+    preset_flags = {
+        "n_cascades": lambda cascades: {"cascades": cascades},
+        "n_convs": lambda convs: {"convs": convs},
+        "data_sharing": lambda sharing: {"no_data_sharing": not sharing},
+        # (H, W, 2), or (frames, H, W, 2) for dynamic sequences
+        "input_shape": lambda shape: {
+            "input_size": list(shape[-3:-1]),
+            **({"frames": shape[0]} if len(shape) == 4 else {}),
+        },
+    }
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("cascadenet")
         g.add_argument("--dynamic", action="store_true", help="dynamic sequences, 3D convs, data sharing")

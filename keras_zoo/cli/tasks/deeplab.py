@@ -47,6 +47,8 @@ class DeepLabTask(Task):
         "filters": 32,
     }
 
+    preset_flags = {"width": lambda width: {"filters": round(width * 32)}}  # --filters: the root conv's 32
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("deeplabv3plus")
         g.add_argument(
