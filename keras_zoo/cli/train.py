@@ -217,7 +217,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
 
 
 # What a resumed run does not take from the run it continues: how this command runs, not what it trains.
-NOT_RESUMED = ("resume", "overwrite", "output", "config", "eval_only", "weights", "backend", "device", "verbose")
+NOT_RESUMED = tuple("resume overwrite output config eval_only weights backend device verbose".split())
 
 
 def _resumed_run_arguments(known: argparse.Namespace) -> dict[str, Any]:
