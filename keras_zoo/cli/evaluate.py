@@ -82,14 +82,14 @@ def evaluate_unet(model, args):
 
 
 def evaluate_deeplab(model, args, train_args):
-    from keras_zoo.cli.predict import deeplab_builder
+    from keras_zoo.cli.inference_model import rgb_builder
     from keras_zoo.datasets.voc import check_label_classes, class_names, load_voc_split
     from keras_zoo.inference.deeplab import evaluate_images
 
     names, images, labels = load_voc_split(args.data, args.split or "val")
     classes = int(model.outputs[0].shape[-1])
     check_label_classes(names, labels, classes, f"the model's {classes} classes")
-    build = deeplab_builder(args, train_args)
+    build = rgb_builder(args, train_args)
     return evaluate_images(
         model, images, labels, names, build, class_names(classes), args.scales or (1.0,), args.flip
     )

@@ -7,6 +7,8 @@ leaves a half-written output), with ``--overwrite`` replaces only an earlier exp
 ONNX file, or a folder holding nothing but a SavedModel; never a folder of other files: see
 :func:`keras_zoo.run_folder.replace_output`), then runs the exported file (onnxruntime, or the SavedModel's
 ``serve`` endpoint) on seeded random inputs and compares it with the Keras model (``model(x, training=False)``).
+``--input-size`` rebuilds the network at that spatial size (one value per spatial axis; see
+:func:`at_input_size`), so the exported inputs have it; a size the network cannot take is one line.
 
 The check is ``max|exported - keras| <= tolerance + rtol * max|keras|`` for every output: an absolute floor
 plus a bound relative to the output's own magnitude (``np.allclose`` with the output's peak as the scale). The
@@ -33,12 +35,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import build_model, model_command_parser
+from keras_zoo.cli.inference_model import build_model, model_builder, model_command_parser
 from keras_zoo.run_folder import check_replaceable, replace_output
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         metavar="N",
-        help="spatial size for inputs declared with None dims",
+        help="spatial size of the exported inputs, one value per spatial axis in the input's order (H W for "
+        "images, 3 values for volumes and dynamic CascadeNet); the network is rebuilt at that size. Default: "
+        "the model's own (free sizes stay free and are checked at 32)",
     )
     g.add_argument("--no-verify", action="store_true", help="skip running the export against Keras")
     g.add_argument(
@@ -101,6 +110,70 @@ def sample_inputs(
             shape[i] = size
         arrays.append(rng.random((batch, *shape), dtype=np.float32))
     return arrays
+
+
+def check_input_size(input_size: list[int] | None) -> None:
+    """ConfigError when a value of ``--input-size`` is below 1 (checked before anything is built)."""
+    from keras_zoo.errors import ConfigError
+
+    if input_size is not None and min(input_size) < 1:
+        raise ConfigError(f"--input-size must be >= 1, got {' '.join(map(str, input_size))}")
+
+
+def at_input_size(
+    model: keras.Model, input_size: list[int] | None, build: Callable[[tuple[int, ...]], keras.Model]
+) -> keras.Model:
+    """``model`` (weights loaded) with inputs of spatial size ``input_size``, so that the export has that shape.
+
+    The network is rebuilt by its factory through ``build``, whose argument checks
+    refuse a size the network cannot take (e.g. a U-Net's sizes must be multiples of ``2**depth``), and the
+    loaded weights are copied into it (no network keras_zoo registers has weights that depend on the input
+    size). Returns ``model`` itself for ``input_size`` None or the size it already has.
+
+    Args:
+        model: functional model whose inputs are (batch, *spatial, channels), all of one spatial size.
+        input_size: ``--input-size``: one value >= 1 per spatial axis (2 for images, 3 for volumes and for
+            dynamic CascadeNet's (frames, H, W)), or None.
+        build: ``build(input_shape) -> keras.Model`` of the same architecture at ``(*spatial, channels)``
+            (:func:`keras_zoo.cli.inference_model.model_builder`).
+
+    Raises:
+        ConfigError: another number of values than the model has spatial axes, or a size the network cannot
+            take (its factory's message), before the network is built at that size or traced.
+    """
+    from keras_zoo.errors import ConfigError, KerasZooError
+
+    if input_size is None:
+        return model
+    check_input_size(input_size)
+    shape = tuple(model.inputs[0].shape)
+    axes = len(shape) - 2
+    given = " ".join(map(str, input_size))
+    if len(input_size) != axes:
+        raise ConfigError(
+            f"--input-size needs {axes} values for {model.name} (input {model.inputs[0].name} of shape "
+            f"{shape[1:]} after the batch axis), got {len(input_size)}: {given}"
+        )
+    size = tuple(int(s) for s in input_size)
+    if all(tuple(t.shape[1:-1]) == size for t in model.inputs):
+        return model
+    try:
+        resized = build((*size, shape[-1]))
+    except KerasZooError as exc:
+        raise ConfigError(f"--input-size {given}: {exc}") from None
+    except TypeError as exc:  # a factory without input_shape
+        raise ConfigError(
+            f"--input-size {given}: {model.name} cannot be built at another input size ({exc})"
+        ) from None
+    except ValueError as exc:  # the factory's argument checks, naming the network and the size
+        raise ConfigError(f"--input-size {given}: {_layer_message(exc)}") from None
+    try:
+        resized.set_weights(model.get_weights())
+    except ValueError as exc:
+        raise ConfigError(
+            f"--input-size {given}: {model.name}'s weights depend on its input size ({_layer_message(exc)})"
+        ) from None
+    return resized
 
 
 def _flat_outputs(outputs) -> list[np.ndarray]:
@@ -286,7 +359,8 @@ def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
     :func:`_export_on_tensorflow` (whose process checks the converter).
 
     Raises:
-        ConfigError: TensorFlow or the converter is missing or broken, or ``--output`` cannot be replaced.
+        ConfigError: TensorFlow or the converter is missing or broken, ``--output`` cannot be replaced, or
+            an ``--input-size`` value is below 1.
     """
     import importlib.util
 
@@ -300,6 +374,7 @@ def _export_on_this_backend(argv: list[str], args: argparse.Namespace) -> int:
             "keras-zoo export runs on the TensorFlow backend (tf2onnx, SavedModel), which is not installed: "
             "pip install tensorflow"
         )
+    check_input_size(args.input_size)
     check_replaceable(os.path.normpath(args.output), args.format, args.overwrite)
     if backend == "tensorflow":
         require_converter(args.format)  # before the model is built and its weights read
@@ -316,8 +391,9 @@ def _export_on_tensorflow(argv: list[str], backend: str) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    model, _ = build_model(args)
-    inputs = sample_inputs(model, args.input_size)
+    model, train_args = build_model(args)
+    model = at_input_size(model, args.input_size, model_builder(args, train_args))
+    inputs = sample_inputs(model)
     export_model(model, args.output, args.format, inputs, overwrite=args.overwrite)
     result = {"model": model.name, "format": args.format, "output": args.output}
     if args.no_verify or (args.format == "onnx" and not _onnxruntime_available()):

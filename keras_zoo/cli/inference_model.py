@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from keras_zoo.cli.command import parse_overrides
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,37 @@ def trained_simulation(train_args: argparse.Namespace | None) -> dict[str, str]:
         "normalise": getattr(train_args, "normalise", None) or "none",
         "mask_kind": getattr(train_args, "mask", None) or "cartesian",
     }
+
+
+def model_builder(
+    args: argparse.Namespace, train_args: argparse.Namespace | None
+) -> Callable[[tuple[int, ...]], keras.Model]:
+    """``build(input_shape) -> keras.Model``: the architecture :func:`build_model` builds for ``args``, by its
+    factory at another ``input_shape`` (spatial sizes and channels), without weights.
+
+    From the training run's model spec when ``train_args`` is given (a checkpoint beside its ``args.yaml``),
+    else from ``--model/--preset/--set``; a ``weights`` file in the config is left out (the caller copies or
+    loads the weights).
+    """
+    from keras_zoo.registry import get_model
+
+    if train_args is not None:
+        spec = read_run(find_training_args(args.weights))[1]
+        name, preset = spec["name"], None
+        config = {**({"variant": spec["variant"]} if spec.get("variant") else {}), **spec["config"]}
+    else:
+        name, preset, config = args.model, args.preset, parse_overrides(args.set)
+    config = {k: v for k, v in config.items() if k != "weights"}
+    return lambda input_shape: get_model(name, preset=preset, **{**config, "input_shape": tuple(input_shape)})
+
+
+def rgb_builder(
+    args: argparse.Namespace, train_args: argparse.Namespace | None
+) -> Callable[[tuple[int, int]], keras.Model]:
+    """``build((h, w)) -> keras.Model``: :func:`model_builder` for RGB inputs (DeepLabv3+'s multi-scale
+    inference rebuilds the network at each size)."""
+    build = model_builder(args, train_args)
+    return lambda size: build((*size, 3))
 
 
 def build_model(args: argparse.Namespace):

@@ -29,7 +29,12 @@ import sys
 import numpy as np
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
+from keras_zoo.cli.inference_model import (
+    build_model,
+    check_network_flags,
+    model_command_parser,
+    rgb_builder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +96,6 @@ def check_flags(args: argparse.Namespace, name: str) -> None:
         raise ConfigError(f"--overlap must be in [0, 1), got {args.overlap}")
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
-
-
-def deeplab_builder(args: argparse.Namespace, train_args: argparse.Namespace | None):
-    """``build((h, w)) -> keras.Model``: the same DeepLabv3+ architecture at another input size, from the
-    training run's model spec or from ``--model/--preset/--set``."""
-    from keras_zoo.cli.command import parse_overrides
-    from keras_zoo.cli.inference_model import find_training_args
-    from keras_zoo.registry import get_model
-
-    if train_args is not None:
-        from keras_zoo.cli.inference_model import read_run
-
-        spec = read_run(find_training_args(args.weights))[1]
-        variant = {"variant": spec["variant"]} if spec.get("variant") else {}
-        config = {k: v for k, v in spec["config"].items() if k != "weights"}
-        return lambda size: get_model(spec["name"], **variant, **{**config, "input_shape": (*size, 3)})
-    overrides = {k: v for k, v in parse_overrides(args.set).items() if k != "weights"}
-    return lambda size: get_model(args.model, preset=args.preset, **{**overrides, "input_shape": (*size, 3)})
 
 
 class Progress:
@@ -340,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in SUPPORTED:
             raise ConfigError(f"predict supports {', '.join(SUPPORTED)}, not {name!r}")
         check_flags(args, name)
-        build = deeplab_builder(args, train_args) if name == "deeplabv3plus" else None
+        build = rgb_builder(args, train_args) if name == "deeplabv3plus" else None
         count = run(model, name, args, build, train_args)
         print(f"{name}: {count} input{'s' if count != 1 else ''} -> {args.output}")
         return 0

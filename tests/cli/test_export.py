@@ -35,7 +35,7 @@ def _weights(tmp_path, name):
 def _export(tmp_path, name, fmt, output):
     return export.main(
         ["--model", name, "--preset", "tiny", "--weights", str(_weights(tmp_path, name)), "--format", fmt,
-         "--output", str(output), "--input-size", "16", "16", "8"]
+         "--output", str(output)]
     )  # fmt: skip
 
 
@@ -374,3 +374,129 @@ def test_export_elsewhere_refuses_an_output_before_starting_tensorflow(tmp_path,
     assert export.main([*TINY_UNET, "--format", "onnx", "--output", str(tmp_path / "unet.onnx")]) == 2
     assert "unet.onnx: exists and is not an ONNX model file" in _error_line(capfd)
     assert (tmp_path / "unet.onnx").read_bytes() == b"an earlier export"
+
+
+# --input-size: as many values as the network has spatial axes, each a size the network can take (its factory
+# checks), and the exported file really has that input shape (the network is rebuilt at it, weights copied).
+
+
+def _onnx_input_shapes(path) -> list[list]:
+    """The ONNX graph's input shapes, None for a free (named) dimension."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    return [
+        [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+        for i in graph.input
+    ]
+
+
+FREE_UNET_CONFIG = {"input_shape": [None, None, 1], "filters": 2, "depth": 2, "dropout": 0.5}
+
+
+def _free_unet_run(tmp_path):
+    """A training output of a crop-trained (free-size) tiny U-Net: args.yaml, model.json and its checkpoint."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "args.yaml").write_text("model: unet\npreset: tiny\n")
+    (run / "model.json").write_text(json.dumps({"name": "unet", "variant": None, "config": FREE_UNET_CONFIG}))
+    model = get_model("unet", **FREE_UNET_CONFIG)
+    save_h5_weights(model, run / "checkpoints" / "best.h5")
+    return model, run / "checkpoints" / "best.h5"
+
+
+FREE_UNET = ["--model", "unet", "--preset", "tiny", "--set", "input_shape=[null, null, 1]"]
+TINY_GENESIS = ["--model", "genesis", "--preset", "tiny"]  # (16, 16, 8, 1), depth 3: multiples of 4
+
+
+@pytest.mark.parametrize(
+    "model, size, needle",
+    [
+        # Was: a 40-line traceback from Concatenate ((2,3,3,32) vs (2,2,2,32) at depth 4), exit 1.
+        (FREE_UNET, ["30", "30"], "--input-size 30 30: unet: input spatial size (30, 30) must be divisible by 4"),
+        (FREE_UNET, ["0", "0"], "--input-size must be >= 1, got 0 0"),  # was: a Conv2D traceback
+        ([*TINY_UNET, "--set", "depth=3"], ["36", "32"], "must be divisible by 8; got 36"),
+        (TINY_GENESIS, ["16", "16", "6"], "genesis: spatial size (16, 16, 6) must be divisible by 2**(depth-1) = 4"),
+        (TINY_GENESIS, ["16", "-4", "8"], "--input-size must be >= 1"),
+    ],
+)  # fmt: skip
+def test_input_size_the_network_cannot_take_is_one_line(tmp_path, capfd, model, size, needle):
+    argv = [*model, "--format", "onnx", "--output", str(tmp_path / "x.onnx"), "--input-size", *size]
+    assert export.main(argv) == 2
+    assert needle in _error_line(capfd)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_input_size_the_trained_network_cannot_take_is_one_line(tmp_path, capfd):
+    """The audit's command: a checkpoint beside its run's args.yaml, rebuilt from model.json."""
+    _, weights = _free_unet_run(tmp_path)
+    before = _snapshot(tmp_path)
+    argv = ["--weights", str(weights), "--format", "onnx", "--output", str(tmp_path / "x.onnx")]
+    assert export.main([*argv, "--input-size", "30", "30"]) == 2
+    assert "--input-size 30 30: unet: input spatial size (30, 30) must be divisible by 4" in _error_line(
+        capfd
+    )
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "model, size, needle",
+    [
+        (FREE_UNET, ["64", "64", "64"], "--input-size needs 2 values for unet"),  # was: accepted
+        (TINY_UNET, ["64"], "--input-size needs 2 values for unet"),
+        (TINY_GENESIS, ["16", "16"], "--input-size needs 3 values for genesis"),  # was: accepted and ignored
+        (["--model", "cascadenet", "--preset", "tiny"], ["32", "32", "2"], "needs 2 values for cascadenet"),
+    ],
+)  # fmt: skip
+def test_input_size_needs_one_value_per_spatial_axis(tmp_path, capfd, model, size, needle):
+    argv = [*model, "--format", "onnx", "--output", str(tmp_path / "x.onnx"), "--input-size", *size]
+    assert export.main(argv) == 2
+    assert needle in _error_line(capfd)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_onnx
+@pytest.mark.parametrize(
+    "model, size, shapes",
+    [
+        # Was: CascadeNet's fixed 32x32 inputs exported as they were, exit 0.
+        (["--model", "cascadenet", "--preset", "tiny"], [48, 40], [[None, 48, 40, 2]] * 3),
+        (FREE_UNET, [24, 16], [[None, 24, 16, 1]]),  # was: free dimensions
+        (TINY_GENESIS, [24, 16, 8], [[None, 24, 16, 8, 1]]),  # was: (16, 16, 8)
+        (TINY_UNET, [32, 32], [[None, 32, 32, 1]]),  # its own size
+    ],
+)  # fmt: skip
+def test_input_size_is_the_exported_input_shape(tmp_path, capfd, model, size, shapes):
+    output = tmp_path / "x.onnx"
+    argv = [*model, "--format", "onnx", "--output", str(output), "--input-size", *map(str, size)]
+    assert export.main(argv) == 0
+    assert _result(capfd)["verified"]
+    assert _onnx_input_shapes(output) == shapes
+
+
+@needs_onnx
+def test_input_size_export_of_a_training_checkpoint_keeps_its_weights(tmp_path, capfd):
+    """The network rebuilt at --input-size computes what the trained (free-size) network computes."""
+    import onnxruntime
+
+    model, weights = _free_unet_run(tmp_path)
+    output = tmp_path / "unet.onnx"
+    argv = [
+        "--weights",
+        str(weights),
+        "--format",
+        "onnx",
+        "--output",
+        str(output),
+        "--input-size",
+        "20",
+        "12",
+    ]
+    assert export.main(argv) == 0
+    assert _result(capfd)["verified"]
+    assert _onnx_input_shapes(output) == [[None, 20, 12, 1]]
+    x = np.random.default_rng(1).random((2, 20, 12, 1), dtype=np.float32)
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
