@@ -50,6 +50,18 @@ def test_recipe_defaults():
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9 and sgd.use_ema
 
 
+def test_the_reference_lr_below_its_batch_is_kept_with_a_warning(caplog):
+    """lr 2.56 (tuned for batch 1024) at the Ascend port's batch 64: kept, as the reference does, and named."""
+    task = get_task("amoebanet")
+    assert task.learning_rate(task_args(task, [])) == 2.56
+    assert "lr 2.56 is the reference's, tuned for batch 1024; at batch 64 it can diverge" in caplog.text
+    assert "--scale-lr gives 0.16" in caplog.text
+    caplog.clear()
+    for argv in (["--scale-lr"], ["--lr", "0.1"], ["--batch-size", "1024"]):
+        task.learning_rate(task_args(task, argv))
+    assert "can diverge" not in caplog.text
+
+
 def test_aux_head_losses_and_targets(tmp_path):
     task = get_task("amoebanet")
     args = task_args(

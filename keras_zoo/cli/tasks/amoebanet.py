@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ from keras_zoo.errors import ConfigError, require_dir
 
 if TYPE_CHECKING:
     import keras
+
+log = logging.getLogger(__name__)
 
 REFERENCE_BATCH = 1024  # the batch lr 2.56 was tuned for
 AUX_LOSS_WEIGHT = 0.4
@@ -89,7 +92,18 @@ class AmoebaNetTask(Task):
 
     def learning_rate(self, args) -> float:
         """The peak learning rate: ``--lr``, times batch/1024 with ``--scale-lr``."""
-        return args.lr * args.batch_size / REFERENCE_BATCH if args.scale_lr else args.lr
+        if args.scale_lr:
+            return args.lr * args.batch_size / REFERENCE_BATCH
+        if args.lr == self.defaults["lr"] and args.batch_size < REFERENCE_BATCH:
+            log.warning(
+                "lr %g is the reference's, tuned for batch %d; at batch %d it can diverge (a tiny or synthetic "
+                "run does at once): --scale-lr gives %g",
+                args.lr,
+                REFERENCE_BATCH,
+                args.batch_size,
+                args.lr * args.batch_size / REFERENCE_BATCH,
+            )
+        return args.lr
 
     def optimizer(self, args, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         import keras
