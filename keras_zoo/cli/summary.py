@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser, g = model_command_parser("summary", "Print a model's layers and parameters; optionally plot it.")
     g.add_argument("--plot", metavar="FILE", help="also write the model diagram (.png, .svg, .pdf, .dot)")
     g.add_argument("--expand-nested", action="store_true", help="draw nested models' layers in the plot")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
     return parser
 
 
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    if args.plot:
+        from keras_zoo.inference.common import OutputClaims
+
+        OutputClaims(args.overwrite).claim(args.plot)  # an existing file is kept unless --overwrite
     model, _ = build_model(args)
     model.summary(print_fn=lambda line, **kwargs: print(line))
     if args.plot:

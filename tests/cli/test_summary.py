@@ -39,6 +39,14 @@ def test_plot_writes_the_diagram(tmp_path):
     assert (tmp_path / "u.png").stat().st_size > 1000
 
 
+def test_an_existing_plot_file_is_kept_without_overwrite(tmp_path, capsys):
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my picture")
+    assert cli_main.main(["summary", "--model", "unet", "--preset", "tiny", "--plot", str(mine)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {mine}: exists; pass --overwrite to replace it"
+    assert mine.read_bytes() == b"my picture"
+
+
 def test_unknown_model_is_a_one_line_error(capsys):
     assert cli_main.main(["summary", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
