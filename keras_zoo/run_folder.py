@@ -29,6 +29,7 @@ import shutil
 import socket
 import stat
 import tempfile
+from collections.abc import Iterator
 
 from keras_zoo.errors import ConfigError
 
@@ -179,6 +180,23 @@ def _make_folder(path: str) -> bool:
     except OSError as exc:
         raise _unwritable(path, exc) from None
     return True
+
+
+@contextlib.contextmanager
+def made_folder(path: str) -> Iterator[str]:
+    """``with made_folder(path):`` the folder ``path``, created (with its parents) when missing; one created
+    here is removed again if the block leaves it empty, so a refused command leaves no folder behind.
+
+    Raises:
+        ConfigError: ``path`` is a file or cannot be created.
+    """
+    created = _make_folder(path)
+    try:
+        yield path
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when still empty
 
 
 def _require_writable(folder: str) -> None:

@@ -1,5 +1,7 @@
 """Shared inference pieces: input lists, outputs never overwritten by accident, models resized, top-k CSV."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -29,8 +31,22 @@ def test_claim_refuses_existing_files_and_output_that_is_a_file(tmp_path):
     with pytest.raises(ConfigError, match="old.png: exists; pass --overwrite"):
         common.claim_all([str(tmp_path / "new.png"), str(tmp_path / "old.png")], overwrite=False)
     assert common.claim(str(tmp_path / "old.png"), overwrite=True).endswith("old.png")
-    with pytest.raises(ConfigError, match="is a file"):
-        common.check_output_folder(tmp_path / "old.png")
+    with pytest.raises(ConfigError, match="is a file"), common.output_folder(tmp_path / "old.png"):
+        pass
+
+
+def test_an_output_folder_made_for_a_failing_command_is_removed_again(tmp_path):
+    with pytest.raises(ConfigError), common.output_folder(tmp_path / "new") as folder:
+        assert os.path.isdir(folder)
+        raise ConfigError("bad input")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError), common.output_folder(tmp_path / "mine"):
+        raise ConfigError("bad input")
+    assert (tmp_path / "mine").is_dir()  # the user's own folder stays
+    with common.output_folder(tmp_path / "kept") as folder:
+        (tmp_path / "kept" / "result.png").write_bytes(b"x")
+    assert os.listdir(folder) == ["result.png"]
 
 
 def test_output_claims_refuse_inputs_repeats_and_existing_files(tmp_path):

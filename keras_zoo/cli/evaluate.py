@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args: argparse.Namespace) -> int:
         from keras_zoo.errors import ConfigError, require_file
-        from keras_zoo.inference.common import OutputClaims, check_output_folder, write_csv, write_json
+        from keras_zoo.inference.common import OutputClaims, output_folder, write_csv, write_json
 
         if not os.path.exists(args.data):
             require_file(args.data, "--data")
@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"evaluate supports {', '.join(SUPPORTED)}, not {name!r}")
         check_flags(args, name)
         summary, rows = run(model, name, args, train_args)
-        check_output_folder(args.output)
-        write_csv(csv_path, list(rows[0]), [list(row.values()) for row in rows])
-        write_json(json_path, {"model": name, **summary, "options": options(args)})
+        with output_folder(args.output):
+            write_csv(csv_path, list(rows[0]), [list(row.values()) for row in rows])
+            write_json(json_path, {"model": name, **summary, "options": options(args)})
         print(
             f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items() if isinstance(v, float))[:400]
         )

@@ -99,12 +99,12 @@ def check_flags(args: argparse.Namespace, name: str) -> None:
 
 
 class Progress:
-    """A progress bar over the input files when there are several."""
+    """A progress bar over the input files when there are several and stdout is a terminal."""
 
     def __init__(self, count: int):
         import keras
 
-        self.bar = keras.utils.Progbar(count) if count > 1 else None
+        self.bar = keras.utils.Progbar(count) if count > 1 and sys.stdout.isatty() else None
         self.done = 0
 
     def step(self) -> None:
@@ -296,18 +296,18 @@ def predict_amoebanet(model, args, output: str) -> int:
 def run(model, name: str, args, build, train_args: argparse.Namespace | None = None) -> int:
     """Dispatches to the network's predict function; returns the number of inputs handled."""
     from keras_zoo.cli.inference_model import trained_simulation
-    from keras_zoo.inference.common import check_output_folder
+    from keras_zoo.inference.common import output_folder
 
-    output = check_output_folder(args.output)
-    if name == "unet":
-        return predict_unet(model, args, output)
-    if name == "deeplabv3plus":
-        return predict_deeplab(model, args, output, build)
-    if name == "genesis":
-        return predict_genesis(model, args, output)
-    if name == "cascadenet":
-        return predict_cascadenet(model, args, output, trained_simulation(train_args))
-    return predict_amoebanet(model, args, output)
+    with output_folder(args.output) as output:
+        if name == "unet":
+            return predict_unet(model, args, output)
+        if name == "deeplabv3plus":
+            return predict_deeplab(model, args, output, build)
+        if name == "genesis":
+            return predict_genesis(model, args, output)
+        if name == "cascadenet":
+            return predict_cascadenet(model, args, output, trained_simulation(train_args))
+        return predict_amoebanet(model, args, output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,15 +3,17 @@ file stems, and a trained model rebuilt at another input size."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import keras
 
 from keras_zoo.errors import ConfigError, data_error, require_dir, require_file
 from keras_zoo.io import atomic_path, write_text
+from keras_zoo.run_folder import made_folder
 
 DOUBLE_SUFFIXES = (".nii.gz",)
 
@@ -49,19 +51,25 @@ def list_inputs(
         if not files:
             raise data_error(folder, f"no {what} ({', '.join(suffixes)}) in the input folder")
         return files
-    require_file(path, f"input {what}")
+    require_file(path, "input file")
     if not path.lower().endswith(suffixes):
         raise data_error(path, f"unsupported input for this network (expected {', '.join(suffixes)})")
     return [path]
 
 
-def check_output_folder(folder: str | os.PathLike) -> str:
-    """Creates the output folder; ConfigError when ``folder`` is an existing file."""
+@contextlib.contextmanager
+def output_folder(folder: str | os.PathLike) -> Iterator[str]:
+    """``with output_folder(folder) as path:`` the results folder, created when missing and removed again if
+    the block fails before writing into it (:func:`keras_zoo.run_folder.made_folder`).
+
+    Raises:
+        ConfigError: ``folder`` is an existing file.
+    """
     folder = os.fspath(folder)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ConfigError(f"--output {folder}: is a file; give a folder for the results")
-    os.makedirs(folder, exist_ok=True)
-    return folder
+    with made_folder(folder) as path:
+        yield path
 
 
 class OutputClaims:
