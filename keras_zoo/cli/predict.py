@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         check_flags(args, name)
         build = rgb_builder(args, train_args) if name == "deeplabv3plus" else None
         count = run(model, name, args, build, train_args)
-        print(f"{name}: {count} input{'s' if count != 1 else ''} -> {args.output}")
+        unit = "slice" if name == "cascadenet" else "input"  # CascadeNet counts the slices of its one file
+        print(f"{name}: {count} {unit}{'s' if count != 1 else ''} -> {args.output}")
         return 0
 
     return run_command(build_parser().parse_args, body, argv)
