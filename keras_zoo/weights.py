@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import tempfile
+import zipfile
 
 import h5py
 import keras
@@ -62,7 +63,15 @@ def save_h5_weights(model: keras.Model, path: str | os.PathLike) -> None:
 
     The file loads with plain ``model.load_weights(path)`` (Keras 3 or 2) into the same architecture, or
     by layer name with :func:`load_h5_weights`.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model.
+        WeightsError: ``path`` is a folder.
     """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"save_h5_weights takes a keras.Model, got {type(model).__name__}")
+    if os.path.isdir(path):
+        raise WeightsError(f"{os.fspath(path)}: is a folder; give the weights file's name")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             write_h5_weights_group(f, model)
@@ -205,27 +214,35 @@ def load_weights(model: keras.Model, path: str | os.PathLike, skip_mismatch: boo
             the file).
     """
     path = require_file(path, "weights file")
-    if path.endswith(".weights.h5") and _is_legacy_h5(path):
+    if path.endswith(".weights.h5") and _h5_layout(path) == "legacy":
         log.info("%s: a legacy Keras-2 .h5 file despite its name; loading it by layer name", path)
         return load_h5_weights(model, path, by_name=True, skip_mismatch=skip_mismatch)
     if path.endswith(".weights.h5"):
         return load_keras3_weights(model, path, skip_mismatch=skip_mismatch)
     if path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+            raise WeightsError(f"{path}: not a .keras archive (not a zip file)")
         try:
             saved = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
             raise WeightsError(f"{path}: cannot load .keras file safely ({exc})") from None
-        return _copy_weights(saved, model, path)
+        return _copy_weights(saved, model, path, skip_mismatch)
     if path.endswith((".h5", ".hdf5")):
+        if _h5_layout(path) == "keras3":
+            log.info("%s: a Keras 3 .weights.h5 file despite its name; loading it as one", path)
+            return load_keras3_weights(model, path, skip_mismatch=skip_mismatch)
         return load_h5_weights(model, path, by_name=True, skip_mismatch=skip_mismatch)
     raise WeightsError(f"{path}: unknown weights format (expected .h5, .hdf5, .weights.h5 or .keras)")
 
 
-def _is_legacy_h5(path: str) -> bool:
-    """Whether ``path`` is in the legacy Keras-2 layout (root ``layer_names`` or a ``model_weights`` group)."""
+def _h5_layout(path: str) -> str | None:
+    """``"legacy"`` (Keras 2: root ``layer_names`` or a ``model_weights`` group), ``"keras3"`` (a ``layers``
+    group, as ``.weights.h5``) or None, whatever the file's name."""
     try:
         with h5py.File(path, "r") as f:
-            return "layer_names" in f.attrs or "model_weights" in f
+            if "layer_names" in f.attrs or "model_weights" in f:
+                return "legacy"
+            return "keras3" if isinstance(f.get("layers"), h5py.Group) else None
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... for corrupt files
         raise WeightsError(f"{path}: unreadable HDF5 weights file ({exc})") from None
 
@@ -254,7 +271,9 @@ def load_pretrained(name: str, model: keras.Model, path: str | os.PathLike, **op
     return loader(model, path, **options)
 
 
-def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadReport:
+def _copy_weights(
+    source: keras.Model, target: keras.Model, path: str, skip_mismatch: bool = False
+) -> LoadReport:
     report = LoadReport(path=path)
     by_name = {layer.name: layer for layer in _layers_with_weights(source)}
     for layer in _layers_with_weights(target):
@@ -270,7 +289,7 @@ def _copy_weights(source: keras.Model, target: keras.Model, path: str) -> LoadRe
             report.matched.append(layer.name)
     report.unused = list(by_name)
     _note_heads(report, target)
-    if report.mismatched or not report.matched:
+    if (report.mismatched and not skip_mismatch) or not report.matched:
         raise WeightsError(
             f"weights do not fit model {target.name!r}: " + report.summary().replace("\n", ";")
         )
@@ -354,6 +373,12 @@ def _read_entries(path: str) -> dict[str, _Entry]:
 
 
 def _keras_load(model: keras.Model, path: str, shown: str) -> None:
+    """``model.load_weights(path)`` of a Keras 3 weights file of any name (Keras goes by the suffix)."""
+    if not path.endswith(".weights.h5"):
+        with tempfile.TemporaryDirectory(prefix="keras_zoo_weights_") as tmp:
+            alias = os.path.join(tmp, "file.weights.h5")
+            os.symlink(os.path.abspath(path), alias)
+            return _keras_load(model, alias, shown)
     try:
         model.load_weights(path)
     except Exception as exc:  # noqa: BLE001 - keras and h5py raise many types for a bad file

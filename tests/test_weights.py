@@ -27,6 +27,38 @@ def test_a_legacy_h5_renamed_weights_h5_loads_by_name_with_a_report(tmp_path, ca
     assert len(capsys.readouterr().err.splitlines()) < 5
 
 
+def test_a_keras3_weights_file_named_h5_loads_as_one(tmp_path):
+    """The reverse of the renamed legacy file: Keras 3's layout under a legacy name."""
+    source, target = _tiny_unet(3), _tiny_unet(4)
+    source.save_weights(str(tmp_path / "w.weights.h5"))
+    (tmp_path / "w.weights.h5").rename(tmp_path / "w.h5")
+    report = load_weights(target, str(tmp_path / "w.h5"))
+    assert report.matched and not report.missing and not report.mismatched
+    for a, b in zip(source.get_weights(), target.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_skip_mismatch_holds_for_keras_archives_too(tmp_path):
+    path = str(tmp_path / "narrow.keras")
+    _tiny_unet(5).save(path)
+    wide = get_model("unet", preset="tiny", filters=8)
+    with pytest.raises(WeightsError, match="shape mismatches"):
+        load_weights(wide, path)
+    report = load_weights(wide, path, skip_mismatch=True)  # raised before, whatever the flag
+    assert report.mismatched and report.matched
+
+
+def test_bad_files_and_arguments_are_named_plainly(tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"junk!")
+    with pytest.raises(WeightsError, match=r"junk.keras: not a .keras archive \(not a zip file\)"):
+        load_weights(_tiny_unet(6), str(junk))
+    with pytest.raises(WeightsError, match="is a folder; give the weights file's name"):
+        save_h5_weights(_tiny_unet(6), tmp_path)
+    with pytest.raises(TypeError, match="save_h5_weights takes a keras.Model, got str"):
+        save_h5_weights("unet", tmp_path / "w.h5")
+
+
 def test_load_pretrained_dispatches_to_the_networks_own_loader(tmp_path, monkeypatch):
     from keras_zoo import registry
 
