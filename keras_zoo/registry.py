@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keras_zoo.errors import ConfigError
+from keras_zoo.factory_arguments import check_factory_arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +163,9 @@ def get_model(name: str, preset: str | None = None, variant: str | None = None, 
 
     Returns:
         A functional ``keras.Model``.
+
+    Raises:
+        ConfigError: an unknown model or preset, or an argument whose type does not fit the factory's hint.
     """
     entry = get_entry(name)
     factory = entry.builder(variant)
@@ -173,4 +177,5 @@ def get_model(name: str, preset: str | None = None, variant: str | None = None, 
             )
         kwargs.update(entry.presets[preset])
     kwargs.update(config)
+    check_factory_arguments(name, factory, kwargs)
     return factory(**kwargs)
