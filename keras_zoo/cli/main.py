@@ -76,16 +76,21 @@ def model_table() -> str:
 
 
 def cmd_info(argv: list[str]) -> int:
-    """Prints backend, devices, dtype policy and versions as JSON."""
+    """Prints backend, devices, dtype policy, what ``auto`` picks here, and versions as JSON."""
     parser = argparse.ArgumentParser(prog="keras-zoo info", description="Show backend, devices and versions.")
     return run_command(parser.parse_args, _info, argv)
 
 
 def _info(args: argparse.Namespace) -> int:
-    from keras_zoo.layers import implementations
-    from keras_zoo.runtime import describe
+    import keras
 
-    print(json.dumps({**describe(), "layers": implementations()}, indent=2))
+    from keras_zoo.layers import implementations
+    from keras_zoo.runtime import auto_choices, describe
+
+    # "policy" is the process's dtype policy (float32 until a run configures one); "auto" is what a run with
+    # --device auto --precision auto (the defaults) would take here
+    auto = auto_choices(keras.config.backend())
+    print(json.dumps({**describe(), "auto": auto, "layers": implementations()}, indent=2))
     return 0
 
 

@@ -11,6 +11,7 @@ from keras_zoo._lazy import lazy_attributes
 
 _LAZY = {
     "RuntimeConfig": "keras_zoo.runtime.core",
+    "auto_choices": "keras_zoo.runtime.core",
     "auto_precision": "keras_zoo.runtime.core",
     "configure": "keras_zoo.runtime.core",
     "describe": "keras_zoo.runtime.core",

@@ -230,6 +230,15 @@ def _configure_cudnn(deterministic: bool) -> None:
     cudnn.deterministic = deterministic
 
 
+def auto_choices(backend: str) -> dict[str, str]:
+    """What :func:`configure` picks here for ``device="auto"`` and ``precision="auto"``:
+    ``{"device": "gpu" or "cpu", "precision": ...}``."""
+    gpus = _gpu_count(backend)
+    device = "gpu" if gpus else "cpu"
+    capability = gpu_compute_capability(backend) if gpus else None
+    return {"device": device, "precision": auto_precision(backend, device, capability)}
+
+
 def configure(
     device: str = "auto",
     precision: str = "auto",

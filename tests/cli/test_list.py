@@ -3,7 +3,7 @@
 import pytest
 
 from keras_zoo import registry
-from keras_zoo.cli.main import cmd_list
+from keras_zoo.cli.main import cmd_list, main
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -28,3 +28,19 @@ def test_usage_errors_and_help_go_through_the_cli_skeleton(capsys):
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
     assert cmd_list(["--help"]) == 0
     assert "--markdown" in capsys.readouterr().out
+
+
+def test_info_says_what_auto_picks_here(capsys, monkeypatch):
+    """The process's policy is float32 before any run; "auto" is what a training run would take."""
+    import json
+
+    import keras
+
+    from keras_zoo import runtime
+
+    monkeypatch.setattr("keras_zoo.runtime.core._gpu_count", lambda backend: 0)
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    expected = runtime.auto_precision(keras.config.backend(), "cpu")
+    assert info["auto"] == {"device": "cpu", "precision": expected}
+    assert info["backend"] == keras.config.backend() and "layers" in info
