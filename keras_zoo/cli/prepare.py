@@ -4,6 +4,10 @@
   a bad volume (NaN/Inf voxels, constant, unreadable) is a one-line error and no file is written.
 - ``voc``: a VOCdevkit folder -> DeepLab tfrecord shards ``{split}-{shard:05d}-of-{n:05d}.tfrecord``.
 - ``imagenet``: a class-folder tree -> slim/TPU ``train-*`` / ``validation-*`` tfrecord shards.
+
+Existing output is kept: a cube file of a name this run writes, or shards of a split it writes, are refused
+(naming one) unless ``--overwrite``, which replaces exactly those (and removes the split's old shards that the
+new set does not replace, so no stale shard is read with it). A failed run removes what it wrote itself.
 """
 
 from __future__ import annotations
@@ -49,15 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--border", type=int, nargs=3, default=(0, 0, 0), help="reference on LUNA16: 100 100 30")
     g.add_argument("--lung-max", type=float, help="reference on LUNA16: 0.15")
     g.add_argument("--seed", type=int, default=1)
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace cube files of the same names in --output (without it they are refused)",
+    )
     v = sub.add_parser("voc", help="VOCdevkit -> DeepLab tfrecords")
     v.add_argument("voc_root")
     v.add_argument("--output", required=True)
     v.add_argument("--splits", nargs="+", default=["train", "val"])
     v.add_argument("--num-shards", type=int, default=4)
+    v.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the shards of --splits in --output and remove their stale ones (without it they are refused)",
+    )
     i = sub.add_parser("imagenet", help="class folders -> slim/TPU tfrecords")
     i.add_argument("folder")
     i.add_argument("--output", required=True)
     i.add_argument("--num-shards", type=int, default=8)
+    i.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the train/validation shards in --output and remove their stale ones "
+        "(without it they are refused)",
+    )
     return parser
 
 
@@ -79,20 +99,27 @@ def _prepare(args: argparse.Namespace) -> int:
             border=args.border,
             lung_max=args.lung_max,
             seed=args.seed,
+            overwrite=args.overwrite,
         )
     elif args.dataset == "voc":
         from keras_zoo.datasets.voc_tfrecord import prepare_voc
 
         written = [
             f
-            for files in prepare_voc(args.voc_root, args.output, args.splits, args.num_shards).values()
+            for files in prepare_voc(
+                args.voc_root, args.output, args.splits, args.num_shards, overwrite=args.overwrite
+            ).values()
             for f in files
         ]
     else:
         from keras_zoo.datasets.imagenet_tfrecord import prepare_imagenet
 
         written = [
-            f for files in prepare_imagenet(args.folder, args.output, args.num_shards).values() for f in files
+            f
+            for files in prepare_imagenet(
+                args.folder, args.output, args.num_shards, overwrite=args.overwrite
+            ).values()
+            for f in files
         ]
     for path in written:
         print(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -56,12 +57,15 @@ def class_name(label: int, classes: int = 1001) -> str:
     return "background" if index < 0 else synsets()[index][1]
 
 
-def list_image_folder(root: str | os.PathLike, classes: int = 1001) -> tuple[list[str], np.ndarray]:
+def list_image_folder(
+    root: str | os.PathLike, classes: int = 1001, skip: Sequence[str | os.PathLike] = ()
+) -> tuple[list[str], np.ndarray]:
     """Lists ``<root>/<wnid>/*.JPEG`` (also .jpg/.png) with their labels.
 
     Args:
         root: folder of wnid-named class folders (an ImageNet ``train/`` or sorted ``val/`` tree).
         classes: 1001 (labels 1..1000) or 1000 (labels 0..999).
+        skip: folders that are not class folders (e.g. ``prepare imagenet``'s own output inside ``root``).
 
     Returns:
         (paths sorted by class then file name, int32 labels).
@@ -72,9 +76,10 @@ def list_image_folder(root: str | os.PathLike, classes: int = 1001) -> tuple[lis
     root = require_dir(root, "ImageNet image folder")
     labels_of = wnid_to_label(classes)
     paths, labels = [], []
+    skipped = {os.path.realpath(os.fspath(s)) for s in skip}
     for wnid in sorted(os.listdir(root)):
         folder = os.path.join(root, wnid)
-        if not os.path.isdir(folder):
+        if not os.path.isdir(folder) or os.path.realpath(folder) in skipped:
             continue
         if wnid not in labels_of:
             raise data_error(folder, "is not a class folder named by an ILSVRC-2012 wnid (e.g. n01440764)")

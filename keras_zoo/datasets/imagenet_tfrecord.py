@@ -28,7 +28,8 @@ from keras_zoo.datasets.imagenet import (
     open_rgb_image,
     synsets,
 )
-from keras_zoo.errors import data_error, require_dir
+from keras_zoo.datasets.shards import check_shard_set, shard_output
+from keras_zoo.errors import ConfigError, data_error, require_dir
 
 log = logging.getLogger(__name__)
 SPLITS = {"train": ("train",), "validation": ("validation", "val")}
@@ -77,26 +78,44 @@ def _example(path: str, label: int):
     return tf.train.Example(features=tf.train.Features(feature=features))
 
 
-def write_shards(paths, labels, output_dir: str, split: str, num_shards: int, seed: int = 0) -> list[str]:
-    """Writes (path, 1..1000 label) pairs as ``<split>-XXXXX-of-NNNNN`` shards, in a seeded random order."""
+def write_shards(
+    paths,
+    labels,
+    output_dir: str,
+    split: str,
+    num_shards: int,
+    seed: int = 0,
+    stage=None,
+    overwrite: bool = False,
+) -> list[str]:
+    """Writes (path, 1..1000 label) pairs as ``<split>-XXXXX-of-NNNNN`` shards, in a seeded random order.
+
+    ``stage`` (from :func:`keras_zoo.datasets.shards.shard_output`) gives the temporary file of each shard;
+    without it the split is written through its own ``shard_output`` (refusing existing shards of ``split``
+    unless ``overwrite``), so a failure leaves none of its shards or temporary files behind.
+    """
     tf = tfdata.tensorflow()
     if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        raise ConfigError(f"--num-shards must be >= 1, got {num_shards}")
+    if stage is None:
+        with shard_output(output_dir, [split], "", overwrite) as own_stage:
+            return write_shards(paths, labels, output_dir, split, num_shards, seed, own_stage)
     num_shards = min(num_shards, len(paths))
     order = np.random.default_rng(seed).permutation(len(paths))
     files = []
     for shard in range(num_shards):
         name = os.path.join(output_dir, f"{split}-{shard:05d}-of-{num_shards:05d}")
-        with tf.io.TFRecordWriter(name + ".tmp") as writer:
+        with tf.io.TFRecordWriter(stage(name)) as writer:
             for i in order[shard::num_shards]:
                 writer.write(_example(paths[i], int(labels[i])).SerializeToString())
-        os.replace(name + ".tmp", name)
         files.append(name)
     log.info("wrote %d %s images to %d shards in %s", len(paths), split, num_shards, output_dir)
     return files
 
 
-def prepare_imagenet(folder: str | os.PathLike, output_dir: str | os.PathLike, num_shards: int = 8) -> dict:
+def prepare_imagenet(
+    folder: str | os.PathLike, output_dir: str | os.PathLike, num_shards: int = 8, overwrite: bool = False
+) -> dict:
     """Writes TF-slim/TPU tfrecords from an ImageNet class-folder tree.
 
     ``folder/train`` becomes ``train-*`` and ``folder/val`` (or ``folder/validation``) ``validation-*``
@@ -105,18 +124,26 @@ def prepare_imagenet(folder: str | os.PathLike, output_dir: str | os.PathLike, n
 
     Args:
         folder: the image tree.
-        output_dir: created if needed.
+        output_dir: created if needed; it may lie inside ``folder`` (it is not taken for a class folder).
         num_shards: shards of the train split (at most one per image).
+        overwrite: replace the ``train-*`` / ``validation-*`` shards already in ``output_dir`` (and remove
+            their old shards that the new set does not replace); without it such shards are refused.
+
+    Shards are written to temporary files and renamed into place when all are complete, so a failure leaves
+    nothing of this run behind (:func:`keras_zoo.datasets.shards.shard_output`).
 
     Returns:
         ``{"train": [files], "validation": [files]}`` for the splits written.
 
     Raises:
-        DataError: a missing folder, a non-wnid class folder, or no images.
+        DataError: a missing folder, a non-wnid class folder, no images, or an unreadable image.
+        ConfigError: ``num_shards`` < 1, ``output_dir`` is a file, or it holds shards of a split written and
+            not ``overwrite``.
     """
+    if num_shards < 1:
+        raise ConfigError(f"--num-shards must be >= 1, got {num_shards}")
     folder = require_dir(folder, "ImageNet image folder")
     output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
     sources = {}
     for split, names in SPLITS.items():
         for name in names:
@@ -126,19 +153,22 @@ def prepare_imagenet(folder: str | os.PathLike, output_dir: str | os.PathLike, n
     if not sources:
         sources = {"train": folder, "validation": folder}
     written = {}
-    for split, source in sources.items():
-        paths, labels = list_image_folder(source, classes=1001)
-        shards = num_shards if split == "train" else max(1, num_shards // 8)
-        written[split] = write_shards(paths, labels, output_dir, split, shards)
+    with shard_output(output_dir, list(sources), "", overwrite) as stage:
+        for split, source in sources.items():
+            paths, labels = list_image_folder(source, classes=1001, skip=(output_dir,))
+            shards = num_shards if split == "train" else max(1, num_shards // 8)
+            written[split] = write_shards(paths, labels, output_dir, split, shards, stage=stage)
     return written
 
 
 def tfrecord_files(data_dir: str | os.PathLike, split: str) -> list[str]:
-    """The sorted ``<split>-*`` shard files of ``data_dir``; raises DataError when there are none."""
+    """The sorted ``<split>-*`` shard files of ``data_dir``; raises DataError when there are none, or when the
+    ``<split>-NNNNN-of-NNNNN`` shards disagree on the shard count or miss one."""
     data_dir = require_dir(data_dir, "tfrecord folder")
     files = sorted(f for f in glob.glob(os.path.join(data_dir, f"{split}-*")) if not f.endswith(".tmp"))
     if not files:
         raise data_error(data_dir, f"no {split}-* tfrecord shards found")
+    check_shard_set(data_dir, split, files, "")
     return files
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from keras_zoo.datasets import tfdata
+from keras_zoo.datasets.shards import check_shard_set, shard_output
 from keras_zoo.datasets.voc import (
     MEAN_PIXEL,
     SCALES,
@@ -35,7 +36,7 @@ from keras_zoo.datasets.voc import (
     read_label,
     read_split_ids,
 )
-from keras_zoo.errors import DataError, data_error, require_file
+from keras_zoo.errors import ConfigError, data_error, require_file
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def prepare_voc(
     output_dir: str | os.PathLike,
     splits: Sequence[str] = ("train", "val"),
     num_shards: int = 4,
+    overwrite: bool = False,
 ) -> dict[str, list[str]]:
     """Writes DeepLab tfrecords for ``splits`` of a VOCdevkit folder (``keras-zoo prepare voc``).
 
@@ -68,19 +70,28 @@ def prepare_voc(
         output_dir: folder for the shards (created).
         splits: list names in ``ImageSets/Segmentation`` (train, val, trainval, train_aug).
         num_shards: shards per split (4 in the reference).
+        overwrite: replace the shards of ``splits`` already in ``output_dir`` (and remove their old shards
+            that the new set does not replace); without it such shards are refused.
 
     Returns:
         ``{split: [shard paths]}``.
 
+    Every image is decoded whole, so a truncated or corrupt JPEG is named here. The shards are written to
+    temporary files and renamed into place when all are complete (:func:`keras_zoo.datasets.shards.shard_output`):
+    a failure leaves nothing of this run behind.
+
     Raises:
-        DataError: a missing folder, list, image or label, or a label value outside 0..20 / 255.
+        DataError: a missing folder, list, image or label, an undecodable image, or a label value outside
+            0..20 / 255.
+        ConfigError: ``num_shards`` < 1, ``output_dir`` is a file, or it holds shards of ``splits`` and not
+            ``overwrite``.
     """
     tf = tfdata.tensorflow()
 
     if num_shards < 1:
-        raise DataError(f"num_shards must be >= 1, got {num_shards}")
+        raise ConfigError(f"--num-shards must be >= 1, got {num_shards}")
     root = find_voc_root(voc_root)
-    os.makedirs(output_dir, exist_ok=True)
+    splits = list(dict.fromkeys(splits))
 
     def feature(value):
         if isinstance(value, int):
@@ -88,54 +99,67 @@ def prepare_voc(
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
     written: dict[str, list[str]] = {}
-    for split in splits:
-        ids = read_split_ids(root, split)
-        per_shard = math.ceil(len(ids) / num_shards)
-        paths = []
-        for shard in range(num_shards):
-            path = os.path.join(output_dir, shard_name(split, shard, num_shards))
-            with tf.io.TFRecordWriter(path) as writer:
-                for image_id in ids[shard * per_shard : (shard + 1) * per_shard]:
-                    image_path = require_file(os.path.join(root, "JPEGImages", f"{image_id}.jpg"), "image")
-                    with open(image_path, "rb") as handle:
-                        encoded = handle.read()
-                    try:
-                        with Image.open(io.BytesIO(encoded)) as image:
-                            width, height = image.size
-                    except OSError as error:
-                        raise data_error(image_path, f"unreadable JPEG ({error})") from error
-                    labels = read_label(label_path(root, image_id))
-                    if labels.shape != (height, width):
-                        raise data_error(
-                            label_path(root, image_id),
-                            f"label size {labels.shape} != image ({height}, {width})",
-                        )
-                    example = tf.train.Example(
-                        features=tf.train.Features(
-                            feature={
-                                "image/encoded": feature(encoded),
-                                "image/filename": feature(f"{image_id}.jpg".encode()),
-                                "image/format": feature(b"jpeg"),
-                                "image/height": feature(height),
-                                "image/width": feature(width),
-                                "image/channels": feature(3),
-                                "image/segmentation/class/encoded": feature(_png_bytes(labels)),
-                                "image/segmentation/class/format": feature(b"png"),
-                            }
-                        )
-                    )
-                    writer.write(example.SerializeToString())
-            paths.append(path)
-        logger.info("wrote %d %s examples to %d shards in %s", len(ids), split, num_shards, output_dir)
-        written[split] = paths
+    with shard_output(output_dir, splits, ".tfrecord", overwrite) as stage:
+        for split in splits:
+            written[split] = _write_split(tf, feature, root, output_dir, split, num_shards, stage)
     return written
 
 
+def _decoded_size(image_path: str, encoded: bytes) -> tuple[int, int]:
+    """(width, height) of the JPEG bytes, decoded whole; DataError naming the file when that fails."""
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            image.load()  # decodes every byte: a truncated or corrupt file fails here, not in training
+            return image.size
+    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types for corrupt files
+        raise data_error(image_path, f"unreadable JPEG ({error})") from None
+
+
+def _write_split(tf, feature, root: str, output_dir, split: str, num_shards: int, stage) -> list[str]:
+    ids = read_split_ids(root, split)
+    per_shard = math.ceil(len(ids) / num_shards)
+    paths = []
+    for shard in range(num_shards):
+        path = os.path.join(os.fspath(output_dir), shard_name(split, shard, num_shards))
+        with tf.io.TFRecordWriter(stage(path)) as writer:
+            for image_id in ids[shard * per_shard : (shard + 1) * per_shard]:
+                image_path = require_file(os.path.join(root, "JPEGImages", f"{image_id}.jpg"), "image")
+                with open(image_path, "rb") as handle:
+                    encoded = handle.read()
+                width, height = _decoded_size(image_path, encoded)
+                labels = read_label(label_path(root, image_id))
+                if labels.shape != (height, width):
+                    raise data_error(
+                        label_path(root, image_id),
+                        f"label size {labels.shape} != image ({height}, {width})",
+                    )
+                example = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "image/encoded": feature(encoded),
+                            "image/filename": feature(f"{image_id}.jpg".encode()),
+                            "image/format": feature(b"jpeg"),
+                            "image/height": feature(height),
+                            "image/width": feature(width),
+                            "image/channels": feature(3),
+                            "image/segmentation/class/encoded": feature(_png_bytes(labels)),
+                            "image/segmentation/class/format": feature(b"png"),
+                        }
+                    )
+                )
+                writer.write(example.SerializeToString())
+        paths.append(path)
+    logger.info("wrote %d %s examples to %d shards in %s", len(ids), split, num_shards, output_dir)
+    return paths
+
+
 def tfrecord_files(data_dir: str | os.PathLike, split: str) -> list[str]:
-    """The shards of ``split`` in ``data_dir`` (``{split}-*.tfrecord``), sorted; DataError when none."""
+    """The shards of ``split`` in ``data_dir`` (``{split}-*.tfrecord``), sorted; DataError when none, or when
+    the ``{split}-NNNNN-of-NNNNN.tfrecord`` shards disagree on the shard count or miss one."""
     files = sorted(glob.glob(os.path.join(os.fspath(data_dir), f"{split}-*.tfrecord")))
     if not files:
         raise data_error(data_dir, f"no {split}-*.tfrecord shards")
+    check_shard_set(data_dir, split, files, ".tfrecord")
     return files
 
 

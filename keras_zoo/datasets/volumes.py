@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from keras_zoo.errors import DataError, data_error, require_dir, require_file
+from keras_zoo.errors import ConfigError, DataError, data_error, require_dir, require_file
 from keras_zoo.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -374,10 +374,21 @@ def read_cube_file(path: str | os.PathLike) -> np.ndarray:
         raise data_error(path, f"not a readable .npy array ({exc})") from None
     if cubes.ndim != 4 or 0 in cubes.shape[1:]:
         raise data_error(path, f"expected cubes (n, rows, cols, depth), got shape {cubes.shape}")
-    cubes = cubes.astype(np.float32, copy=False)
-    if cubes.size and not (np.isfinite(cubes).all() and cubes.min() >= -1e-6 and cubes.max() <= 1 + 1e-6):
-        raise data_error(path, f"values must be in [0, 1], got [{cubes.min():.3g}, {cubes.max():.3g}]")
-    return cubes
+    return check_unit_range(cubes.astype(np.float32, copy=False), path)
+
+
+def check_unit_range(values: np.ndarray, path: str | os.PathLike, hint: str = "") -> np.ndarray:
+    """Returns ``values`` after checking that they are finite and in [0, 1] (windowed intensities, as the
+    network expects; 1e-6 of rounding allowed).
+
+    Raises:
+        DataError: naming ``path`` and the range found, followed by ``hint``.
+    """
+    if values.size and not (np.isfinite(values).all() and values.min() >= -1e-6 and values.max() <= 1 + 1e-6):
+        raise data_error(
+            path, f"values must be in [0, 1], got [{values.min():.3g}, {values.max():.3g}]{hint}"
+        )
+    return values
 
 
 def read_cube_folds(data_dir: str | os.PathLike, folds: Iterable[int]) -> np.ndarray:
@@ -407,6 +418,7 @@ def prepare_genesis(
     lung_max: float | None = None,
     seed: int = 1,
     trainer_naming: bool = True,
+    overwrite: bool = False,
 ) -> list[str]:
     """Cuts cubes from volumes into the reference's fold files (the ``keras-zoo prepare genesis`` step).
 
@@ -421,6 +433,9 @@ def prepare_genesis(
             0.15 on LUNA16; off by default so that small volumes work).
         seed: random seed (1 in the reference).
         trainer_naming: write ``bat_N_s_...`` (True) or the generator's ``bat_N_...``.
+        overwrite: replace cube files of the same names already in ``output_dir``; without it an existing
+            file of a name this run would write is refused before anything is cut. Other files are never
+            touched.
 
     Returns:
         Paths of the files written, one per fold that received cubes.
@@ -428,15 +443,39 @@ def prepare_genesis(
     Raises:
         DataError: naming the volume that is missing, unreadable, holds NaN/Inf voxels, is constant or is
             too small for a cube; then no file is written (a folder created for ``output_dir`` is removed).
+        ConfigError: ``scale`` < 1, a negative fold, ``lung_max`` outside (0, 1], ``output_dir`` is a file,
+            or a cube file of a name this run writes exists and not ``overwrite``.
     """
+    if scale < 1:
+        raise ConfigError(f"--scale must be >= 1 (cubes per volume), got {scale}")
+    if lung_max is not None and not 0 < lung_max <= 1:
+        raise ConfigError(f"--lung-max must be a fraction in (0, 1] (reference 0.15), got {lung_max}")
+    if any(int(b) < 0 for b in border):
+        raise ConfigError(f"--border must be >= 0 voxels, got {' '.join(str(b) for b in border)}")
+    output_dir = os.fspath(output_dir)
+    if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"{output_dir}: is a file, not a folder; choose another --output")
     if isinstance(volumes, Mapping):
         assignment = {int(f): list(paths) for f, paths in volumes.items()}
     else:
         if not volumes:
             raise DataError("prepare_genesis: no volumes given")
+        if not folds:
+            raise ConfigError("--folds: give at least one fold")
         assignment = {}
         for i, path in enumerate(volumes):
             assignment.setdefault(folds[i % len(folds)], []).append(path)
+    negative = sorted(f for f in assignment if f < 0)
+    if negative:
+        raise ConfigError(f"--folds must be >= 0 (training reads folds 0, 1, ...), got {negative[0]}")
+    if not overwrite:
+        for fold in sorted(assignment):
+            path = os.path.join(output_dir, cube_file_name(scale, fold, cube_shape, trainer_naming))
+            if os.path.lexists(path):
+                raise ConfigError(
+                    f"{path}: exists (an earlier prepare?); pass --overwrite to replace the cube files of the "
+                    "same names, or choose another --output"
+                )
     rng = np.random.default_rng(seed)
     created = _missing_folders(output_dir)
     written = []

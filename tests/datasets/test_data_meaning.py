@@ -361,7 +361,8 @@ def test_prepare_failure_leaves_an_existing_output_folder_as_it_was(tmp_path, ca
         "--output",
         str(out),
     ]
-    assert main([*argv, "--scale", "2", "--folds", "0"]) == 2
+    # --overwrite: the existing file of the same name may be replaced, but only by a complete new run
+    assert main([*argv, "--scale", "2", "--folds", "0", "--overwrite"]) == 2
     assert "flat.npy: the volume is constant (every voxel -1000)" in capsys.readouterr().err
     assert os.listdir(out) == ["bat_2_s_64x64x32_0.npy"]  # no temporary file left behind
     assert (out / "bat_2_s_64x64x32_0.npy").read_bytes() == b"an earlier run's cubes"
