@@ -401,6 +401,47 @@ def row_unknown_model(tmp_path):
     return lambda: get_model("resnet9000"), KerasZooError, ["resnet9000"]
 
 
+def _genesis_target(tmp_path, x=None, y=None, shape=(2, 4, 4, 2)):
+    """A fine-tuning folder: x.npy (and y.npy unless ``y`` is False) of ``shape`` in [0, 1] / {0, 1}."""
+    root = tmp_path / "ft"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(root / "x.npy", rng.random(shape).astype(np.float32) if x is None else x)
+    if y is not False:
+        np.save(root / "y.npy", (rng.random(shape) > 0.5).astype(np.float32) if y is None else y)
+    return root
+
+
+def _read_target(root, task="segment", classes=1):
+    from keras_zoo.datasets.genesis_targets import read_target
+
+    return lambda: read_target(str(root), task, (4, 4, 2), 1, "ct", 0, classes=classes)
+
+
+def row_genesis_target_without_y(tmp_path):
+    return _read_target(_genesis_target(tmp_path, y=False)), DataError, ["y.npy", "not found"]
+
+
+def row_genesis_target_x_in_raw_hu(tmp_path):
+    x = np.random.default_rng(1).uniform(-1000, 1000, (2, 4, 4, 2)).astype(np.float32)
+    return _read_target(_genesis_target(tmp_path, x=x)), DataError, ["x.npy", "must be in [0, 1]", "window"]
+
+
+def row_genesis_target_mask_0_255(tmp_path):
+    y = np.where(np.random.default_rng(2).random((2, 4, 4, 2)) > 0.5, 255, 0).astype(np.float32)
+    return _read_target(_genesis_target(tmp_path, y=y)), DataError, ["y.npy", "0 or 1", "255"]
+
+
+def row_genesis_target_classes_beyond_sigmoid(tmp_path):
+    root = _genesis_target(tmp_path, y=np.array([0, 3], np.float32))
+    return _read_target(root, "classify"), DataError, ["y.npy", "0 or 1", "{0, 3}", "--classes 4"]
+
+
+def row_genesis_target_label_beyond_classes(tmp_path):
+    root = _genesis_target(tmp_path, y=np.array([0, 3], np.float32))
+    return _read_target(root, "classify", classes=3), DataError, ["y.npy", "integers 0..2", "{0, 3}"]
+
+
 LIBRARY_ROWS = [
     row_missing_image,
     row_empty_image,
@@ -447,6 +488,11 @@ LIBRARY_ROWS = [
     row_keras_with_lambda,
     row_unet_stride,
     row_unknown_model,
+    row_genesis_target_without_y,
+    row_genesis_target_x_in_raw_hu,
+    row_genesis_target_mask_0_255,
+    row_genesis_target_classes_beyond_sigmoid,
+    row_genesis_target_label_beyond_classes,
 ]
 
 # Rows whose reader does not give a clean error yet (owner not finished: the lead fixes them).
@@ -652,6 +698,50 @@ def cli_unknown_preset(tmp_path):
     return _unet(tmp_path, "--preset", "huge"), ["--preset huge", "tiny"]
 
 
+def _cascadenet(tmp_path, *extra):
+    return [
+        "--model", "cascadenet", "--preset", "tiny", "--input-size", "16", "16", "--centre-lines", "2",
+        "--samples", "4", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--verbose", "0",
+        "--output", str(tmp_path / "out"), *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "-2", "nan"])
+def test_cli_cascadenet_acceleration_below_1(value, tmp_path, capsys, monkeypatch):
+    """--acceleration 0 divided by zero in the mask density before the >= 1 check (a traceback)."""
+    from keras_zoo.cli import train
+
+    monkeypatch.chdir(tmp_path)
+    assert train.main(_cascadenet(tmp_path, "--acceleration", value)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error: --acceleration must be >= 1"), err
+    assert not (tmp_path / "out").exists()
+
+
+def cli_cascadenet_val_fraction_one(tmp_path):
+    return _cascadenet(tmp_path, "--val-fraction", "1"), ["--val-fraction must be in [0, 1)", "got 1"]
+
+
+def cli_cascadenet_val_fraction_negative(tmp_path):
+    return _cascadenet(tmp_path, "--val-fraction", "-0.5"), ["--val-fraction must be in [0, 1)", "-0.5"]
+
+
+def cli_eval_only_without_validation_samples(tmp_path):
+    """One slice cannot be split: --eval-only had nothing to score and printed ``final metrics: {}``."""
+    np.save(tmp_path / "one.npy", np.random.default_rng(0).random((1, 16, 16)).astype(np.float32))
+    argv = _cascadenet(tmp_path, "--eval-only", "--data", str(tmp_path / "one.npy"))
+    return argv, ["--eval-only", "nothing to evaluate", "no validation samples", "(1/0)"]
+
+
+def cli_genesis_fine_tuning_mask_0_255(tmp_path):
+    y = np.where(np.random.default_rng(2).random((2, 16, 16, 8)) > 0.5, 255, 0).astype(np.float32)
+    root = _genesis_target(tmp_path, y=y, shape=(2, 16, 16, 8))
+    argv = ["--model", "genesis", "--preset", "tiny", "--task", "segment", "--data", str(root),
+            "--epochs", "1", "--verbose", "0", "--output", str(tmp_path / "out")]  # fmt: skip
+    return argv, [str(root / "y.npy"), "labels must be 0 or 1"]
+
+
 CLI_ROWS = [
     cli_missing_data,
     cli_empty_data_folder,
@@ -684,6 +774,10 @@ CLI_ROWS = [
     cli_config_bad_choice,
     cli_config_scalar_input_size,
     cli_unknown_preset,
+    cli_cascadenet_val_fraction_one,
+    cli_cascadenet_val_fraction_negative,
+    cli_eval_only_without_validation_samples,
+    cli_genesis_fine_tuning_mask_0_255,
 ]
 
 CLI_KNOWN_FAILURES: dict[str, str] = {}
@@ -701,6 +795,17 @@ def test_cli_exits_2_with_one_line(row, tmp_path, capsys, monkeypatch):
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     for needle in needles:
         assert needle in err, (needle, err)
+
+
+@pytest.mark.parametrize("task, classes", [("segment", 1), ("classify", 1), ("classify", 4)])
+def test_genesis_target_labels_of_the_models_classes_are_read(tmp_path, task, classes):
+    """The label checks refuse only what the head cannot learn: 0/1 for a sigmoid, 0..classes-1 otherwise."""
+    y = np.array([0, 1], np.float32) if classes == 1 else np.array([3, 0], np.float32)
+    if task == "segment":
+        y = None
+    shape = (2, 4, 4, 2)
+    x, labels = _read_target(_genesis_target(tmp_path, y=y, shape=shape), task, classes)()
+    assert x.shape == shape and labels.shape == (shape if task == "segment" else (2,))
 
 
 def test_cli_unknown_flag_is_a_usage_error(tmp_path, capsys):

@@ -96,13 +96,22 @@ def evaluate_deeplab(model, args, train_args):
 
 
 def evaluate_cascadenet(model, args, train_args):
+    import numpy as np
+
     from keras_zoo.cli.inference_model import trained_simulation
+    from keras_zoo.datasets.mr_slices import data_files
     from keras_zoo.datasets.mri_readers import load_mr_images
-    from keras_zoo.errors import ConfigError, KerasZooError
+    from keras_zoo.errors import ConfigError, KerasZooError, data_error
     from keras_zoo.inference.cascadenet import evaluate_images
 
-    images = load_mr_images(args.data, key=args.data_key)
     acceleration = 4.0 if args.acceleration is None else args.acceleration
+    if not acceleration >= 1:  # before the masks divide by it (NaN included)
+        raise ConfigError(f"--acceleration must be >= 1, got {acceleration:g}")
+    stacks = [load_mr_images(path, key=args.data_key) for path in data_files(args.data)]  # as training reads
+    if len({stack.shape[1:] for stack in stacks}) > 1:
+        sizes = sorted({stack.shape[1:] for stack in stacks})
+        raise data_error(args.data, f"holds slices of several sizes {sizes}; evaluate each size on its own")
+    images = np.concatenate(stacks)
     centre_lines = 8 if args.centre_lines is None else args.centre_lines
     try:
         return evaluate_images(

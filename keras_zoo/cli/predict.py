@@ -224,8 +224,8 @@ def cascadenet_slices(args, simulation: dict | None = None) -> tuple[tuple, np.n
             raise data_error(path, "holds no 'mask'; give --acceleration to undersample its images")
         try:
             inputs, scale = cn.image_inputs(
-                images, mask, args.acceleration or 4.0, 8 if args.centre_lines is None else args.centre_lines,
-                args.seed, **(simulation or {}),
+                images, mask, 4.0 if args.acceleration is None else args.acceleration,
+                8 if args.centre_lines is None else args.centre_lines, args.seed, **(simulation or {}),
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(f"--acceleration/--centre-lines: {exc}") from None

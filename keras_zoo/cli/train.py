@@ -630,6 +630,13 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     if args.batch_size % replicas:
         raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
     log.info("data: %s; %d replica(s)", data.description, replicas)
+    if args.eval_only:
+        if data.val is None:
+            raise ConfigError(
+                f"--eval-only: nothing to evaluate, the data has no validation samples ({data.description})"
+            )
+        if not args.weights:
+            log.warning("no --weights: using freshly initialised weights")
     jit = _jit_value(args, rt, task.traits(args))
     initial_epoch, state = 0, None
     with scope:
@@ -689,7 +696,7 @@ def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_ti
         "model": args.model,
         "parameters": int(prepared.model.count_params()),
         "data": prepared.data.description,
-        "epochs": args.epochs,
+        "epochs": 0 if args.eval_only else args.epochs,  # epochs trained: --eval-only trains none
         "initial_epoch": prepared.initial_epoch,
         "batch_size": args.batch_size,
         "replicas": prepared.replicas,

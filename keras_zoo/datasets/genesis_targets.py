@@ -13,17 +13,48 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keras_zoo.datasets import volumes
-from keras_zoo.errors import data_error, require_dir
+from keras_zoo.errors import data_error, require_dir, require_file
 
 if TYPE_CHECKING:
     from keras_zoo.datasets.base import SeededSamples
 
 BODY_HU = -500.0  # synthetic segmentation target: body (tissue, bone) vs air and lung
 TARGET_TASKS = ("segment", "classify")
+UNWINDOWED_HINT = (  # the window of the pretraining cubes: keras_zoo.datasets.volumes.hu_window
+    "; window raw intensities to [0, 1] first, as the pretraining cubes are (CT: HU clipped to [-1000, 1000])"
+)
+
+
+def check_labels(y: np.ndarray, path: str | os.PathLike, classes: int = 1) -> np.ndarray:
+    """Returns ``y`` after checking that its values are class indices of a ``classes``-class model: 0 or 1
+    for one class (a sigmoid), integers in [0, classes) otherwise.
+
+    Raises:
+        DataError: naming ``path``, the values found and those expected.
+    """
+    allowed = (0, 1) if classes == 1 else range(classes)
+    values = np.unique(y)
+    bad = values[~np.isin(values, allowed)]
+    if len(bad):
+        shown = ", ".join(f"{v:g}" for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        expected = "0 or 1 (--classes 1: a sigmoid)" if classes == 1 else f"integers 0..{classes - 1}"
+        hint = ""
+        if classes == 1 and set(values) <= {0, 255}:
+            hint = " (a 0/255 mask? divide it by 255)"
+        elif classes == 1 and np.all(values == np.rint(values)) and values.min() >= 0:
+            hint = f" ({int(values.max()) + 1} classes? give --classes {int(values.max()) + 1})"
+        raise data_error(path, f"labels must be {expected}, got values {{{shown}}}{hint}")
+    return y
 
 
 def read_target(
-    root: str, task: str, shape: tuple[int, int, int], cubes: int, modality: str, seed: int
+    root: str,
+    task: str,
+    shape: tuple[int, int, int],
+    cubes: int,
+    modality: str,
+    seed: int,
+    classes: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reads a user's fine-tuning folder.
 
@@ -34,29 +65,31 @@ def read_target(
         cubes: cubes drawn per NIfTI volume.
         modality: intensity window of NIfTI volumes (``"ct"`` or ``"mr"``).
         seed: seeds the cube positions.
+        classes: the model's classes: labels must be 0/1 for 1 (a sigmoid), 0..classes-1 otherwise.
 
     Returns:
         ``(x, y)``: float32 cubes (n, rows, cols, depth) in [0, 1], and labels (n, rows, cols, depth) or (n,).
 
     Raises:
-        DataError: a missing folder, arrays that do not fit ``shape``, or a label volume cubes cannot be
-            drawn from.
+        DataError: a missing folder or ``y.npy``, arrays that do not fit ``shape``, ``x.npy`` values outside
+            [0, 1] (the pretraining cubes' range), labels that are not class indices of ``classes``, or a
+            label volume cubes cannot be drawn from.
     """
     root = require_dir(root, "fine-tuning data folder")
-    if os.path.isfile(os.path.join(root, "x.npy")):
-        x = volumes.check_volume(
-            np.load(os.path.join(root, "x.npy"), allow_pickle=False).astype(np.float32),
-            os.path.join(root, "x.npy"),
-        )
+    x_path, y_path = os.path.join(root, "x.npy"), os.path.join(root, "y.npy")
+    if os.path.isfile(x_path):
+        if not os.path.lexists(y_path):
+            raise data_error(y_path, "not found: x.npy needs its labels in y.npy beside it")
+        require_file(y_path, "labels file")
+        x = volumes.check_volume(np.load(x_path, allow_pickle=False).astype(np.float32), x_path)
         y = volumes.check_volume(
-            np.load(os.path.join(root, "y.npy"), allow_pickle=False).astype(np.float32),
-            os.path.join(root, "y.npy"),
-            allow_constant=True,
+            np.load(y_path, allow_pickle=False).astype(np.float32), y_path, allow_constant=True
         )
         expected = (len(x), *shape) if task == "segment" else (len(x),)
         if x.shape[1:] != shape or y.shape != expected:
             raise data_error(root, f"x.npy {x.shape} / y.npy {y.shape} do not fit --input-size {shape}")
-        return x, y
+        volumes.check_unit_range(x, x_path, UNWINDOWED_HINT)
+        return x, check_labels(y, y_path, classes)
     if task != "segment":
         raise data_error(root, "classification data must be x.npy (n, rows, cols, depth) + y.npy (n,)")
     images = require_dir(os.path.join(root, "images"), "images folder")
@@ -66,6 +99,7 @@ def read_target(
         label_path = os.path.join(root, "labels", name)
         volume = volumes.hu_window(volumes.read_volume(os.path.join(images, name)), modality)
         label = np.rint(volumes.read_volume(label_path, allow_constant=True))  # a volume may hold no target
+        check_labels(label, label_path, classes)
         try:
             x, y = volumes.extract_paired_cubes(volume, label, cubes, rng, shape)
         except ValueError as exc:

@@ -23,7 +23,7 @@ def _check_acceleration(shape: Sequence[int], acceleration: float, centre_lines:
     if len(shape) < 2:
         raise ValueError(f"mask shape must have at least 2 axes (..., Nx, Ny), got {tuple(shape)}")
     nx = int(shape[-2])
-    if acceleration < 1:
+    if not acceleration >= 1:  # also refuses NaN
         raise ValueError(f"acceleration must be >= 1, got {acceleration}")
     lines = int(nx / acceleration)
     if not 0 <= centre_lines <= lines:
@@ -89,7 +89,7 @@ def cartesian_mask(
     """
     if density not in ("gaussian", "uniform"):
         raise ValueError(f"density must be 'gaussian' or 'uniform', got {density!r}")
-    nx = int(shape[-2]) if len(shape) >= 2 else 0
+    nx, _ = _check_acceleration(shape, acceleration, centre_lines)  # before dividing by acceleration
     positions = np.arange(nx) - nx / 2
     pdf = np.exp(-0.5 / (nx / 10.0) ** 2 * positions**2) + 1.0 / (2.0 * acceleration)
     if density == "uniform":

@@ -134,6 +134,41 @@ def test_cascadenet_psnr_per_slice_equals_the_metric_on_the_models_output(tmp_pa
     assert set(rows[0]) >= {"slice", "psnr", "ssim", "nmse", "psnr_zero_filled", "ssim_zero_filled"}
 
 
+def test_cascadenet_reads_a_folder_of_volumes_as_training_does(tmp_path, capsys):
+    """A folder of NIfTI volumes (training's --data) was read as a DICOM series and refused."""
+    import nibabel as nib
+
+    _, weights = _preset_weights(tmp_path, "cascadenet")
+    rng = np.random.default_rng(3)
+    (tmp_path / "mr").mkdir()
+    for name, count in (("a", 2), ("b", 1)):
+        volume = rng.random((32, 32, count)).astype(np.float32) + 0.1
+        nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "mr" / f"{name}.nii.gz"))
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--weights", weights, "--data", str(tmp_path / "mr"),
+            "--output", str(tmp_path / "out")]  # fmt: skip
+    assert evaluate.main(argv) == 0, capsys.readouterr().err
+    summary, rows = _read(tmp_path / "out")
+    assert summary["slices"] == 3 and len(rows) == 3
+    nib.save(
+        nib.Nifti1Image(rng.random((16, 16, 1)).astype(np.float32), np.eye(4)), str(tmp_path / "mr" / "c.nii")
+    )
+    assert evaluate.main([*argv[:-1], str(tmp_path / "out2")]) == 2
+    assert "holds slices of several sizes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "0.5"])
+def test_cascadenet_acceleration_below_1_is_one_line(tmp_path, capsys, value):
+    """--acceleration 0 was a ZeroDivisionError traceback from the mask density."""
+    _, weights = _preset_weights(tmp_path, "cascadenet")
+    np.save(tmp_path / "mr.npy", np.random.default_rng(0).random((2, 32, 32)).astype(np.float32))
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--weights", weights, "--data", str(tmp_path / "mr.npy"),
+            "--acceleration", value, "--output", str(tmp_path / "out")]  # fmt: skip
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --acceleration must be >= 1, got {value}", err
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
 def test_cascadenet_run_is_evaluated_with_the_scale_and_masks_it_trained_with(tmp_path):
     from keras_zoo.cli.train import main as train
     from keras_zoo.datasets.mri import cascadenet_example, channels_to_complex, scale_to_unit_max

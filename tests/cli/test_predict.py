@@ -263,6 +263,18 @@ def test_cascadenet_simulated_undersampling_equals_the_model(tmp_path):
     assert header == "slice,psnr,ssim,nmse,psnr_zero_filled,ssim_zero_filled,nmse_zero_filled"
 
 
+def test_cascadenet_acceleration_0_is_refused_not_read_as_4(tmp_path, capsys):
+    """``args.acceleration or 4.0`` undersampled at 4x when asked for 0."""
+    _, weights = _preset_weights(tmp_path, "cascadenet")
+    np.save(tmp_path / "slices.npy", np.random.default_rng(0).random((1, 24, 40)).astype(np.float32))
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--weights", weights, "--input",
+            str(tmp_path / "slices.npy"), "--output", str(tmp_path / "out"), "--acceleration", "0"]  # fmt: skip
+    assert predict.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --acceleration"), err
+    assert "acceleration must be >= 1, got 0" in err and not (tmp_path / "out" / "slices.npy").exists()
+
+
 def test_cascadenet_centred_cfl_kspace_writes_cfl(tmp_path):
     from keras_zoo.datasets.mri import fft2
     from keras_zoo.datasets.mri_readers import read_cfl, write_cfl

@@ -70,6 +70,17 @@ def test_dynamic_run_on_a_written_npy_sequence_file(tmp_path):
     )
 
 
+def test_eval_only_without_weights_warns_and_records_no_trained_epochs(tmp_path, caplog):
+    """--eval-only scored fresh weights without a word, and summary.json said "epochs": --epochs."""
+    args = [*TINY, "--input-size", "32", "32", "--samples", "4", "--eval-only", "--output", str(tmp_path)]
+    with caplog.at_level("WARNING", logger="keras_zoo"):
+        assert main(args) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "no --weights: using freshly initialised weights" in warnings
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["epochs"] == 0 and summary["initial_epoch"] == 0 and "val_psnr" in summary["metrics"]
+
+
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main([*TINY, "--data", str(tmp_path / "missing.nii.gz"), "--output", str(tmp_path)]) == 2
     assert "missing.nii.gz" in capsys.readouterr().err

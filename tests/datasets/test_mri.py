@@ -56,6 +56,13 @@ def test_mask_arguments_are_checked():
         cartesian_mask((16, 8), acceleration=4, centre_lines=8)
 
 
+@pytest.mark.parametrize("make_mask", [cartesian_mask, uniform_mask])
+@pytest.mark.parametrize("acceleration", [0, 0.0, -2, float("nan")])
+def test_acceleration_below_1_is_refused_before_the_density_divides_by_it(make_mask, acceleration):
+    with pytest.raises(ValueError, match="acceleration must be >= 1"):  # 0 was a ZeroDivisionError
+        make_mask((16, 8), acceleration=acceleration, centre_lines=2)
+
+
 def test_undersample_matches_numpy_and_centred_masks_agree():
     rng = np.random.default_rng(2)
     image = rng.normal(size=(2, 16, 12)) + 1j * rng.normal(size=(2, 16, 12))

@@ -198,6 +198,10 @@ class CascadeNetTask(Task):
         from keras_zoo.datasets.mri import cascadenet_example, undersampled_examples
 
         self._image_size(args)
+        if not args.acceleration >= 1:  # checked before any mask divides by it (NaN included)
+            raise ConfigError(f"--acceleration must be >= 1, got {args.acceleration:g}")
+        if not 0.0 <= args.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction:g}")
         images, description = self._images(args)
         train_idx, val_idx = split_indices(len(images), args.val_fraction, args.seed)
         train_images = images[train_idx]

@@ -168,7 +168,9 @@ class GenesisTask(Task):
 
         shape = tuple(args.input_size)
         if args.data:
-            x, y = read_target(args.data, args.task, shape, args.cubes, args.modality, args.seed)
+            x, y = read_target(
+                args.data, args.task, shape, args.cubes, args.modality, args.seed, classes=args.classes
+            )
             source = f"{args.data}"
         else:
             x, y = synthetic_target(args.task, args.cubes, shape, args.seed)
