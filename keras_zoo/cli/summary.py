@@ -27,21 +27,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def require_plotting() -> None:
+    """ConfigError (with what to install) unless pydot and Graphviz's ``dot`` are there."""
+    import importlib.util
+    import shutil
+
+    from keras_zoo.errors import ConfigError
+
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        raise ConfigError(f"--plot needs pydot and Graphviz: {PLOT_INSTALL}")
+
+
 def plot(model, path: str, expand_nested: bool = False) -> None:
     """Writes ``keras.utils.plot_model`` of ``model`` to ``path``, shapes and layer names shown.
 
     Raises:
         ConfigError: pydot or Graphviz missing (with what to install).
     """
-    import importlib.util
-    import shutil
-
     import keras
 
-    from keras_zoo.errors import ConfigError
-
-    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
-        raise ConfigError(f"--plot needs pydot and Graphviz: {PLOT_INSTALL}")
+    require_plotting()
     # plot_model picks the format from the file's extension, so it writes to `path` itself.
     keras.utils.plot_model(
         model, to_file=path, show_shapes=True, show_layer_names=True, expand_nested=expand_nested
@@ -54,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    if args.plot:
+    if args.plot:  # checked before the model is built and its table printed
         from keras_zoo.inference.common import OutputClaims
 
         OutputClaims(args.overwrite).claim(args.plot)  # an existing file is kept unless --overwrite
+        require_plotting()
     model, _ = build_model(args)
     model.summary(print_fn=lambda line, **kwargs: print(line))
     if args.plot:

@@ -25,8 +25,9 @@ def test_plot_without_graphviz_is_a_one_line_error(tmp_path, capsys):
     code = cli_main.main(
         ["summary", "--model", "unet", "--preset", "tiny", "--plot", str(tmp_path / "u.png")]
     )
-    err = capsys.readouterr().err
-    assert code == 2 and "pydot and Graphviz" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert code == 2 and "pydot and Graphviz" in captured.err and "Traceback" not in captured.err
+    assert "Total params" not in captured.out  # refused before the model is built and its table printed
     assert not (tmp_path / "u.png").exists()
 
 
