@@ -13,6 +13,7 @@ import glob
 import io
 import logging
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -181,6 +182,12 @@ def train_epoch_steps(data_dir: str | os.PathLike, batch_size: int) -> int | Non
     return None
 
 
+def _record_count(files: Sequence[str]) -> int:
+    """Records in the tfrecord ``files`` (reads them all)."""
+    tf = tfdata.tensorflow()
+    return sum(1 for _ in tf.data.TFRecordDataset(list(files)))
+
+
 def parse_example(serialized):
     """Parses one serialized Example into (JPEG bytes, int32 label 0..1000)."""
     tf = tfdata.tensorflow()
@@ -284,8 +291,7 @@ def imagenet_tfrecord_dataset(
         dataset = dataset.map(lambda jpeg, label: (jpeg, label - 1))
     if training:
         if steps is None:
-            count = sum(1 for _ in tf.data.TFRecordDataset(files))
-            steps = max(1, count // batch_size)
+            steps = max(1, _record_count(files) // batch_size)
         dataset = dataset.shuffle(shuffle_buffer, seed=seed).repeat().enumerate()
         dataset = dataset.map(
             lambda index, record: (
@@ -301,4 +307,7 @@ def imagenet_tfrecord_dataset(
             num_parallel_calls=calls,
         )
         dataset = dataset.batch(batch_size)
+        if sum(os.path.getsize(f) for f in files) <= COUNT_LIMIT_BYTES:  # Keras then knows where it ends
+            batches = -(-_record_count(files) // batch_size)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return tfdata.finish(dataset, workers)
