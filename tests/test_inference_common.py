@@ -29,8 +29,8 @@ def test_file_stems_and_input_lists(tmp_path):
 def test_claim_refuses_existing_files_and_output_that_is_a_file(tmp_path):
     (tmp_path / "old.png").write_bytes(b"x")
     with pytest.raises(ConfigError, match="old.png: exists; pass --overwrite"):
-        common.claim_all([str(tmp_path / "new.png"), str(tmp_path / "old.png")], overwrite=False)
-    assert common.claim(str(tmp_path / "old.png"), overwrite=True).endswith("old.png")
+        common.OutputClaims(overwrite=False).claim_all([str(tmp_path / "new.png"), str(tmp_path / "old.png")])
+    assert common.OutputClaims(overwrite=True).claim(str(tmp_path / "old.png")).endswith("old.png")
     with pytest.raises(ConfigError, match="is a file"), common.output_folder(tmp_path / "old.png"):
         pass
 

@@ -245,7 +245,7 @@ def predict_cascadenet(model, args, output: str, simulation: dict | None = None)
     from keras_zoo.datasets.mri import channels_to_complex
     from keras_zoo.errors import ConfigError, require_file
     from keras_zoo.inference import cascadenet as cn
-    from keras_zoo.inference.common import claim, claim_all, file_stem, write_csv
+    from keras_zoo.inference.common import OutputClaims, file_stem, write_csv
 
     if os.path.isdir(args.input):
         raise ConfigError(
@@ -255,10 +255,12 @@ def predict_cascadenet(model, args, output: str, simulation: dict | None = None)
     inputs, scale, reference = cascadenet_slices(args, simulation)
     stem = os.path.join(output, file_stem(args.input))
     is_cfl = args.input.lower().endswith((".cfl", ".hdr"))
-    paths = claim_all(cn.output_paths(stem, len(scale), is_cfl), args.overwrite)
-    metrics_path = (
-        claim(os.path.join(output, "metrics.csv"), args.overwrite) if reference is not None else None
-    )
+    sources = [path for path in (args.input, args.mask, args.reference) if path]
+    if is_cfl:  # a BART array is its .cfl and its .hdr
+        sources += [os.path.splitext(args.input)[0] + suffix for suffix in (".cfl", ".hdr")]
+    outputs = OutputClaims(args.overwrite, sources)
+    paths = outputs.claim_all(cn.output_paths(stem, len(scale), is_cfl))
+    metrics_path = outputs.claim(os.path.join(output, "metrics.csv")) if reference is not None else None
     reconstruction = cn.reconstruct(model, inputs, args.batch_size) * scale[:, None, None]
     cn.write_reconstruction(reconstruction, stem, is_cfl)
     if metrics_path:

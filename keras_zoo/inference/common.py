@@ -112,16 +112,6 @@ class OutputClaims:
         return [self.claim(path) for path in paths]
 
 
-def claim(path: str | os.PathLike, overwrite: bool) -> str:
-    """Returns ``path`` to write; ConfigError when it exists and ``overwrite`` is False."""
-    return OutputClaims(overwrite).claim(path)
-
-
-def claim_all(paths: Sequence[str], overwrite: bool) -> list[str]:
-    """:func:`claim` for every path before anything is written, so a refusal leaves no partial results."""
-    return OutputClaims(overwrite).claim_all(paths)
-
-
 def require_distinct_stems(files: Sequence[str]) -> None:
     """Refuses inputs whose results would share names: two files of one stem (``s0.png``, ``s0.tif``).
 

@@ -275,6 +275,21 @@ def test_cascadenet_acceleration_0_is_refused_not_read_as_4(tmp_path, capsys):
     assert "acceleration must be >= 1, got 0" in err and not (tmp_path / "out" / "slices.npy").exists()
 
 
+def test_cascadenet_never_replaces_its_cfl_input_even_with_overwrite(tmp_path, capsys):
+    """--output the input's folder: ksp.cfl/ksp.hdr would be replaced by the reconstruction."""
+    from keras_zoo.datasets.mri import fft2
+    from keras_zoo.datasets.mri_readers import write_cfl
+
+    image = np.random.default_rng(2).random((32, 32)).astype(np.complex64)
+    write_cfl(tmp_path / "ksp", fft2(image, centred=True))
+    before = {name: (tmp_path / name).read_bytes() for name in ("ksp.cfl", "ksp.hdr")}
+    argv = ["--model", "cascadenet", "--preset", "tiny", "--input", str(tmp_path / "ksp.cfl"), "--centred",
+            "--output", str(tmp_path), "--overwrite"]  # fmt: skip
+    assert predict.main(argv) == 2
+    assert "is an input of this command" in capsys.readouterr().err
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
 def test_cascadenet_centred_cfl_kspace_writes_cfl(tmp_path):
     from keras_zoo.datasets.mri import fft2
     from keras_zoo.datasets.mri_readers import read_cfl, write_cfl
