@@ -439,8 +439,7 @@ def _benchmark(parsed: tuple[argparse.Namespace, list[str]]) -> int:
     config = factory_overrides(args)
     if args.sweep:
         return sweep(args, argv)
-    if "keras" not in sys.modules:  # its backend chooses the device when it loads
-        pin_device_before_keras(os.environ.get("KERAS_BACKEND"), args.device)
+    pin_device_before_keras(os.environ.get("KERAS_BACKEND"), args.device)  # before Keras loads
     traits = _traits(args.model, _preset_arguments(args.model, args.preset, config))
     apply_tf_cpu_defaults(traits)  # before TensorFlow loads, for the reference preset
     for record in run_one(args, config, traits):

@@ -226,22 +226,12 @@ def _resumed_run_arguments(known: argparse.Namespace) -> dict[str, Any]:
     (``prepare_run_folder`` says so).
 
     Raises:
-        ConfigError: RUN's ``args.yaml`` does not parse as a mapping.
+        ConfigError: RUN's ``args.yaml`` does not parse as a mapping (:func:`_load_config`).
     """
-    import yaml
-
-    from keras_zoo.errors import ConfigError
-
     path = os.path.join(known.output or "", "args.yaml")
     if not (known.resume and known.output and os.path.isfile(path)):
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            recorded = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(recorded, dict):
-        raise ConfigError(f"{path}: not the arguments of a training run")
+    recorded = _load_config(path)  # read as a config file is
     log.info("--resume: the arguments of %s, under this command's", path)
     return {key: value for key, value in recorded.items() if key not in NOT_RESUMED}
 
@@ -422,10 +412,9 @@ def _apply_backend(backend: str | None, device: str | None) -> None:
                     f"set KERAS_BACKEND={backend} before starting Python"
                 )
         os.environ["KERAS_BACKEND"] = backend
-    if "keras" not in sys.modules:  # its backend chooses the device when it loads
-        from keras_zoo.runtime.placement import pin_device_before_keras
+    from keras_zoo.runtime.placement import pin_device_before_keras
 
-        pin_device_before_keras(os.environ.get("KERAS_BACKEND"), device or "auto")
+    pin_device_before_keras(os.environ.get("KERAS_BACKEND"), device or "auto")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 
 from keras_zoo.errors import ConfigError
 
@@ -24,10 +25,15 @@ def pin_device_before_keras(backend: str | None, device: str) -> None:
       (:func:`keras_zoo.runtime.npu.load_torch_npu`);
     - anything else: nothing (TensorFlow's GPUs are hidden at run time by ``configure``).
 
+    Does nothing once Keras is loaded (its backend has chosen already; :func:`keep_on_cpu` and
+    ``open_npu`` then check the choice).
+
     Args:
         backend: the Keras backend that will load (``KERAS_BACKEND``), or None when not known.
         device: ``"auto"``, ``"cpu"``, ``"gpu"`` or ``"npu"``.
     """
+    if "keras" in sys.modules:
+        return
     if device == "cpu" and backend == "jax":
         os.environ["JAX_PLATFORMS"] = "cpu"
     elif device == "cpu" and backend == "torch":

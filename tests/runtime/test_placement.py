@@ -27,6 +27,19 @@ def fake_torch_npu(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def keras_not_loaded(monkeypatch):
+    """As in a fresh process, before ``import keras``."""
+    monkeypatch.delitem(sys.modules, "keras")
+
+
+def test_nothing_is_pinned_once_keras_is_loaded(monkeypatch):
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    pin_device_before_keras("jax", "cpu")
+    assert "JAX_PLATFORMS" not in os.environ
+
+
+@pytest.mark.usefixtures("keras_not_loaded")
 @pytest.mark.parametrize(
     "backend, device, variable, value",
     [("jax", "cpu", "JAX_PLATFORMS", "cpu"), ("torch", "cpu", "CUDA_VISIBLE_DEVICES", "")],
@@ -37,6 +50,7 @@ def test_cpu_is_pinned_in_the_environment_before_keras_loads(monkeypatch, backen
     assert os.environ[variable] == value
 
 
+@pytest.mark.usefixtures("keras_not_loaded")
 @pytest.mark.parametrize(
     "backend, device", [("jax", "gpu"), ("torch", "auto"), ("tensorflow", "cpu"), (None, "cpu")]
 )
@@ -47,6 +61,7 @@ def test_other_devices_leave_the_environment_alone(monkeypatch, backend, device)
     assert {"JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES"}.isdisjoint(os.environ)
 
 
+@pytest.mark.usefixtures("keras_not_loaded")
 def test_npu_on_torch_imports_torch_npu_and_transfer_to_npu(monkeypatch, fake_torch_npu):
     imported = []
     real_import = importlib.import_module
