@@ -230,12 +230,17 @@ def _configure_cudnn(deterministic: bool) -> None:
     cudnn.deterministic = deterministic
 
 
+def _gpu_or_cpu(backend: str) -> tuple[str, tuple[int, int] | None]:
+    """``("gpu", compute capability)`` when ``backend`` sees a GPU, else ``("cpu", None)``."""
+    if _gpu_count(backend):
+        return "gpu", gpu_compute_capability(backend)
+    return "cpu", None
+
+
 def auto_choices(backend: str) -> dict[str, str]:
     """What :func:`configure` picks here for ``device="auto"`` and ``precision="auto"``:
     ``{"device": "gpu" or "cpu", "precision": ...}``."""
-    gpus = _gpu_count(backend)
-    device = "gpu" if gpus else "cpu"
-    capability = gpu_compute_capability(backend) if gpus else None
+    device, capability = _gpu_or_cpu(backend)
     return {"device": device, "precision": auto_precision(backend, device, capability)}
 
 
@@ -277,11 +282,10 @@ def configure(
     if device == "npu":
         adapter = open_npu(backend, precision)
     elif device in ("auto", "gpu"):
-        gpus = _gpu_count(backend)
-        if device == "gpu" and gpus == 0:
+        found, capability = _gpu_or_cpu(backend)
+        if device == "gpu" and found == "cpu":
             raise ConfigError(f"device='gpu' but the {backend} backend sees no GPU")
-        device = "gpu" if gpus else "cpu"
-        capability = gpu_compute_capability(backend) if gpus else None
+        device = found
     elif backend == "tensorflow":
         tf = importlib.import_module("tensorflow")
         try:
