@@ -23,7 +23,12 @@ import os
 import sys
 
 from keras_zoo.cli.command import run_command
-from keras_zoo.cli.inference_model import build_model, check_network_flags, model_command_parser
+from keras_zoo.cli.inference_model import (
+    build_model,
+    check_network_flags,
+    model_command_parser,
+    network_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         json_path, csv_path = OutputClaims(args.overwrite).claim_all(
             [os.path.join(args.output, "evaluation.json"), os.path.join(args.output, "evaluation.csv")]
         )
-        model, train_args = build_model(args)
-        name = train_args.model if train_args is not None else args.model
+        name, _ = network_name(args)  # the flags are checked before the network is built (seconds)
         if name not in SUPPORTED:
             raise ConfigError(f"evaluate supports {', '.join(SUPPORTED)}, not {name!r}")
         check_flags(args, name)
+        model, train_args = build_model(args)
         summary, rows = run(model, name, args, train_args)
         with output_folder(args.output):
             write_csv(csv_path, list(rows[0]), [list(row.values()) for row in rows])

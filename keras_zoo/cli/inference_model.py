@@ -173,6 +173,49 @@ def rgb_builder(
     return lambda size: build((*size, 3))
 
 
+def _training_run(args: argparse.Namespace) -> tuple[str, argparse.Namespace, dict] | None:
+    """``(args.yaml path, training arguments, model spec)`` of the run whose checkpoint ``--weights`` is, or
+    None (no run found, or ``--preset``/``--set`` asking for a registry architecture).
+
+    Raises:
+        ConfigError: ``--model`` contradicting the run's, or an unreadable run.
+    """
+    from keras_zoo.errors import ConfigError
+
+    args_path = None if (args.preset or args.set) else find_training_args(args.weights)
+    if not args_path:
+        return None
+    train_args, spec = read_run(args_path)
+    if args.model and args.model != spec["name"]:
+        raise ConfigError(
+            f"--model {args.model} contradicts {args_path} (model: {spec['name']}); "
+            "drop --model or give --preset/--set to build another architecture"
+        )
+    return args_path, train_args, spec
+
+
+def network_name(args: argparse.Namespace) -> tuple[str, argparse.Namespace | None]:
+    """``(name, training arguments or None)`` of the network :func:`build_model` builds for ``args``, found
+    without building it, so that a command can check its flags first (a full network takes seconds).
+
+    Raises:
+        ConfigError: no model named, or ``--model`` contradicting the run's ``args.yaml``.
+    """
+    run = _training_run(args)
+    if run is not None:
+        return run[2]["name"], run[1]
+    return _registry_name(args), None
+
+
+def _registry_name(args: argparse.Namespace) -> str:
+    """``--model``, required where no training run is found beside ``--weights``."""
+    from keras_zoo.errors import ConfigError
+
+    if not args.model:
+        raise ConfigError("--model is required (no args.yaml of a training run beside --weights)")
+    return args.model
+
+
 def build_model(args: argparse.Namespace):
     """Returns ``(model, training_args or None)`` as ``args`` say, with ``--weights`` loaded.
 
@@ -186,23 +229,16 @@ def build_model(args: argparse.Namespace):
 
     if args.weights:
         require_file(args.weights, "weights file")
-    train_args_path = None if (args.preset or args.set) else find_training_args(args.weights)
+    run = _training_run(args)
     train_args = None
-    if train_args_path:
-        train_args, spec = read_run(train_args_path)
-        if args.model and args.model != spec["name"]:
-            raise ConfigError(
-                f"--model {args.model} contradicts {train_args_path} (model: {spec['name']}); "
-                "drop --model or give --preset/--set to build another architecture"
-            )
+    if run is not None:
+        train_args_path, train_args, spec = run
         model = get_model(spec["name"], variant=spec.get("variant"), **spec["config"])
         log.info("rebuilt %s from %s", spec["name"], os.path.dirname(train_args_path))
     else:
-        if not args.model:
-            raise ConfigError("--model is required (no args.yaml of a training run beside --weights)")
         overrides = parse_overrides(args.set)
         try:
-            model = get_model(args.model, preset=args.preset, **overrides)
+            model = get_model(_registry_name(args), preset=args.preset, **overrides)
         except KerasZooError:
             raise
         except (TypeError, ValueError) as exc:  # a factory argument that does not fit

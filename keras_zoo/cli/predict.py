@@ -33,6 +33,7 @@ from keras_zoo.cli.inference_model import (
     build_model,
     check_network_flags,
     model_command_parser,
+    network_name,
     rgb_builder,
 )
 
@@ -324,11 +325,11 @@ def main(argv: list[str] | None = None) -> int:
             from keras_zoo.errors import require_file
 
             require_file(args.input, "input")
-        model, train_args = build_model(args)
-        name = train_args.model if train_args is not None else args.model
+        name, _ = network_name(args)  # the flags are checked before the network is built (seconds)
         if name not in SUPPORTED:
             raise ConfigError(f"predict supports {', '.join(SUPPORTED)}, not {name!r}")
         check_flags(args, name)
+        model, train_args = build_model(args)
         build = rgb_builder(args, train_args) if name == "deeplabv3plus" else None
         count = run(model, name, args, build, train_args)
         unit = "slice" if name == "cascadenet" else "input"  # CascadeNet counts the slices of its one file

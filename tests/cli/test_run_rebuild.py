@@ -82,6 +82,39 @@ def test_a_fine_tuned_run_still_rebuilds_after_its_initial_weights_moved(tmp_pat
     assert zoo_main(["summary", "--weights", str(run / "checkpoints/best.h5")]) == 0
 
 
+@pytest.mark.parametrize(
+    "command, flag, needle",
+    [
+        (
+            ["predict", "--input", "{run}", "--output", "{out}"],
+            ["--overlap", "0"],
+            "--overlap applies to genesis",
+        ),
+        (["evaluate", "--data", "{run}", "--output", "{out}"], ["--flip"], "--flip applies to deeplabv3plus"),
+    ],
+)
+def test_a_flag_of_another_network_is_refused_before_the_network_is_built(
+    tmp_path, capsys, monkeypatch, command, flag, needle
+):
+    """The network is named by the run's args.yaml (or --model); the flag is checked before the seconds a
+    full network takes to build, and nothing is written."""
+    import keras_zoo.registry
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "unet", run)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built the network before checking the flags")
+
+    monkeypatch.setattr(keras_zoo.registry, "get_model", no_build)
+    argv = [a.format(run=run, out=tmp_path / "out") for a in command]
+    for source in (["--weights", str(run / "checkpoints/best.h5")], ["--model", "unet"]):
+        assert zoo_main([*argv, *source, *flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("rates", [["0", "1", "2"], ["-6", "12", "18"]])
 def test_bad_atrous_rates_are_one_line_and_exit_2(tmp_path, capsys, rates):
     argv = ["--model", "deeplabv3plus", "--input-size", "33", "33", "--filters", "2", "--middle-units", "1"]
