@@ -135,7 +135,7 @@ def evaluate_cascadenet(model, args, train_args):
 
 
 def evaluate_genesis(model, args):
-    from keras_zoo.datasets.volumes import find_cube_files, read_cube_folds
+    from keras_zoo.datasets.volumes import find_cube_files, read_named_cube_folds
     from keras_zoo.errors import ConfigError, data_error
     from keras_zoo.inference.genesis import evaluate_cubes, genesis_kind
 
@@ -146,8 +146,8 @@ def evaluate_genesis(model, args):
     found = find_cube_files(args.data)
     if not found:
         raise data_error(args.data, "no cube files bat_<N>_s_<rows>x<cols>x<depth>_<fold>.npy")
-    folds = args.folds or sorted(found)
-    return evaluate_cubes(model, read_cube_folds(args.data, folds), args.seed, args.batch_size)
+    cubes, names = read_named_cube_folds(args.data, args.folds or sorted(found))
+    return evaluate_cubes(model, cubes, args.seed, args.batch_size, names)
 
 
 def evaluate_amoebanet(model, args):

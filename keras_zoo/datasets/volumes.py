@@ -393,6 +393,11 @@ def check_unit_range(values: np.ndarray, path: str | os.PathLike, hint: str = ""
 
 def read_cube_folds(data_dir: str | os.PathLike, folds: Iterable[int]) -> np.ndarray:
     """Concatenates the cube files of ``folds`` found in ``data_dir`` (n, rows, cols, depth)."""
+    return read_named_cube_folds(data_dir, folds)[0]
+
+
+def read_named_cube_folds(data_dir: str | os.PathLike, folds: Iterable[int]) -> tuple[np.ndarray, list[str]]:
+    """:func:`read_cube_folds` and a name per cube, ``FILE[i]``: its cube file and its place there."""
     available = find_cube_files(data_dir)
     folds = list(folds)
     missing = [f for f in folds if f not in available]
@@ -400,11 +405,13 @@ def read_cube_folds(data_dir: str | os.PathLike, folds: Iterable[int]) -> np.nda
         raise data_error(
             data_dir, f"no bat_<N>_[s_]RxCxD_<fold>.npy file for folds {missing} (found {sorted(available)})"
         )
-    arrays = [read_cube_file(p) for f in folds for p in available[f]]
+    paths = [p for f in folds for p in available[f]]
+    arrays = [read_cube_file(p) for p in paths]
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
         raise data_error(data_dir, f"cube files of folds {folds} have different cube shapes {sorted(shapes)}")
-    return np.concatenate(arrays)
+    names = [f"{p.name}[{i}]" for p, a in zip(paths, arrays) for i in range(len(a))]
+    return np.concatenate(arrays), names
 
 
 def prepare_genesis(

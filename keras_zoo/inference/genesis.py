@@ -9,6 +9,7 @@ vector per volume (the mean over its windows).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -148,7 +149,11 @@ def window_volume(path: str, modality: str = "ct") -> tuple[np.ndarray, np.ndarr
 
 
 def evaluate_cubes(
-    model: keras.Model, cubes: np.ndarray, seed: int = 0, batch_size: int = 4
+    model: keras.Model,
+    cubes: np.ndarray,
+    seed: int = 0,
+    batch_size: int = 4,
+    names: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """Restoration MSE of a pretraining network on cubes (n, rows, cols, depth) in [0, 1].
 
@@ -157,7 +162,7 @@ def evaluate_cubes(
 
     Returns:
         (``mse`` restored vs original and ``corrupted_mse`` transformed vs original over all cubes, plus
-        ``cubes``; one row per cube with its ``cube`` index and both errors).
+        ``cubes``; one row per cube with its ``cube`` (its name in ``names``, else its index) and both errors).
     """
     from keras_zoo.datasets.genesis import fixed_pairs
     from keras_zoo.inference.common import with_input_size
@@ -169,7 +174,7 @@ def evaluate_cubes(
     mse = np.mean((restored - original) ** 2, axis=axes)
     corrupted = np.mean((transformed - original) ** 2, axis=axes)
     rows = [
-        {"cube": i, "mse": float(m), "corrupted_mse": float(c)}
+        {"cube": names[i] if names is not None else i, "mse": float(m), "corrupted_mse": float(c)}
         for i, (m, c) in enumerate(zip(mse, corrupted))
     ]
     summary = {"mse": float(mse.mean()), "corrupted_mse": float(corrupted.mean()), "cubes": len(rows)}

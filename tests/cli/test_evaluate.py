@@ -3,6 +3,7 @@ from the model's own outputs, evaluation.json + evaluation.csv are written, and 
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -209,7 +210,8 @@ def test_genesis_restoration_mse_equals_the_models_error(tmp_path):
 
     model, weights = _preset_weights(tmp_path, "genesis")
     cubes = np.random.default_rng(3).random((3, 16, 16, 8)).astype(np.float32)
-    write_cube_file(cubes, tmp_path / "cubes", scale=3, fold=0)
+    first = os.path.basename(write_cube_file(cubes[:2], tmp_path / "cubes", scale=3, fold=0))
+    second = os.path.basename(write_cube_file(cubes[2:], tmp_path / "cubes", scale=3, fold=1))
     argv = ["--model", "genesis", "--preset", "tiny", "--weights", weights, "--data", str(tmp_path / "cubes"),
             "--seed", "4", "--output", str(tmp_path / "out")]  # fmt: skip
     assert evaluate.main(argv) == 0
@@ -217,6 +219,7 @@ def test_genesis_restoration_mse_equals_the_models_error(tmp_path):
     x, y = fixed_pairs(cubes, 4)
     mse = np.mean((model.predict(x, verbose=0) - y) ** 2, axis=(1, 2, 3, 4))
     np.testing.assert_allclose([float(r["mse"]) for r in rows], mse, rtol=1e-5)
+    assert [r["cube"] for r in rows] == [f"{first}[0]", f"{first}[1]", f"{second}[0]"]  # which cube is which
     assert summary["mse"] == pytest.approx(mse.mean(), rel=1e-5) and summary["cubes"] == 3
     assert summary["corrupted_mse"] == pytest.approx(np.mean((x - y) ** 2), rel=1e-5)
 
