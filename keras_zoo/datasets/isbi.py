@@ -27,13 +27,14 @@ from skimage import segmentation, transform
 
 from keras_zoo.datasets.augment import AugmentConfig, center_crop, random_patch
 from keras_zoo.datasets.base import ArrayBatches, SeededSamples, split_indices, worker_options
-from keras_zoo.errors import data_error, require_dir, require_file
+from keras_zoo.errors import DataError, data_error, require_dir, require_file
 
 logger = logging.getLogger(__name__)
 
 FITS = ("crop", "resize")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 GREY_MODES = ("L", "I;16", "I;16B", "I", "F", "1")  # Pillow modes read as stored
+PLANAR_CONFIGURATION = 284  # TIFF tag: 2 = each colour in its own plane
 
 
 @dataclasses.dataclass
@@ -126,15 +127,27 @@ def _read_frames(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as image:
             frames = []
             for frame in ImageSequence.Iterator(image):
+                if frame.mode not in GREY_MODES and _separate_planes(frame):
+                    return _read_tiff_pages(path)  # a grey stack tagged as colour planes
                 if frame.mode not in GREY_MODES:
                     frame = frame.convert("L")
                 frames.append(np.asarray(frame))
+    except DataError:
+        raise
     except Exception as error:  # noqa: BLE001 - Pillow's plugins raise many types for corrupt files
         raise data_error(path, f"cannot read image ({type(error).__name__}: {error})") from error
     shapes = sorted({frame.shape for frame in frames})
     if len(shapes) != 1:
         raise data_error(path, f"pages differ in shape {shapes}")
     return np.stack(frames)
+
+
+def _separate_planes(frame: Image.Image) -> bool:
+    """Whether a Pillow TIFF frame stores its colours as separate planes: how tifffile.imwrite stores a grey
+    stack of 3 or 4 slices unless given ``photometric='minisblack'`` (read as colour, they would be mixed
+    into one luminance slice)."""
+    tags = getattr(frame, "tag_v2", None)
+    return tags is not None and tags.get(PLANAR_CONFIGURATION) == 2
 
 
 def read_pages(path: str | os.PathLike) -> np.ndarray:
@@ -228,14 +241,32 @@ def read_png_folders(image_dir: str | os.PathLike, label_dir: str | os.PathLike)
 
 
 def _read_tiff_pages(path: str | os.PathLike) -> np.ndarray:
-    """Reads a multi-page grayscale TIFF as stored (pages, H, W) with tifffile."""
+    """Reads a multi-page grayscale TIFF as stored (pages, H, W) with tifffile (separate colour planes as
+    pages).
+
+    Raises:
+        DataError: naming the file when it is missing, unreadable, a colour image or not 2D pages.
+    """
     import tifffile
 
     path = require_file(path, "TIFF stack")
     try:
-        array = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tiff:
+            axes, array = tiff.series[0].axes, tiff.series[0].asarray()
     except Exception as error:  # noqa: BLE001 - tifffile raises many types (struct.error, ...) for corrupt files
         raise data_error(path, f"cannot read TIFF stack ({type(error).__name__}: {error})") from error
+    if axes.startswith("S"):
+        logger.warning(
+            "%s: tagged as one colour image with %d separate planes, as tifffile.imwrite stores a stack of 3 "
+            "or 4 slices unless given photometric='minisblack'; read as %d grey slices",
+            path,
+            len(array),
+            len(array),
+        )
+    elif "S" in axes:  # interleaved colours: (H, W, 3) would pass for H pages of W x 3
+        raise data_error(
+            path, f"a colour image (axes {axes}, shape {array.shape}), not a stack of grey pages"
+        )
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or 0 in array.shape:

@@ -45,12 +45,43 @@ def test_tiff_stacks(tmp_path):
     rng = np.random.default_rng(1)
     volume = rng.integers(0, 256, (3, 16, 20), dtype=np.uint8)
     labels = np.where(rng.random((3, 16, 20)) < 0.25, 0, 255).astype(np.uint8)
-    tifffile.imwrite(tmp_path / "train-volume.tif", volume)
-    tifffile.imwrite(tmp_path / "train-labels.tif", labels)
+    tifffile.imwrite(tmp_path / "train-volume.tif", volume, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "train-labels.tif", labels, photometric="minisblack")
     slices = isbi.read_isbi(tmp_path)
     assert slices.names == ["page 0", "page 1", "page 2"]
     np.testing.assert_allclose(slices.images, volume / 255.0, atol=1e-6)
     np.testing.assert_array_equal(slices.labels, labels == 255)
+
+
+def test_a_grey_stack_stored_as_colour_planes_is_read_slice_by_slice(tmp_path, caplog):
+    """tifffile.imwrite stores a (3, H, W) array as one colour image with separate planes unless told
+    otherwise; read as colour, Pillow mixed the three slices into one luminance slice."""
+    rng = np.random.default_rng(2)
+    volume = rng.integers(0, 256, (3, 16, 20), dtype=np.uint8)
+    labels = np.where(rng.random((3, 16, 20)) < 0.25, 0, 255).astype(np.uint8)
+    planes = {"photometric": "rgb", "planarconfig": "separate"}
+    for folder, array in (("image", volume), ("label", labels)):
+        (tmp_path / "train" / folder).mkdir(parents=True)
+        tifffile.imwrite(tmp_path / "train" / folder / "s.tif", array, **planes)
+    tifffile.imwrite(tmp_path / "train-volume.tif", volume, **planes)
+    tifffile.imwrite(tmp_path / "train-labels.tif", labels, **planes)
+    with caplog.at_level("WARNING", logger="keras_zoo.datasets.isbi"):
+        folders = isbi.read_png_folders(tmp_path / "train" / "image", tmp_path / "train" / "label")
+        stacks = isbi.read_tiff_stacks(tmp_path / "train-volume.tif", tmp_path / "train-labels.tif")
+    for slices in (folders, stacks):
+        np.testing.assert_allclose(slices.images, volume / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(slices.labels, labels == 255)
+    assert folders.names == ["s page 0", "s page 1", "s page 2"]
+    np.testing.assert_allclose(isbi.read_pages(tmp_path / "train-volume.tif"), volume / 255.0, atol=1e-6)
+    assert "s.tif: tagged as one colour image with 3 separate planes" in caplog.text
+
+
+def test_a_colour_tiff_is_not_taken_for_a_stack(tmp_path):
+    """An interleaved RGB (H, W, 3) image would pass for H pages of W x 3 pixels."""
+    tifffile.imwrite(tmp_path / "train-volume.tif", np.zeros((8, 8, 3), np.uint8), photometric="rgb")
+    tifffile.imwrite(tmp_path / "train-labels.tif", np.zeros((8, 8, 3), np.uint8), photometric="rgb")
+    with pytest.raises(DataError, match=r"train-volume\.tif: a colour image \(axes YXS"):
+        isbi.read_isbi(tmp_path)
 
 
 def test_real_isbi_slices(shared_data):
@@ -97,7 +128,7 @@ def test_pair_errors_name_the_file(tmp_path):
     with pytest.raises(DataError, match=r"shape/label/1\.png: label shape \(10, 10\) differs"):
         isbi.read_isbi(tmp_path / "shape")
 
-    tifffile.imwrite(tmp_path / "train-volume.tif", np.zeros((3, 8, 8), np.uint8))
+    tifffile.imwrite(tmp_path / "train-volume.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
     tifffile.imwrite(tmp_path / "train-labels.tif", np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(DataError, match=r"train-labels\.tif: label stack shape \(2, 8, 8\) differs"):
         isbi.read_isbi(tmp_path)
