@@ -25,7 +25,33 @@ def test_prepare_writes_slim_examples(tmp_path):
     assert list(feature["image/object/bbox/xmin"].float_list.value) == []
 
 
-def test_tfrecord_dataset_labels_and_preprocessing(tmp_path):
+def test_record_count_reads_the_length_fields_as_tensorflow_reads_the_records(tmp_path):
+    from keras_zoo.datasets.shards import record_count
+
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "r.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for size in [0, 1, 300, 70_000, *rng.integers(0, 2_000, 50)]:
+            writer.write(rng.bytes(int(size)))
+    assert record_count(path) == sum(1 for _ in tf.data.TFRecordDataset([path])) == 54
+    (tmp_path / "empty.tfrecord").write_bytes(b"")
+    assert record_count(tmp_path / "empty.tfrecord") == 0
+    data = (tmp_path / "r.tfrecord").read_bytes()
+    (tmp_path / "cut.tfrecord").write_bytes(data[:-3])
+    with pytest.raises(DataError, match=r"cut\.tfrecord: ends inside record number 54"):
+        record_count(tmp_path / "cut.tfrecord")
+    (tmp_path / "short.tfrecord").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(DataError, match=r"short\.tfrecord: ends inside record number 1"):
+        record_count(tmp_path / "short.tfrecord")
+    (tmp_path / "text.tfrecord").write_text("not a tfrecord file at all")
+    with pytest.raises(DataError, match=r"text\.tfrecord: ends inside record number 1"):
+        record_count(tmp_path / "text.tfrecord")
+
+
+def test_tfrecord_dataset_labels_and_preprocessing(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        records, "COUNT_LIMIT_BYTES", 1
+    )  # validation is counted at any size (ImageNet's 6.4 GB)
     truth = write_tree(tmp_path / "images", size=(48, 40))
     records.prepare_imagenet(tmp_path / "images", tmp_path / "out", num_shards=2)
     val = records.imagenet_tfrecord_dataset(
