@@ -860,7 +860,16 @@ def test_keras_zoo_train_help_without_model(capsys):
     from keras_zoo.cli import main
 
     assert main.main(["train", "--help"]) == 0
-    assert "--preset" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--preset" in out and out.startswith("usage: keras-zoo train")
+    assert "flags: keras-zoo train --model NAME --help" in " ".join(out.split())
+
+
+def test_keras_zoo_train_names_itself_in_its_errors(capsys):
+    from keras_zoo.cli import main
+
+    assert main.main(["train", "--model", "unet", "--bogus"]) == 2
+    assert "keras-zoo train: error: unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
 def test_version_prints_the_package_version(capsys):

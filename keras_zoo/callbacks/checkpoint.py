@@ -105,7 +105,7 @@ class HDF5Checkpoint(keras.callbacks.Callback):
     """Saves ``last.h5`` every epoch and ``best.h5`` (plus the top-k best epochs) by a monitored value.
 
     Files in ``directory``: ``last.h5``, ``best.h5`` and ``best-epoch{E:04d}.h5`` for the ``keep_best`` best
-    epochs. Every file is written to a temporary name and renamed, so a crash at any moment leaves the
+    epochs of the run (an epoch that ranks among them without beating ``best.h5`` is kept too). Every file is written to a temporary name and renamed, so a crash at any moment leaves the
     previous complete file in place. An epoch whose loss is NaN/Inf is not saved.
 
     Args:
@@ -151,6 +151,12 @@ class HDF5Checkpoint(keras.callbacks.Callback):
     def _better(self, value: float, than: float) -> bool:
         return value < than if self.mode == "min" else value > than
 
+    def _ranks_among_kept(self, value: float) -> bool:
+        """Whether an epoch of ``value`` is one of the ``keep_best`` best so far (ties: the earlier stays)."""
+        if not self.keep_best:
+            return False
+        return len(self.best_files) < self.keep_best or self._better(value, self.best_files[-1][0])
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         loss = logs.get("loss")
@@ -160,10 +166,12 @@ class HDF5Checkpoint(keras.callbacks.Callback):
         key = self.monitor if self.monitor in logs else "loss"
         value = float(logs.get(key, math.nan))
         improved = math.isfinite(value) and self._better(value, self.best)
+        kept = math.isfinite(value) and self._ranks_among_kept(value)
         dropped: list[tuple[float, str]] = []
         name = f"best-epoch{epoch + 1:04d}.h5"
         if improved:
             self.best = value
+        if kept:
             ranked = sorted(self.best_files + [(value, name)], key=lambda t: t[0], reverse=self.mode == "max")
             self.best_files, dropped = ranked[: self.keep_best], ranked[self.keep_best :]
         state = CheckpointState(epoch + 1, self.best, key, self.best_files)
@@ -171,8 +179,8 @@ class HDF5Checkpoint(keras.callbacks.Callback):
             write_checkpoint(self.last_path, self.model, state, self.model.optimizer)
             if improved:
                 self._copy(self.last_path, self.best_path)
-                if self.keep_best:
-                    self._copy(self.last_path, os.path.join(self.directory, name))
+            if kept:
+                self._copy(self.last_path, os.path.join(self.directory, name))
         except OSError as exc:
             raise WeightsError(
                 f"{self.directory}: could not write checkpoint ({exc}); previous files kept"

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return train_cli.main(rest)
+        return train_cli.main(rest, prog="keras-zoo train")
     if command in COMMANDS:
         return COMMANDS[command](rest)
     return run_module_command(command, rest)

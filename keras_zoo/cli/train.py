@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import json
 import logging
@@ -70,12 +71,13 @@ def _load_config(path: str | None) -> dict:
     return {key.replace("-", "_"): value for key, value in config.items()}
 
 
-def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
-    """The common flags of every model (the model's own flags are added by its Task)."""
+def build_parser(task_names: list[str], prog: str = "train.py") -> argparse.ArgumentParser:
+    """The common flags of every model (the model's own flags are added by its Task); ``prog`` names the
+    command in help and errors (``keras-zoo train`` when run so)."""
     parser = argparse.ArgumentParser(
-        prog="train.py",
+        prog=prog,
         description="Train a keras_zoo network on its embedded default data or on --data.",
-        epilog="Each model adds its own flags: train.py --model NAME --help. Defaults come from the "
+        epilog="Each model adds its own flags: %(prog)s --model NAME --help. Defaults come from the "
         "reference recipe; --preset, then -c config.yaml, then flags override them.",
     )
     g = parser.add_argument_group("run")
@@ -84,7 +86,8 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     g.add_argument(
         "--preset",
         help="registry preset (e.g. tiny): its factory arguments become the defaults of the flags of the "
-        "same name (input_shape: --input-size without the channels); arguments no flag takes are logged",
+        "same name (input_shape: --input-size without the channels); arguments no flag takes (U-Net's depth) go "
+        "to the network as they are",
     )
     g.add_argument("--data", help="dataset path in the model's real format; omitted: embedded synthetic data")
     g.add_argument(
@@ -99,7 +102,9 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     g.add_argument("--weights", help="initial weights (.h5 / .weights.h5 / .keras) for transfer learning")
     g.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last.h5")
     g.add_argument(
-        "--eval-only", action="store_true", help="evaluate --weights (or the last checkpoint) only"
+        "--eval-only",
+        action="store_true",
+        help="evaluate --weights only (without it: freshly initialised weights)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of weights, data and augmentation (>= 0)")
     g.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
@@ -160,19 +165,19 @@ def build_parser(task_names: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def task_parser(task) -> argparse.ArgumentParser:
+def task_parser(task, prog: str = "train.py") -> argparse.ArgumentParser:
     """The full parser of ``task``: common options, the task's own, and the task's defaults."""
     from keras_zoo.cli.tasks import task_names
 
-    parser = build_parser(task_names())
+    parser = build_parser(task_names(), prog)
     task.add_arguments(parser)
     parser.set_defaults(**task.defaults)
     return parser
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
+def parse_args(argv: list[str], prog: str = "train.py") -> tuple[argparse.Namespace, Task]:
     """Parses ``argv`` into (args, task): flags over config-file values over ``--preset`` over the task's
-    defaults.
+    defaults. ``prog`` names the command in help and errors.
 
     Imports neither Keras nor a backend unless ``--preset`` is given: the registry's presets live in the
     model modules, so then the backend is applied first (and TensorFlow's general CPU kernel default, as
@@ -193,12 +198,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Task]:
         raise ConfigError(f"--resume: {known.output} holds a {resumed.get('model')} run, not {model}")
     if model is None:
         if known.help:
-            build_parser(task_names()).parse_args(["--help"])  # prints the help, exits 0
+            build_parser(task_names(), prog).parse_args(["--help"])  # prints the help, exits 0
         raise ConfigError(
             "--model is required (or 'model:' in the config file); choose one of " + ", ".join(task_names())
         )
     task = get_task(model)
-    parser = task_parser(task)
+    parser = task_parser(task, prog)
     parser.set_defaults(**{PRESET_NETWORK: None})
     config = check_config_values(config, parser, known.config)
     preset = known.preset or config.get("preset")
@@ -417,10 +422,11 @@ def _apply_backend(backend: str | None, device: str | None) -> None:
     pin_device_before_keras(os.environ.get("KERAS_BACKEND"), device or "auto")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit status (0 ok, 2 user error, 3 training diverged,
-    130 interrupted)."""
-    return run_command(parse_args, _train, argv, interrupted=_resume_hint)
+def main(argv: list[str] | None = None, prog: str = "train.py") -> int:
+    """Entry point (``prog``: the command's name in help and errors); returns the process exit status (0 ok,
+    2 user error, 3 training diverged, 130 interrupted)."""
+    parse = functools.partial(parse_args, prog=prog)
+    return run_command(parse, _train, argv, interrupted=_resume_hint)
 
 
 def _train(parsed: tuple[argparse.Namespace, Task]) -> int:

@@ -42,14 +42,39 @@ def test_best_and_last_and_top_k(tmp_path):
     ckpt = HDF5Checkpoint(str(tmp_path), monitor="score", mode="min", keep_best=2)
     model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[_ValueLogger(scores), ckpt])
     files = sorted(os.listdir(tmp_path))
-    assert files == ["best-epoch0002.h5", "best-epoch0004.h5", "best.h5", "last.h5"]
+    # the two lowest scores, 0.1 (epoch 4) and 0.2 (epoch 5, which ranks second without beating epoch 4)
+    assert files == ["best-epoch0004.h5", "best-epoch0005.h5", "best.h5", "last.h5"]
+    assert read_checkpoint_state(str(tmp_path / "best-epoch0005.h5")).epoch == 5
     state = read_checkpoint_state(str(tmp_path / "last.h5"))
+    assert state.best_files == [
+        (pytest.approx(0.1), "best-epoch0004.h5"),
+        (pytest.approx(0.2), "best-epoch0005.h5"),
+    ]
     assert state.epoch == 5 and state.best == pytest.approx(0.1) and state.monitor == "score"
     assert read_checkpoint_state(str(tmp_path / "best.h5")).epoch == 4
     # a checkpoint loads with plain load_weights into a freshly built model
     fresh = _model()
     fresh.load_weights(str(tmp_path / "last.h5"))
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_the_kept_epochs_are_the_k_best_of_the_run(tmp_path, mode):
+    """Over a run, then resumed: the best-epoch files are the keep_best best epochs by an independent sort."""
+    scores = [0.7, 0.2, 0.9, 0.4, 0.4, 0.1, 0.8, 0.3]
+    model, (x, y) = _model(), _data()
+    first = HDF5Checkpoint(str(tmp_path), monitor="score", mode=mode, keep_best=3)
+    model.fit(x, y, epochs=5, verbose=0, callbacks=[_ValueLogger(scores), first])
+    state = restore_checkpoint(model, str(tmp_path / "last.h5"))
+    resumed = HDF5Checkpoint(str(tmp_path), monitor="score", mode=mode, keep_best=3, initial_state=state)
+    model.fit(x, y, epochs=8, initial_epoch=5, verbose=0, callbacks=[_ValueLogger(scores), resumed])
+    order = sorted(
+        range(8), key=lambda e: scores[e] if mode == "min" else -scores[e]
+    )  # stable: ties by epoch
+    expected = sorted(f"best-epoch{e + 1:04d}.h5" for e in order[:3])
+    assert sorted(f for f in os.listdir(tmp_path) if f.startswith("best-epoch")) == expected
+    best_epoch = order[0] + 1
+    assert read_checkpoint_state(str(tmp_path / "best.h5")).epoch == best_epoch
 
 
 def test_resume_restores_optimizer_state_and_epoch(tmp_path):
