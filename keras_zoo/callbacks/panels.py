@@ -45,3 +45,33 @@ def save_image_grid(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
+
+
+def save_captioned_images(
+    path: str,
+    images: Sequence[np.ndarray],
+    captions: Sequence[str],
+    columns: int = 4,
+    cell_inches: float = 2.4,
+) -> None:
+    """Writes RGB images (H, W, 3) with values in [0, 1], each above its caption, in rows of ``columns``,
+    atomically to the PNG ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(cell_inches * columns, cell_inches * rows), squeeze=False
+    )
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index < len(images):
+            ax.imshow(np.clip(images[index], 0.0, 1.0))
+            ax.set_title(captions[index], fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)

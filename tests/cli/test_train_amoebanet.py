@@ -95,6 +95,54 @@ def test_aux_head_losses_and_targets(tmp_path):
     assert task.monitor(task_args(task, [])) == ("val_top1", "max")
 
 
+@pytest.mark.parametrize("classes, aux_head", [(10, True), (1001, False)])
+def test_previews_caption_each_image_with_its_label_and_the_models_top_class(
+    tmp_path, monkeypatch, classes, aux_head
+):
+    import keras_zoo.callbacks.panels as panels
+    from keras_zoo.inference.amoebanet import class_label
+
+    task = get_task("amoebanet")
+    size = "96" if aux_head else "32"  # the auxiliary head needs a 5x5 map after the first cell
+    argv = ["--filters", "8", "--num-cells", "3", "--batch-size", "2", "--input-size", size]
+    argv += ["--classes", str(classes), "--synthetic-samples", "4", *(["--aux-head"] if aux_head else [])]
+    args = task_args(task, argv)
+    model, _ = build_model(task, args, None)
+    data = task.load_data(args)
+    captured = {}
+    real = panels.save_captioned_images
+
+    def capture(path, images, captions, **kwargs):
+        captured.update(images=images, captions=captions)
+        real(path, images, captions, **kwargs)
+
+    monkeypatch.setattr(panels, "save_captioned_images", capture)
+    task.save_previews(model, data, str(tmp_path / "previews.png"), args)
+    assert (tmp_path / "previews.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    x, y = data.val[0]
+    y = y["logits"] if aux_head else y
+    logits = model.predict(x, verbose=0)
+    top = np.argmax(logits[0] if aux_head else logits, axis=-1)
+    expected = [
+        (f"label: {class_label(int(a), classes)[1]}", f"top-1: {class_label(int(b), classes)[1]}")
+        for a, b in zip(y[:8], top[:8])
+    ]
+    assert [tuple(c.split(" (")[0].split("\n")) for c in captured["captions"]] == expected
+    np.testing.assert_allclose(captured["images"], (x[:8] + 1) / 2)
+
+
+def test_first_batch_of_a_tf_dataset_with_auxiliary_targets():
+    tf = pytest.importorskip("tensorflow")
+    from keras_zoo.cli.tasks.amoebanet import first_batch
+
+    x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    y = np.array([3, 5], np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((x, {"logits": y, "aux_logits": y + 1})).batch(2)
+    images, labels = first_batch(dataset)
+    np.testing.assert_array_equal(images, x)
+    np.testing.assert_array_equal(labels, y)
+
+
 def test_data_errors(tmp_path):
     task = get_task("amoebanet")
     with pytest.raises(DataError, match="not found"):

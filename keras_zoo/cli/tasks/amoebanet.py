@@ -22,7 +22,9 @@ import argparse
 import glob
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from keras_zoo.cli.tasks.base import Data, Task, input_workers
 from keras_zoo.errors import ConfigError, require_dir
@@ -151,6 +153,28 @@ class AmoebaNetTask(Task):
             return []
         return [DropPathSchedule(total_steps=args.epochs * len(data.train))]
 
+    def save_previews(self, model: keras.Model, data: Data, path: str, args: argparse.Namespace) -> None:
+        """Up to eight images of the first validation batch, each with its label and the model's most
+        probable class (ImageNet names for 1000 or 1001 classes)."""
+        import keras
+
+        from keras_zoo.callbacks.panels import save_captioned_images
+        from keras_zoo.inference.amoebanet import class_label, class_probabilities, top_k
+
+        if data.val is None:
+            return
+        images, labels = first_batch(data.val)
+        images, labels = images[:8], labels[:8]
+        logits = model if len(model.outputs) == 1 else keras.Model(model.inputs, model.outputs[0])
+        ids, probabilities = top_k(class_probabilities(logits, images, batch_size=len(images)), 1)
+        classes = int(model.outputs[0].shape[-1])
+        captions = [
+            f"label: {class_label(int(label), classes)[1]}\n"
+            f"top-1: {class_label(int(top), classes)[1]} ({float(p):.0%})"
+            for label, top, p in zip(labels, ids[:, 0], probabilities[:, 0])
+        ]
+        save_captioned_images(path, (images + 1.0) / 2.0, captions)
+
     def load_data(self, args: argparse.Namespace) -> Data:
         from keras_zoo.datasets import imagenet
 
@@ -237,3 +261,17 @@ class AmoebaNetTask(Task):
         same = " (validation = the training images, eval preprocessing)" if val_dir == train_dir else ""
         description = f"ImageNet folders at {root}: {len(paths)} images{same}, {describe_workers(train)}"
         return Data(train=train, val=val, description=description)
+
+
+def first_batch(batches: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(images (n, H, W, 3), labels (n,))`` of the first batch of a ``PyDataset`` or a ``tf.data.Dataset``
+    (the main head's labels where the batches carry the auxiliary head's too)."""
+    import keras
+
+    if isinstance(batches, keras.utils.PyDataset):
+        images, labels = batches[0]
+    else:
+        images, labels = next(iter(batches.take(1)))
+    if isinstance(labels, dict):
+        labels = labels["logits"]
+    return np.asarray(images), np.asarray(labels)
