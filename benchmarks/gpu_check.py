@@ -33,10 +33,12 @@ from keras_zoo.runtime.traits import nvidia_smi_query  # noqa: E402 - nor does t
 MODELS = tuple(task_names())
 KINDS = ("keras-jax", "torch-eager", "keras-torch", "torch-compile")
 TORCH_PORT = {"deeplabv3plus": "deeplab"}  # benchmarks/torch_ports/<file>.py where it differs from the model
-# Ceilings per GPU, (bf16 matrix GFLOP/s, copy GB/s counting bytes read and written), as measured on the
-# device tool's machines (its KINDS.md): H200 769-798 TFLOP/s and 4.3 TB/s, H100 798 TFLOP/s and 3.0 TB/s.
-# The first key contained in nvidia-smi's name of the GPU applies; another GPU gets no MFU or roofline.
-GPU_PEAKS = {"H200": (790_000.0, 4_300.0), "H100": (790_000.0, 3_000.0)}
+# Ceilings per GPU, by nvidia-smi's exact name of the SXM parts (another name, e.g. "NVIDIA H100 PCIe" or
+# "NVIDIA H200 NVL", gets no MFU or roofline): (GFLOP/s, GB/s). The first is the datasheet's dense bf16
+# tensor-core rate, 989.4 TFLOP/s on both, so MFU has its usual meaning; the second the copy bandwidth
+# measured on the device tool's machines (its KINDS.md: 4.3 TB/s on the H200, 3.0 on the H100, counting bytes
+# read and written; datasheets 4.8 and 3.35), so the memory roofline is one a step can reach.
+GPU_PEAKS = {"NVIDIA H200": (989_400.0, 4_300.0), "NVIDIA H100 80GB HBM3": (989_400.0, 3_000.0)}
 # Small configurations of the PyTorch ports for --smoke (the Keras items use the registry's "tiny" presets).
 SMOKE_PORT_ARGS = {
     "unet": ("--preset", "tiny"),
@@ -108,7 +110,7 @@ def gpu_name() -> str | None:
 
 def peaks_for(name: str | None) -> tuple[float, float] | None:
     """``(GFLOP/s, GB/s)`` of ``GPU_PEAKS`` for the GPU called ``name``, or None for another or no GPU."""
-    return next((peaks for key, peaks in GPU_PEAKS.items() if name and key in name), None)
+    return GPU_PEAKS.get((name or "").strip())
 
 
 def plan(smoke: bool, peaks: tuple[float, float] | None = None) -> list[Item]:
@@ -186,7 +188,10 @@ def run_item(item: Item, seconds_left: float) -> list[dict]:
             [sys.executable, *item.argv], env=env, cwd=REPO, capture_output=True, text=True, timeout=limit
         )
     except subprocess.TimeoutExpired:
-        return [{**tag, "timeout": f"no result within {limit:.0f} s", "wall_s": round(limit, 1)}]
+        record = {**tag, "timeout": f"no result within {limit:.0f} s", "wall_s": round(limit, 1)}
+        if limit < item.limit_s:  # stopped by the overall budget before its own limit
+            record["budget_cut"] = True
+        return [record]
     wall = round(time.perf_counter() - start, 1)
     records = []
     for line in result.stdout.splitlines():
@@ -203,13 +208,16 @@ def run_item(item: Item, seconds_left: float) -> list[dict]:
 
 def reason_to_skip(item: Item, records: list[dict]) -> str | None:
     """Why a diagnosis need not run: the item it diagnoses never ran, or met each of its targets (a
-    speed-up with no port result to compare with counts as met: there is nothing to explain)."""
+    speed-up with no port result to compare with counts as met: there is nothing to explain). One whose
+    item gave no result (a timeout, an error) runs."""
     if item.diagnoses is None:
         return None
     found = {r["item"]: r for r in records if r.get("mode", "train") == "train"}
     diagnosed = found.get(item.diagnoses)
     if diagnosed is None:
         return f"{item.diagnoses} did not run"
+    if not _cell(diagnosed)[0].isdigit():
+        return None
     met = []
     if "first_step" in item.targets:
         first = diagnosed.get("first_step_s")
@@ -225,8 +233,11 @@ def reason_to_skip(item: Item, records: list[dict]) -> str | None:
 
 
 def _step_ms(record: dict) -> float | None:
-    """The step time a training run gets: the pipelined fit step where measured, else the median step."""
-    return record.get("fit_step_time_ms") or record.get("step_time_ms")
+    """The step time a training run gets: pipelined steps (Keras' ``fit``, the port's block of steps
+    with no synchronisation between them) where measured, else the median synchronised step."""
+    return (
+        record.get("fit_step_time_ms") or record.get("pipelined_step_time_ms") or record.get("step_time_ms")
+    )
 
 
 def _speedup(jax: dict, port: dict | None) -> float | None:
@@ -239,6 +250,8 @@ def _speedup(jax: dict, port: dict | None) -> float | None:
 def _cell(record: dict | None) -> str:
     if record is None:
         return "-"
+    if record.get("budget_cut"):
+        return "budget"
     for why in ("skipped", "timeout", "error"):
         if why in record:
             return why
@@ -321,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
             records += found
             print(f"{item.name}: {_cell(found[0]) if len(found) == 1 else 'ok'}", flush=True)
     print(table(records), flush=True)
+    print(
+        "Step times: pipelined (Keras' fit; the port's steps with no synchronisation between them). "
+        + ("" if peaks is None else f"MFU of {peaks[0]:,.0f} GFLOP/s; roofline with {peaks[1]:,.0f} GB/s."),
+        flush=True,
+    )
     return 0
 
 

@@ -60,16 +60,50 @@ def layer_forward_flops(layer: keras.layers.Layer, input_shape, output_shape) ->
     return 0
 
 
+COUNTED = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,  # transposed and depthwise convolutions derive from these or from:
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Dense,
+)
+
+
+def _nodes(model: keras.Model):
+    """The nodes of ``model``'s functional graph (a built ``Sequential``'s inner functional model).
+
+    Raises:
+        ValueError: a layer of another kind holds a convolution or dense layer, whose FLOPs would be
+            counted as 0.
+    """
+    graph = getattr(model, "_functional", None) or model
+    for nodes in graph._nodes_by_depth.values():
+        for node in nodes:
+            layer = node.operation
+            if not isinstance(layer, (keras.Model, *COUNTED)):
+                hidden = [
+                    sub for sub in layer._flatten_layers(include_self=False) if isinstance(sub, COUNTED)
+                ]
+                if hidden:
+                    raise ValueError(
+                        f"cannot count the FLOPs of layer {layer.name!r} ({type(layer).__name__}): it calls "
+                        f"{hidden[0].name!r} ({type(hidden[0]).__name__}) inside"
+                    )
+            yield node
+
+
 def _calls(model: keras.Model):
     """(layer, input shape, output shape) of every layer call in ``model``, nested models expanded; a
     layer shared by several calls (e.g. CascadeNet's ``shared_weights``) appears once per call."""
-    for nodes in model._nodes_by_depth.values():  # Keras' graph of the functional model
-        for node in nodes:
-            layer = node.operation
-            if isinstance(layer, keras.Model):
-                yield from _calls(layer)
-            elif node.input_tensors and node.output_tensors:
-                yield layer, node.input_tensors[0].shape, node.output_tensors[0].shape
+    for node in _nodes(model):
+        layer = node.operation
+        if isinstance(layer, keras.Model):
+            yield from _calls(layer)
+        elif node.input_tensors and node.output_tensors:
+            yield layer, node.input_tensors[0].shape, node.output_tensors[0].shape
 
 
 def forward_flops(model: keras.Model, batch_size: int = 1) -> int:
@@ -88,13 +122,12 @@ def _tensor_bytes(tensor, itemsize: int, batch_size: int) -> int:
 
 def _all_calls(model: keras.Model):
     """(layer, input tensors, output tensors) of every layer call, nested models expanded, inputs skipped."""
-    for nodes in model._nodes_by_depth.values():
-        for node in nodes:
-            layer = node.operation
-            if isinstance(layer, keras.Model):
-                yield from _all_calls(layer)
-            elif node.input_tensors and node.output_tensors:
-                yield layer, node.input_tensors, node.output_tensors
+    for node in _nodes(model):
+        layer = node.operation
+        if isinstance(layer, keras.Model):
+            yield from _all_calls(layer)
+        elif node.input_tensors and node.output_tensors:
+            yield layer, node.input_tensors, node.output_tensors
 
 
 def forward_bytes(model: keras.Model, batch_size: int = 1) -> int:

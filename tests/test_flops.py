@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from keras_zoo.flops import forward_flops, layer_forward_flops, training_step_flops
+from keras_zoo.flops import forward_flops, layer_forward_flops, training_step_bytes, training_step_flops
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -66,6 +66,26 @@ def test_model_flops_sum_layers_scale_with_batch_and_include_nested_models():
     assert forward_flops(model) == per_sample
     assert forward_flops(model, batch_size=5) == 5 * per_sample
     assert training_step_flops(model, batch_size=5) == 3 * 5 * per_sample
+
+
+def test_a_nested_sequential_is_counted_and_a_layer_hiding_a_convolution_is_refused():
+    inputs = keras.Input((8, 8, 2))
+    block = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same"), keras.layers.Dense(3)])
+    assert forward_flops(keras.Model(inputs, block(inputs))) == 2 * 8 * 8 * 4 * 9 * 2 + 2 * 8 * 8 * 3 * 4
+
+    class Wrapped(keras.layers.Layer):  # its convolution is no node of the graph: it would count as 0
+        def __init__(self):
+            super().__init__(name="wrapped")
+            self.conv = keras.layers.Conv2D(4, 3, name="inner_conv")
+
+        def call(self, x):
+            return self.conv(x)
+
+    model = keras.Model(inputs, Wrapped()(inputs))
+    with pytest.raises(ValueError, match="layer 'wrapped' \\(Wrapped\\): it calls 'inner_conv' \\(Conv2D\\)"):
+        forward_flops(model)
+    with pytest.raises(ValueError, match="wrapped"):
+        training_step_bytes(model, 1)
 
 
 def test_a_shared_layer_counts_once_per_call():

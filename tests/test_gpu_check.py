@@ -1,5 +1,6 @@
 """benchmarks/gpu_check: the prepared GPU run, exercised on the CPU in its --smoke mode."""
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -82,14 +83,15 @@ def test_table_compares_the_jax_step_with_the_eager_port():
             "mfu": 0.084,
             "roofline_fraction": 0.21,
         },
-        {"item": "torch-eager:unet", "model": "unet", "step_time_ms": 11.6},
+        # pipelined against pipelined: the port's unsynchronised block, not its synchronised median step
+        {"item": "torch-eager:unet", "model": "unet", "step_time_ms": 11.6, "pipelined_step_time_ms": 10.4},
         {"item": "keras-torch:unet", "model": "unet", "timeout": "no result within 90 s"},
         {"item": "torch-compile:unet", "model": "unet", "error": "RuntimeError: x"},
         {"item": "keras-jax:unet:b16", "model": "unet", "batch": 16, "step_time_ms": 30.0},
         {"item": "keras-jax:amoebanet", "model": "amoebanet", "skipped": "budget spent"},
     ]
     rows = gpu_check.table(records).splitlines()[2:]
-    assert rows[0] == "| unet, 2 | 8.0 | 11.6 | 1.45x | timeout | error | 12.5 | 8.4 % | 21 % |"
+    assert rows[0] == "| unet, 2 | 8.0 | 10.4 | 1.30x | timeout | error | 12.5 | 8.4 % | 21 % |"
     assert rows[1] == "| unet, 16 | 30.0 | - | - | - | - | - | - | - |"
     assert rows[2] == "| amoebanet, ? | skipped | - | - | - | - | - | - | - |"
 
@@ -98,6 +100,14 @@ def test_an_item_past_its_limit_is_recorded_as_a_timeout():
     slow = gpu_check.Item("keras-jax:unet", "unet", ("-c", "import time; time.sleep(30)"), None, 60.0, "json")
     (record,) = gpu_check.run_item(slow, seconds_left=0.5)
     assert record["item"] == "keras-jax:unet" and record["timeout"] == "no result within 0 s"
+    assert record["budget_cut"] and gpu_check.table([record]).endswith(
+        "| budget | - | - | - | - | - | - | - |"
+    )
+    own = dataclasses.replace(slow, limit_s=0.5)
+    (record,) = gpu_check.run_item(own, seconds_left=60)
+    assert "budget_cut" not in record and gpu_check.table([record]).endswith(
+        "| timeout | - | - | - | - | - | - | - |"
+    )
 
 
 def test_a_failing_item_keeps_its_last_error_line():
@@ -116,7 +126,7 @@ def test_the_gpu_plan_runs_keras_jax_first_at_reference_batches_with_the_gpus_pe
     deeplab = next(i for i in items if i.name == "keras-jax:deeplabv3plus")
     assert deeplab.argv[deeplab.argv.index("--batch-size") + 1] == "8" and "--device" in deeplab.argv
     assert deeplab.argv[deeplab.argv.index("--peak-gbps") + 1] == "3000.0" and deeplab.backend == "jax"
-    assert deeplab.argv[deeplab.argv.index("--peak-gflops") + 1] == "790000.0"
+    assert deeplab.argv[deeplab.argv.index("--peak-gflops") + 1] == "989400.0"  # datasheet dense bf16
     unknown = next(i for i in gpu_check.plan(smoke=False) if i.name == "keras-jax:deeplabv3plus")
     assert "--peak-gflops" not in unknown.argv and "--peak-gbps" not in unknown.argv
     ports = [i for i in items if i.name.startswith("torch-")]
@@ -148,6 +158,11 @@ def test_diagnoses_run_only_when_their_item_misses_their_targets():
     assert gpu_check.reason_to_skip(phases, [{**fast, "fit_step_time_ms": 60.0}, port]) is None
     assert gpu_check.reason_to_skip(phases, [slow, port]) is None
     assert "no port result" in gpu_check.reason_to_skip(phases, [fast])
+    # a speed-up-only diagnosis runs when its item gave no step time to compare (not "no port result")
+    amoeba = {"item": "keras-jax:amoebanet", "model": "amoebanet"}
+    amoeba_port = {"item": "torch-eager:amoebanet", "model": "amoebanet", "step_time_ms": 50.0}
+    for failed in ({"timeout": "no result within 150 s"}, {"error": "RuntimeError: x"}):
+        assert gpu_check.reason_to_skip(nativepool, [{**amoeba, **failed}, amoeba_port]) is None
     assert gpu_check.reason_to_skip(gpu_check.plan(smoke=False)[0], []) is None
 
 
@@ -199,6 +214,10 @@ def test_every_ports_smoke_arguments_train_a_step():
         ("NVIDIA H200", 4_300.0),
         ("NVIDIA H100 80GB HBM3", 3_000.0),
         ("NVIDIA A100-SXM4-80GB", None),
+        ("NVIDIA H100 PCIe", None),  # other parts of the same names have other ceilings
+        ("NVIDIA H100 NVL", None),
+        ("NVIDIA H200 NVL", None),
+        ("NVIDIA GH200 480GB", None),
         (None, None),
     ],
 )
@@ -230,7 +249,8 @@ def test_a_gpu_run_records_the_gpu_and_its_ceilings_first(tmp_path, monkeypatch,
     assert gpu_check.main(["--out", str(out), "--budget", "1", "--models", "unet"]) == 0
     device, *items = [json.loads(line) for line in out.read_text().splitlines()]
     assert device["item"] == "device" and device["gpu"] == "NVIDIA H100 80GB HBM3"
-    assert (device["peak_gflops"], device["peak_gbps"]) == (790_000.0, 3_000.0)
+    assert (device["peak_gflops"], device["peak_gbps"]) == (989_400.0, 3_000.0)
     assert items and all(r["skipped"] == "budget spent" for r in items)
     printed = capsys.readouterr().out
-    assert "gpu_check: GPU NVIDIA H100 80GB HBM3: ceilings 790,000 GFLOP/s, 3,000 GB/s" in printed
+    assert "gpu_check: GPU NVIDIA H100 80GB HBM3: ceilings 989,400 GFLOP/s, 3,000 GB/s" in printed
+    assert "MFU of 989,400 GFLOP/s; roofline with 3,000 GB/s." in printed

@@ -24,8 +24,10 @@ Devices and execution modes (options shared by every port's command line, see ``
   fast device cannot hide.
 
 The record: one JSON line with the network, the options, parameter count, median and 90th percentile
-step times, samples per second, ``first_step_s``, the device (and GPU name, CUDA version and peak device
-memory on CUDA) and the torch version.
+step times (each step synchronised, as ``train_on_batch``), samples per second, ``pipelined_step_time_ms``
+(``--steps`` more steps with one synchronisation before and one after, as ``fit`` runs them and
+``keras-zoo benchmark``'s ``fit_step_time_ms`` times them), ``first_step_s``, the device (and GPU name,
+CUDA version and peak device memory on CUDA) and the torch version.
 """
 
 from __future__ import annotations
@@ -287,6 +289,11 @@ def time_training(
                 record["first_step_s"] = round(elapsed, 4)
             if index >= args.warmup:
                 times.append(elapsed)
+        phase = "pipelined steps"  # as Keras' fit runs them: one synchronisation for the lot
+        start = clock()
+        for _ in range(args.steps):
+            step()
+        record["pipelined_step_time_ms"] = round(1000 * (clock() - start) / args.steps, 3)
         if args.count_ops:
             phase = "operator count"
             with OperatorCounter() as counter:

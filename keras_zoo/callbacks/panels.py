@@ -9,6 +9,16 @@ import numpy as np
 from keras_zoo.io import atomic_path
 
 
+def _write_png(fig, path: str) -> None:
+    """Lays out the matplotlib figure ``fig``, writes it to the PNG ``path`` atomically and closes it."""
+    from matplotlib import pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
 def save_image_grid(
     path: str,
     columns: Mapping[str, Sequence[np.ndarray]],
@@ -41,10 +51,7 @@ def save_image_grid(
             axes[r, c].set_axis_off()
             if r == 0:
                 axes[r, c].set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    _write_png(fig, path)
 
 
 def save_captioned_images(
@@ -71,7 +78,4 @@ def save_captioned_images(
         if index < len(images):
             ax.imshow(np.clip(images[index], 0.0, 1.0))
             ax.set_title(captions[index], fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    _write_png(fig, path)

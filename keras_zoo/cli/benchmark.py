@@ -4,7 +4,10 @@ Prints one JSON line per configuration: model, backend, device, precision, jit, 
 parameters, the first step's time (tracing and compilation: ``first_step_s``), median and p90 step time of
 ``train_on_batch`` (each step returns its loss to Python, so the host waits for the device every step),
 the step time of a pipelined ``fit`` on the same batch kept on the device (``fit_step_time_ms``: what a
-training run gets, Keras dispatching the next step while the device runs this one), samples/s, model FLOPs
+training run gets, Keras dispatching the next step while the device runs this one; on TensorFlow the batch
+is fed by ``tf.data``, from host memory, as a Keras ``PyDataset`` would add a Python generator op to every
+step), samples/s
+(over the timed steps' total time, so their mean, where ``step_time_ms`` is the median), model FLOPs
 and bytes per step (``keras_zoo.flops``) with the FLOP/s they make, model-FLOPs utilisation and a roofline
 step time when the device's peaks are given, peak host and device memory, versions. ``--sweep`` runs every
 installed backend x precision x jit setting, each in a fresh process (the Keras backend is fixed at import).
@@ -60,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="train", choices=("train", "infer", "both"))
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument(
-        "--warmup", type=int, default=3, help="untimed steps after the first (which is timed on its own)"
+        "--warmup",
+        type=int,
+        default=3,
+        help="untimed steps before the timed ones, at least the first (timed on its own: first_step_s)",
     )
     parser.add_argument(
         "--fit-epochs",
@@ -171,9 +177,16 @@ def _fit_step_times(model, x, y, steps: int, epochs: int) -> list[float]:
         def __getitem__(self, index):
             return x, y
 
-    model.fit(SameBatch(1), epochs=1, verbose=0)
+    def batches(n: int):
+        if keras.backend.backend() == "tensorflow":  # Keras would wrap a PyDataset in a Python generator op
+            import tensorflow as tf
+
+            return tf.data.Dataset.from_tensors((x, y)).repeat(n)
+        return SameBatch(n)
+
+    model.fit(batches(1), epochs=1, verbose=0)
     clock = EpochClock()
-    model.fit(SameBatch(steps), epochs=epochs, verbose=0, callbacks=[clock])
+    model.fit(batches(steps), epochs=epochs, verbose=0, callbacks=[clock])
     return [seconds / steps for seconds in clock.seconds]
 
 

@@ -158,6 +158,23 @@ def test_cpu_record_keeps_the_old_fields_and_adds_device_and_compile(torch, load
     assert record["step_time_ms"] > 0
 
 
+def test_pipelined_steps_are_timed_as_one_block(torch, load_port, capsys, monkeypatch):
+    """The steps gpu_check compares with Keras' fit: --steps more steps between two clock readings (a fake
+    clock that advances one second a reading: synchronised steps take 1 s each, the block 1 s in all)."""
+    harness = load_port("harness")
+    readings = iter(range(1000))
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: float(next(readings)))
+    steps = []
+    real_step = torch.optim.Adam.step
+    monkeypatch.setattr(
+        torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or real_step(self, *a, **k)
+    )
+    record = run_command_line(load_port("unet"), capsys, ["--batch-size", "2", "--steps", "4", "--warmup", "1",
+                                                           "--threads", "1", *SMALL["unet"]])  # fmt: skip
+    assert len(steps) == 1 + 4 + 4  # warm-up, timed one by one, pipelined
+    assert record["step_time_ms"] == 1000.0 and record["pipelined_step_time_ms"] == 250.0
+
+
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_compiled_step_runs_and_reports_first_step_s(torch, load_port, capsys, name):
     """torch.compile with the "eager" backend: dynamo traces the model (and CascadeNet's CNNs) every step."""
