@@ -661,11 +661,14 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
 
 def _fit(args: argparse.Namespace, prepared: _Prepared, callbacks: list) -> str:
     """Runs ``model.fit``; returns ``"done"``, ``"diverged"`` (a NaN/Inf loss) or ``"nothing to do"``."""
+    from keras_zoo.datasets.base import build_compiled_state
+
     if prepared.initial_epoch >= args.epochs:
         log.info(
             "checkpoint already at epoch %d of %d: nothing to train", prepared.initial_epoch, args.epochs
         )
         return "nothing to do"
+    build_compiled_state(prepared.model, prepared.data.train)  # else JAX/torch drop a batch: see there
     history = prepared.model.fit(
         prepared.data.train,
         validation_data=prepared.data.val,

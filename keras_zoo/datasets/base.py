@@ -233,6 +233,32 @@ class SeededSamples(SeededBatches):
         return stack_samples([self.sample(start + j) for j in range(self.batch_size)])
 
 
+def build_compiled_state(model: keras.Model, batches: Any) -> None:
+    """Builds the compiled loss and metrics of ``model`` from the first batch of ``batches`` (a
+    ``PyDataset``; predictions replaced by zeros of the model's output shapes), before ``fit``.
+
+    On JAX and torch ``fit`` otherwise builds them from a batch it takes from the dataset's workers and drops:
+    with two or more worker threads every epoch then trained on the last batches of its own epoch and the
+    first of the next, a stream that depends on the worker count (TensorFlow is not affected; the batch is
+    read here with ``batches[0]``, outside the workers). Does nothing for other data or backends, or once
+    both are built.
+    """
+    if keras.backend.backend() not in ("jax", "torch") or not isinstance(batches, keras.utils.PyDataset):
+        return
+    if getattr(model, "_compile_loss", None) is None or model._compile_loss.built:
+        return
+    batch = batches[0]
+    x, y = batch[0], batch[1]
+    symbolic = keras.tree.map_structure(
+        lambda a: keras.KerasTensor(np.shape(a), keras.backend.standardize_dtype(a.dtype)), x
+    )
+    spec = model.compute_output_spec(symbolic)
+    zeros = keras.tree.map_structure(lambda t: keras.ops.zeros(t.shape, t.dtype), spec)
+    model.compute_loss(x, y, zeros)
+    model.compute_metrics(x, y, zeros, sample_weight=None)
+    model.reset_metrics()
+
+
 class ArrayBatches(keras.utils.PyDataset):
     """Fixed arrays served in order, in batches (validation and evaluation).
 

@@ -114,3 +114,44 @@ def test_tfrecord_streams_do_not_depend_on_the_workers(shared_data, tmp_path):
             runs.append([[np.asarray(part) for part in batch] for batch in data.train])
         assert len(runs[0]) == 3, model
         assert_same_batches(runs[0], runs[1])
+
+
+@pytest.mark.backend_agnostic
+def test_fit_trains_the_same_batches_with_any_number_of_workers():
+    """Through ``model.fit`` as train.py calls it: on JAX and torch ``fit`` took a batch from the workers to
+    build the compiled metrics and dropped it, so with 2 worker threads each epoch trained the last batches of
+    its own data epoch and the first of the next. Each batch here is one value, ``100 * epoch + index``,
+    and the loss of a batch (weights frozen at 1, targets 0, absolute error) is that value."""
+    import keras
+
+    from keras_zoo.datasets.base import SeededBatches, build_compiled_state, worker_options
+
+    def trained_batches(workers: int) -> list[list[int]]:
+        def make_batch(rng, index):
+            return np.full((1, 1), 100.0 * dataset.epoch + index, "float32"), np.zeros((1, 1), "float32")
+
+        dataset = SeededBatches(make_batch, 4, **worker_options(workers))
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        model.compile(keras.optimizers.SGD(0.0), "mae", metrics=["mse"])
+        seen: list[list[int]] = []
+
+        class Record(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                seen.append([])
+                self.total = 0.0
+
+            def on_train_batch_end(self, batch, logs=None):
+                total = logs["loss"] * (batch + 1)  # the logged loss is the epoch's running mean
+                seen[-1].append(round(total - self.total))
+                self.total = total
+
+        build_compiled_state(model, dataset)
+        model.fit(dataset, epochs=3, shuffle=False, verbose=0, callbacks=[Record()])
+        return seen
+
+    main_thread = trained_batches(0)
+    assert trained_batches(2) == main_thread
+    assert [sorted(batches) for batches in main_thread] == [
+        [100 * data_epoch + i for i in range(4)]
+        for data_epoch in (1, 2, 3)  # Keras ends an epoch first
+    ]
