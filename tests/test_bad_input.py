@@ -845,6 +845,35 @@ def test_cli_backend_not_installed_is_one_line(tmp_path, capsys, monkeypatch, ba
     assert err == f'error: --backend {backend}: {backend} is not installed (pip install -e ".[{backend}]")'
 
 
+def test_steps_per_execution_on_torch_is_one_line_before_the_run_folder(tmp_path, capsys, monkeypatch):
+    """Keras' torch backend refuses steps_per_execution > 1 only once fit starts, after args.yaml."""
+    import dataclasses
+
+    from keras_zoo import runtime
+    from keras_zoo.cli import train
+
+    configure = runtime.configure
+    monkeypatch.setattr(
+        runtime, "configure", lambda *a, **k: dataclasses.replace(configure(*a, **k), backend="torch")
+    )
+    argv = [
+        "--model",
+        "unet",
+        "--preset",
+        "tiny",
+        "--steps-per-execution",
+        "2",
+        "--output",
+        str(tmp_path / "run"),
+    ]
+    assert train.main(argv) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: --steps-per-execution 2: Keras' torch backend runs one step at a time"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------------ help and start-up
 @pytest.mark.parametrize("argv", [["--help"], ["-h", "--epochs", "3"]])
 def test_train_help_without_model_lists_the_models(argv, capsys):

@@ -103,31 +103,46 @@ def filtered_stderr(drop: Callable[[str], bool] = is_startup_noise) -> Iterator[
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
-    """Import hook: the first import of one of ``names`` runs inside :func:`filtered_stderr`."""
+    """Import hook: the first import of one of ``names`` runs inside :func:`filtered_stderr`.
+
+    It leaves ``sys.meta_path`` when that import runs, not when a module is only looked for
+    (``importlib.util.find_spec("tensorflow")`` asks whether TensorFlow is installed, and under JAX or torch
+    TensorFlow may load much later, for a tfrecord reader).
+    """
 
     def __init__(self, names: tuple[str, ...]):
         self.names = names
+        self._finding = False
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in self.names:
+        if fullname not in self.names or self._finding:
             return None
-        sys.meta_path.remove(self)  # one import only; the finders after this one find the real module
-        spec = importlib.util.find_spec(fullname)
+        self._finding = True  # the finders after this one find the real module
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _FilteredLoader(spec.loader)
+            spec.loader = _FilteredLoader(spec.loader, self)
         return spec
+
+    def remove(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
 
 
 class _FilteredLoader(importlib.abc.Loader):
-    """Runs another loader's ``exec_module`` inside :func:`filtered_stderr`."""
+    """Runs another loader's ``exec_module`` inside :func:`filtered_stderr`, once ``hook`` is removed."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, hook: _QuietImport):
         self.loader = loader
+        self.hook = hook
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
+        self.hook.remove()  # one import only
         with filtered_stderr():
             self.loader.exec_module(module)
 

@@ -597,7 +597,6 @@ class _Prepared:
     initial_epoch: int
     state: Any
     chief: bool
-    jit: bool | str
 
 
 def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
@@ -608,7 +607,7 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     from keras_zoo.callbacks import restore_checkpoint
     from keras_zoo.errors import ConfigError
     from keras_zoo.io import write_text
-    from keras_zoo.runtime.distribute import distribution_scope, is_chief
+    from keras_zoo.runtime.distribute import check_split_batches, distribution_scope, is_chief
 
     output = args.output
     ckpt_dir = os.path.join(output, "checkpoints")
@@ -617,6 +616,10 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
         raise ConfigError(f"--resume: no checkpoint at {last}")
 
     rt = runtime.configure(args.device, args.precision, args.seed, deterministic=args.deterministic)
+    if rt.backend == "torch" and args.steps_per_execution > 1:  # Keras refuses it only once fit starts
+        raise ConfigError(
+            f"--steps-per-execution {args.steps_per_execution}: Keras' torch backend runs one step at a time"
+        )
     if getattr(args, "compile_cache", True):
         runtime.enable_compilation_cache(rt.backend)
     scope, replicas = distribution_scope(args.distribute)
@@ -624,6 +627,8 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     data = task.load_data(args)
     if args.batch_size % replicas:
         raise ConfigError(f"--batch-size {args.batch_size} does not split evenly over {replicas} replicas")
+    if args.distribute == "data-parallel":
+        check_split_batches(data.val, replicas)
     log.info("data: %s; %d replica(s)", data.description, replicas)
     if args.eval_only:
         if data.val is None:
@@ -656,7 +661,7 @@ def _prepare(args: argparse.Namespace, task: Task) -> _Prepared:
     if chief:
         write_text(os.path.join(output, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
         write_text(os.path.join(output, MODEL_FILE), json.dumps(spec, indent=2))
-    return _Prepared(rt, data, model, replicas, initial_epoch, state, chief, jit)
+    return _Prepared(rt, data, model, replicas, initial_epoch, state, chief)
 
 
 def _fit(args: argparse.Namespace, prepared: _Prepared, callbacks: list) -> str:
@@ -704,7 +709,7 @@ def _report(args, task: Task, prepared: _Prepared, metrics: dict, timer, wall_ti
         "runtime": {
             **runtime.describe(),
             "device": prepared.runtime_config.device,
-            "jit_compile": str(prepared.jit),
+            "jit_compile": str(prepared.model.jit_compile),  # as Keras resolved "auto" (JAX: True)
             "layers": implementations(),
         },
         "keras_zoo": _version(),

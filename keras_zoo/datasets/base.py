@@ -282,6 +282,10 @@ class ArrayBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
 
+    def batch_sizes(self) -> set[int]:
+        """The sizes of the batches: ``batch_size`` (or all samples, where fewer), and the last batch's."""
+        return {min(self.batch_size, self.num_samples), self.num_samples - (len(self) - 1) * self.batch_size}
+
     def __getitem__(self, index: int):
         if index >= len(self):
             raise IndexError(index)

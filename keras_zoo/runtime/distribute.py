@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import sys
+from typing import Any
 
 import keras
 
@@ -95,3 +96,20 @@ def distribution_scope(strategy: str = "none") -> tuple[contextlib.AbstractConte
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return contextlib.nullcontext(), len(devices)
+
+
+def check_split_batches(batches: Any, replicas: int) -> None:
+    """Raises ConfigError where ``batches`` (validation data) hold a batch whose size does not split over
+    ``replicas`` devices: Keras' ``DataParallel`` shards every batch, and the run would stop with a JAX
+    traceback at its first validation. Batches that say their sizes (``batch_sizes()``, as
+    :class:`keras_zoo.datasets.base.ArrayBatches` does) are checked; others are not."""
+    sizes = getattr(batches, "batch_sizes", None)
+    if replicas <= 1 or sizes is None:
+        return
+    uneven = [size for size in sizes() if size % replicas]
+    if uneven:
+        raise ConfigError(
+            f"--distribute data-parallel: validation batches of {uneven[0]} sample{'s' * (uneven[0] != 1)} do "
+            f"not split over {replicas} devices; choose a --batch-size and validation set that do, or train on "
+            "one device (--distribute none)"
+        )

@@ -141,6 +141,31 @@ def test_filtered_stderr_drops_noise_written_to_the_file_descriptor(capfd):
     assert capfd.readouterr().err == KEPT[0] + KEPT[1]
 
 
+def test_tensorflow_loaded_after_a_lookup_still_starts_quietly():
+    """Under JAX or torch, keras_zoo asks whether TensorFlow is installed long before a tfrecord reader imports
+    it: the import hook filtered the first lookup, not the import, and the start-up lines came through."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.util, os\n"
+        "from keras_zoo.cli.command import quiet_native_logs\n"
+        "assert quiet_native_logs()\n"
+        "assert importlib.util.find_spec('tensorflow') is not None\n"
+        "import tensorflow\n"
+        "os.write(2, b'E0000 00:00:1.0 1 kept.cc:1] an error line\\n')\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TF_CPP") and k != "KERAS_ZOO_TF_LOG_DEFAULT"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    noise = [line for line in result.stderr.splitlines() if command.is_startup_noise(line)]
+    assert noise == [] and "an error line" in result.stderr
+
+
 def test_top_level_help_describes_every_subcommand(capsys):
     assert cli_main.main(["--help"]) == 0
     out = capsys.readouterr().out

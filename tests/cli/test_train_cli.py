@@ -95,6 +95,10 @@ def test_end_to_end_outputs(tmp_path, capsys):
     assert summary["metrics"]["val_loss"] < 1.0
     assert summary["timing"]["total_steps"] == 12
     assert summary["runtime"]["layers"] == implementations()
+    # what Keras compiled with, "auto" resolved: JAX always compiles its steps with XLA
+    assert summary["runtime"]["jit_compile"] in ("True", "False")
+    if keras.config.backend() == "jax":
+        assert summary["runtime"]["jit_compile"] == "True"
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]

@@ -96,3 +96,23 @@ def test_virtual_cpu_devices_after_jax_import_needs_the_same_count(monkeypatch):
     with pytest.raises(ConfigError, match=f"{DEVICE_COUNT}=1 before JAX"):
         virtual_cpu_devices(1)
     assert os.environ["XLA_FLAGS"] == f"{DEVICE_COUNT}=16"
+
+
+@pytest.mark.backend_agnostic
+def test_validation_batches_that_do_not_split_over_the_devices_are_refused():
+    """Keras' DataParallel shards every batch: a validation batch of 1 on 2 devices was a JAX traceback at
+    the end of the first epoch (the U-Net validates whole slices one at a time)."""
+    from keras_zoo.datasets.base import ArrayBatches
+    from keras_zoo.runtime.distribute import check_split_batches
+
+    def batches(samples, batch_size):
+        return ArrayBatches(np.zeros((samples, 2)), np.zeros(samples), batch_size)
+
+    assert batches(10, 4).batch_sizes() == {4, 2} and batches(3, 8).batch_sizes() == {3}
+    check_split_batches(batches(10, 4), 2)  # 4, 4, 2
+    check_split_batches(batches(5, 1), 1)  # one device: anything goes
+    check_split_batches(None, 2)  # no validation data
+    with pytest.raises(ConfigError, match="validation batches of 1 sample do not split over 2 devices"):
+        check_split_batches(batches(5, 1), 2)
+    with pytest.raises(ConfigError, match="batches of 3 samples do not split over 2"):
+        check_split_batches(batches(7, 4), 2)  # 4, 3
