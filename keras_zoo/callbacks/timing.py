@@ -47,6 +47,8 @@ class StepTimer(keras.callbacks.Callback):
     the first ``warmup_steps`` of the run (graph tracing, compilation, caches) are excluded. With
     ``steps_per_execution > 1`` Keras calls the batch hooks once per chunk, so marks fall on chunk ends.
 
+    ``samples_per_sec`` is the timed samples over the timed steps' total time (so their mean step time: a
+    slow step counts in full), ``step_time_ms`` the median step time; they agree only when the steps do.
     Each epoch adds ``step_time_ms`` (median so far), ``samples_per_sec`` and ``epoch_time_s`` to the
     logs (so they reach the history and CSV). At the end of training it prints::
 
