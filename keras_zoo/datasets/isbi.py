@@ -252,7 +252,8 @@ def _read_tiff_pages(path: str | os.PathLike) -> np.ndarray:
     path = require_file(path, "TIFF stack")
     try:
         with tifffile.TiffFile(path) as tiff:
-            axes, array = tiff.series[0].axes, tiff.series[0].asarray()
+            series = tiff.series[0] if tiff.series else None  # none in a file cut after its header
+            axes, array = (series.axes, series.asarray()) if series else ("", np.empty((0, 0, 0)))
     except Exception as error:  # noqa: BLE001 - tifffile raises many types (struct.error, ...) for corrupt files
         raise data_error(path, f"cannot read TIFF stack ({type(error).__name__}: {error})") from error
     if axes.startswith("S"):
@@ -265,7 +266,8 @@ def _read_tiff_pages(path: str | os.PathLike) -> np.ndarray:
         )
     elif "S" in axes:  # interleaved colours: (H, W, 3) would pass for H pages of W x 3
         raise data_error(
-            path, f"a colour image (axes {axes}, shape {array.shape}), not a stack of grey pages"
+            path,
+            f"expected grayscale pages (pages, H, W), got colour samples (axes {axes}, shape {array.shape})",
         )
     if array.ndim == 2:
         array = array[None]

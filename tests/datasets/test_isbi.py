@@ -80,7 +80,10 @@ def test_a_colour_tiff_is_not_taken_for_a_stack(tmp_path):
     """An interleaved RGB (H, W, 3) image would pass for H pages of W x 3 pixels."""
     tifffile.imwrite(tmp_path / "train-volume.tif", np.zeros((8, 8, 3), np.uint8), photometric="rgb")
     tifffile.imwrite(tmp_path / "train-labels.tif", np.zeros((8, 8, 3), np.uint8), photometric="rgb")
-    with pytest.raises(DataError, match=r"train-volume\.tif: a colour image \(axes YXS"):
+    with pytest.raises(
+        DataError,
+        match=r"train-volume\.tif: expected grayscale pages \(pages, H, W\), got colour samples \(axes YXS",
+    ):
         isbi.read_isbi(tmp_path)
 
 
