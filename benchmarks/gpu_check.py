@@ -334,11 +334,11 @@ def main(argv: list[str] | None = None) -> int:
             records += found
             print(f"{item.name}: {_cell(found[0]) if len(found) == 1 else 'ok'}", flush=True)
     print(table(records), flush=True)
-    print(
-        "Step times: pipelined (Keras' fit; the port's steps with no synchronisation between them). "
-        + ("" if peaks is None else f"MFU of {peaks[0]:,.0f} GFLOP/s; roofline with {peaks[1]:,.0f} GB/s."),
-        flush=True,
+    ceilings = (
+        [] if peaks is None else [f"MFU of {peaks[0]:,.0f} GFLOP/s; roofline with {peaks[1]:,.0f} GB/s."]
     )
+    print(" ".join(["Step times: pipelined (Keras' fit; the port's steps with no synchronisation between them).",
+                    *ceilings]), flush=True)  # fmt: skip
     return 0
 
 
