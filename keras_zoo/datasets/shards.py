@@ -122,8 +122,8 @@ _CRC_BYTES = 4
 
 
 def record_count(path: str | os.PathLike) -> int:
-    """Records in the tfrecord file ``path``, read from their length fields: 12 bytes a record, whatever
-    its size (an ImageNet validation set of 6.4 GB is counted without reading its images).
+    """Records in the tfrecord file ``path``, from their length fields: 8 bytes read a record, whatever its
+    size (an ImageNet validation set of 6.4 GB is counted without reading its images).
 
     Raises:
         DataError: naming the file when it ends inside a record (truncated, or not a tfrecord file).
