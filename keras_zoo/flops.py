@@ -63,7 +63,10 @@ def layer_forward_flops(layer: keras.layers.Layer, input_shape, output_shape) ->
 COUNTED = (
     keras.layers.Conv1D,
     keras.layers.Conv2D,
-    keras.layers.Conv3D,  # transposed and depthwise convolutions derive from these or from:
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
     keras.layers.DepthwiseConv1D,
     keras.layers.DepthwiseConv2D,
     keras.layers.SeparableConv1D,

@@ -87,6 +87,17 @@ def test_a_nested_sequential_is_counted_and_a_layer_hiding_a_convolution_is_refu
     with pytest.raises(ValueError, match="wrapped"):
         training_step_bytes(model, 1)
 
+    class WrappedTransposed(keras.layers.Layer):  # Keras' transposed convolutions are not Conv2D subclasses
+        def __init__(self):
+            super().__init__(name="wrapped_transposed")
+            self.conv = keras.layers.Conv2DTranspose(4, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    with pytest.raises(ValueError, match="wrapped_transposed"):
+        forward_flops(keras.Model(inputs, WrappedTransposed()(inputs)))
+
 
 def test_a_shared_layer_counts_once_per_call():
     conv = keras.layers.Conv2D(2, 3, padding="same")

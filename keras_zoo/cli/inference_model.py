@@ -200,7 +200,12 @@ def network_name(args: argparse.Namespace) -> tuple[str, argparse.Namespace | No
 
     Raises:
         ConfigError: no model named, or ``--model`` contradicting the run's ``args.yaml``.
+        DataError: ``--weights`` names no file.
     """
+    from keras_zoo.errors import require_file
+
+    if args.weights:
+        require_file(args.weights, "weights file")
     run = _training_run(args)
     if run is not None:
         return run[2]["name"], run[1]

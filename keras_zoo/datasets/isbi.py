@@ -35,6 +35,7 @@ FITS = ("crop", "resize")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 GREY_MODES = ("L", "I;16", "I;16B", "I", "F", "1")  # Pillow modes read as stored
 PLANAR_CONFIGURATION = 284  # TIFF tag: 2 = each colour in its own plane
+SAMPLES_PER_PIXEL = 277  # TIFF tag
 
 
 @dataclasses.dataclass
@@ -127,7 +128,7 @@ def _read_frames(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as image:
             frames = []
             for frame in ImageSequence.Iterator(image):
-                if frame.mode not in GREY_MODES and _separate_planes(frame):
+                if frame.mode not in GREY_MODES and _stack_as_planes(image, frame):
                     return _read_tiff_pages(path)  # a grey stack tagged as colour planes
                 if frame.mode not in GREY_MODES:
                     frame = frame.convert("L")
@@ -142,12 +143,17 @@ def _read_frames(path: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)
 
 
-def _separate_planes(frame: Image.Image) -> bool:
-    """Whether a Pillow TIFF frame stores its colours as separate planes: how tifffile.imwrite stores a grey
-    stack of 3 or 4 slices unless given ``photometric='minisblack'`` (read as colour, they would be mixed
-    into one luminance slice)."""
+def _stack_as_planes(image: Image.Image, frame: Image.Image) -> bool:
+    """Whether a Pillow TIFF is one page of 3 or 4 colours stored as separate planes: how tifffile.imwrite
+    stores a grey stack of 3 or 4 slices unless given ``photometric='minisblack'`` (read as colour, they
+    would be mixed into one luminance slice). Other colour TIFFs are read as colour."""
     tags = getattr(frame, "tag_v2", None)
-    return tags is not None and tags.get(PLANAR_CONFIGURATION) == 2
+    return (
+        tags is not None
+        and tags.get(PLANAR_CONFIGURATION) == 2
+        and tags.get(SAMPLES_PER_PIXEL) in (3, 4)
+        and getattr(image, "n_frames", 1) == 1
+    )
 
 
 def read_pages(path: str | os.PathLike) -> np.ndarray:
@@ -256,7 +262,7 @@ def _read_tiff_pages(path: str | os.PathLike) -> np.ndarray:
             axes, array = (series.axes, series.asarray()) if series else ("", np.empty((0, 0, 0)))
     except Exception as error:  # noqa: BLE001 - tifffile raises many types (struct.error, ...) for corrupt files
         raise data_error(path, f"cannot read TIFF stack ({type(error).__name__}: {error})") from error
-    if axes.startswith("S"):
+    if axes == "SYX" and len(array) in (3, 4):
         logger.warning(
             "%s: tagged as one colour image with %d separate planes, as tifffile.imwrite stores a stack of 3 "
             "or 4 slices unless given photometric='minisblack'; read as %d grey slices",

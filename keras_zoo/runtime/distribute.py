@@ -110,6 +110,7 @@ def check_split_batches(batches: Any, replicas: int) -> None:
     if uneven:
         raise ConfigError(
             f"--distribute data-parallel: validation batches of {uneven[0]} sample{'s' * (uneven[0] != 1)} do "
-            f"not split over {replicas} devices; choose a --batch-size and validation set that do, or train on "
-            "one device (--distribute none)"
+            f"not split over {replicas} devices (Keras' DataParallel shards every batch): train on one device "
+            "(--distribute none), or, where validation batches follow --batch-size, give one and a validation "
+            "set that split evenly"
         )

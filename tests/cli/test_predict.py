@@ -119,6 +119,11 @@ def test_single_file_from_preset_with_probabilities(tmp_path, tta):
             "not a folder",
         ),
         (["--model", "unet", "--input", "{empty}", "--output", "o"], "no images"),
+        # a mistyped checkpoint is named as such, before "--model is required" or another network's flag
+        (
+            ["--weights", "run/best.h5", "--input", "{img}", "--output", "o", "--overlap", "0"],
+            "run/best.h5: weights file not found",
+        ),
         (["--model", "unet", "--input", "{img}", "--output", "o", "--threshold", "2"], "--threshold"),
     ],
 )

@@ -76,6 +76,15 @@ def test_a_grey_stack_stored_as_colour_planes_is_read_slice_by_slice(tmp_path, c
     assert "s.tif: tagged as one colour image with 3 separate planes" in caplog.text
 
 
+def test_colour_pages_in_separate_planes_are_still_read_as_luminance(tmp_path):
+    """Only one page of 3 or 4 planes is taken for a grey stack; a stack of colour pages stays colour."""
+    rgb = np.random.default_rng(3).integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "colour.tif", rgb, photometric="rgb", planarconfig="separate")
+    pages = isbi.read_pages(tmp_path / "colour.tif")
+    luminance = [np.asarray(Image.fromarray(page.transpose(1, 2, 0)).convert("L")) for page in rgb]
+    np.testing.assert_allclose(pages, np.stack(luminance) / 255.0, atol=1e-6)
+
+
 def test_a_colour_tiff_is_not_taken_for_a_stack(tmp_path):
     """An interleaved RGB (H, W, 3) image would pass for H pages of W x 3 pixels."""
     tifffile.imwrite(tmp_path / "train-volume.tif", np.zeros((8, 8, 3), np.uint8), photometric="rgb")
