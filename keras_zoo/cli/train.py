@@ -313,9 +313,9 @@ def preset_defaults(task: Task, preset: str, parser: argparse.ArgumentParser) ->
 
     Each factory argument of the preset becomes the default of the flag of the same name, or of the one
     ``task.preset_flags`` names; ``input_shape`` becomes ``--input-size`` without its channel axis. Arguments no
-    flag takes (e.g. U-Net's ``depth``) go
-    to the factory as they are, through ``preset_network`` (:func:`build_model`), so the run trains the
-    preset's network, the one ``predict --preset`` and ``summary --preset`` build.
+    flag takes (e.g. U-Net's ``depth``) go to the factory as they are, through ``preset_network``
+    (:func:`build_model`), so the run trains the preset's network, the one ``predict --preset`` and
+    ``summary --preset`` build.
 
     Raises:
         ConfigError: ``preset`` is not one of the model's presets.

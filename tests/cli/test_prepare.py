@@ -1,4 +1,5 @@
 import os
+import pathlib
 
 import nibabel as nib
 import numpy as np
@@ -208,26 +209,26 @@ def test_tfrecord_readers_refuse_mixed_or_missing_shards(tmp_path, reader):
         from keras_zoo.datasets.voc_tfrecord import tfrecord_files
     else:
         tfrecord_files = pytest.importorskip("keras_zoo.datasets.imagenet_tfrecord").tfrecord_files
-    mixed = tmp_path / "mixed"
-    mixed.mkdir()
-    for name in ["val-00000-of-00002", "val-00001-of-00002", *(f"val-0000{i}-of-00004" for i in range(4))]:
-        (mixed / f"{name}{suffix}").write_bytes(b"")
+
+    def empty_shards(folder: str, names) -> pathlib.Path:
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / f"{name}{suffix}").write_bytes(b"")
+        return tmp_path / folder
+
+    mixed = empty_shards(
+        "mixed", ["val-00000-of-00002", "val-00001-of-00002", *(f"val-0000{i}-of-00004" for i in range(4))]
+    )
     with pytest.raises(
         DataError, match=r"mixed: val shards disagree on the shard count \(-of-00002 and -of-00004\)"
     ):
         tfrecord_files(mixed, "val")
-    holes = tmp_path / "holes"
-    holes.mkdir()
-    for i in (0, 2):
-        (holes / f"val-0000{i}-of-00003{suffix}").write_bytes(b"")
+    holes = empty_shards("holes", [f"val-0000{i}-of-00003" for i in (0, 2)])
     with pytest.raises(
         DataError, match=f"holes: val shard set is incomplete.*val-00001-of-00003{suffix} is missing"
     ):
         tfrecord_files(holes, "val")
-    complete = tmp_path / "complete"
-    complete.mkdir()
-    for i in range(2):
-        (complete / f"val-0000{i}-of-00002{suffix}").write_bytes(b"")
+    complete = empty_shards("complete", [f"val-0000{i}-of-00002" for i in range(2)])
     assert len(tfrecord_files(complete, "val")) == 2
 
 
